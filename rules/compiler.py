@@ -1,0 +1,176 @@
+"""Compile a promise into a durable-rules ruleset definition (a JSON-able dict). Pure.
+
+What the engine posts (as facts; ``t`` is every pattern's positive discriminator):
+
+- ``{"t": "rec", "id", "at", "seq", "scope", <record fields>, "attributes.<path>": ...}``
+  one interaction record. ``at`` is integer epoch seconds, ``seq`` its rank in event-time
+  order (``occurred_at``, then ``id``) within the scope, ``scope`` the promise's scope value.
+- ``{"t": "due" | "warn", "id", "at", "scope", "opp"}``: a deadline opportunity's due and
+  at-risk instants, computed in Python from the business calendar.
+- ``{"t": "clock", "id", "now"}``: event time; the engine advances it by replacing it.
+- ``{"t": "counted", "id", "at", "k", "scope", "rec"}``: the k-th counted record of a
+  ``limit`` scope, numbered by the engine in event-time order.
+
+Rule names become action names ``<ruleset>:<rule>``. The shapes follow
+``durable-rules-notes.md``: at most two patterns per rule, inequality joins only between
+those two, integer times, and no negation (the engine decides absence from what fired).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rules.models import (
+    Compare,
+    Condition,
+    DeadlinePromise,
+    Equals,
+    Exists,
+    LimitPromise,
+    Match,
+    Matches,
+    NeverPromise,
+    Not,
+    OneOf,
+    Promise,
+)
+
+RECORD, DUE, WARN, CLOCK, COUNTED = "rec", "due", "warn", "clock", "counted"
+DEADLINE_ROLES = ("start", "stop", "pause", "resume", "cancel")
+
+_COMPARE = {"gte": "$gte", "gt": "$gt", "lte": "$lte", "lt": "$lt", "ne": "$neq"}
+_OPPOSITE = {"gte": "lt", "gt": "lte", "lte": "gt", "lt": "gte"}
+
+
+@dataclass(frozen=True)
+class CompiledPromise:
+    """A ruleset ready for ``Host.register_rulesets({name: rules})`` (pass a deep copy)."""
+
+    name: str
+    rules: dict[str, Any]
+
+
+def ruleset_name(promise: Promise) -> str:
+    """Versioned, so a changed definition never collides with the one it replaces."""
+    return f"{promise.id}@{promise.version}"
+
+
+def compile_promise(promise: Promise) -> CompiledPromise:
+    name = ruleset_name(promise)
+    if isinstance(promise, DeadlinePromise):
+        rules = _deadline(promise)
+    elif isinstance(promise, NeverPromise):
+        rules = _never(promise)
+    else:
+        rules = _limit(promise)
+    for rule_name, rule in rules.items():
+        rule["run"] = f"{name}:{rule_name}"
+    return CompiledPromise(name, rules)
+
+
+# --- kinds -------------------------------------------------------------------------------------
+
+
+def _deadline(promise: DeadlinePromise) -> dict[str, Any]:
+    rules: dict[str, Any] = {}
+    for role in DEADLINE_ROLES:
+        match = getattr(promise, role)
+        if match is not None:
+            rules[role] = {"all": [{"r": record_pattern(match)}]}
+    if promise.warn_at is not None:
+        rules["warn"] = _clock_passes(WARN, "$gte")
+    rules["expire"] = _clock_passes(DUE, "$gt")
+    return rules
+
+
+def _clock_passes(fact: str, op: str) -> dict[str, Any]:
+    """Fires for every ``fact`` whose instant the clock has reached (warn) or passed (due)."""
+    return {
+        "all": [
+            {"d": {"t": fact}},
+            {"k": {"$and": [{"t": CLOCK}, {op: {"now": {"d": "at"}}}]}},
+        ]
+    }
+
+
+def _never(promise: NeverPromise) -> dict[str, Any]:
+    joins: list[dict[str, Any]] = [{"scope": {"a": "scope"}}]
+    joins += [{field: {"a": field}} for field in promise.same]
+    joins.append({"$gt": {"seq": {"a": "seq"}}})
+    if promise.within is not None:
+        joins.append(_within("a", promise.within.total_seconds()))
+    return {
+        "then": {"all": [{"b": record_pattern(promise.then)}]},
+        "repeat": {
+            "all": [
+                {"a": record_pattern(promise.first)},
+                {"b": record_pattern(promise.then, joins)},
+            ]
+        },
+    }
+
+
+def _limit(promise: LimitPromise) -> dict[str, Any]:
+    rules: dict[str, Any] = {"count": {"all": [{"r": record_pattern(promise.count)}]}}
+    if promise.max == 0:
+        rules["over"] = {"all": [{"c": {"t": COUNTED}}]}
+        return rules
+    # The (k - max)-th counted record lies inside the window of the k-th exactly when the
+    # window holds more than ``max``: one equality and one inequality join, two patterns.
+    joins: list[dict[str, Any]] = [
+        {"t": COUNTED},
+        {"scope": {"a": "scope"}},
+        {"k": {"$add": {"$l": {"a": "k"}, "$r": promise.max}}},
+    ]
+    if promise.within is not None:
+        joins.append(_within("a", promise.within.total_seconds()))
+    rules["over"] = {"all": [{"a": {"t": COUNTED}}, {"c": {"$and": joins}}]}
+    return rules
+
+
+def _within(alias: str, seconds: float) -> dict[str, Any]:
+    return {"$lte": {"at": {"$add": {"$l": {alias: "at"}, "$r": int(seconds)}}}}
+
+
+# --- matches -----------------------------------------------------------------------------------
+
+
+def record_pattern(match: Match, extra: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A pattern over record facts: the discriminator, the match, then any joins."""
+    terms = [{"t": RECORD}]
+    terms += [compile_condition(field, cond) for field, cond in match.conditions]
+    return {"$and": terms + (extra or [])}
+
+
+def compile_condition(field: str, condition: Condition) -> dict[str, Any]:
+    """One condition; a missing field fails every test except ``exists: false`` and ``not``."""
+    if isinstance(condition, Equals):
+        return {field: condition.value}
+    if isinstance(condition, OneOf):
+        return {"$or": [{field: v} for v in condition.values]}
+    if isinstance(condition, Compare):
+        return {_COMPARE[condition.op]: {field: condition.value}}
+    if isinstance(condition, Exists):
+        return {"$ex" if condition.present else "$nex": {field: 1}}
+    if isinstance(condition, Matches):
+        op = "$imt" if condition.core.ignore_case else "$mt"
+        return {op: {field: condition.core.pattern}}
+    return _negate(field, condition.inner)
+
+
+def _negate(field: str, inner: Condition) -> dict[str, Any]:
+    missing = {"$nex": {field: 1}}
+    if isinstance(inner, Not):
+        return compile_condition(field, inner.inner)
+    if isinstance(inner, Exists):
+        return compile_condition(field, Exists(not inner.present))
+    if isinstance(inner, Equals):
+        return {"$or": [missing, {"$neq": {field: inner.value}}]}
+    if isinstance(inner, OneOf):
+        return {"$or": [missing, {"$and": [{"$neq": {field: v}} for v in inner.values]}]}
+    if isinstance(inner, Compare):
+        if inner.op == "ne":
+            return {"$or": [missing, {field: inner.value}]}
+        return {"$or": [missing, {_COMPARE[_OPPOSITE[inner.op]]: {field: inner.value}}]}
+    raise ValueError("'not' around 'matches' cannot be expressed in the rules core")

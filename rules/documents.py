@@ -1,0 +1,147 @@
+"""The YAML documents' schema, as pydantic models: types, required and unknown keys.
+
+These mirror what a rule author writes; :mod:`rules.loader` turns them into the typed
+dataclasses of :mod:`rules.models`. Match expressions stay raw here and are parsed by
+:mod:`rules.matches`, which can point at their nested keys.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+PROMISE_ID = re.compile(r"[a-z0-9][a-z0-9-]*")
+ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+RawMatch = dict[str, Any]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+def _unit_interval(name: str, value: float | None) -> float | None:
+    if value is not None and not 0 < value <= 1:
+        raise ValueError(f"{name} must be a share in (0, 1], e.g. 0.95; got {value}")
+    return value
+
+
+class PromiseDoc(_Strict):
+    id: str
+    title: str
+    owner: str
+    kind: str
+    scope: str
+    description: str | None = None
+    objective: float | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _id_is_a_slug(cls, value: str) -> str:
+        if not PROMISE_ID.fullmatch(value):
+            raise ValueError(
+                f"promise id {value!r} must be lower-case letters, digits and dashes, e.g. ask-once"
+            )
+        return value
+
+    @field_validator("objective")
+    @classmethod
+    def _objective_share(cls, value: float | None) -> float | None:
+        return _unit_interval("objective", value)
+
+
+class DeadlineDoc(PromiseDoc):
+    kind: Literal["deadline"]
+    start: RawMatch
+    stop: RawMatch
+    within: str
+    pause: RawMatch | None = None
+    resume: RawMatch | None = None
+    cancel: RawMatch | None = None
+    calendar: str | None = None
+    warn_at: float | None = None
+
+    @field_validator("warn_at")
+    @classmethod
+    def _warn_share(cls, value: float | None) -> float | None:
+        return _unit_interval("warn_at", value)
+
+
+class NeverDoc(PromiseDoc):
+    kind: Literal["never"]
+    first: RawMatch
+    then: RawMatch
+    same: list[str] = []
+    within: str | None = None
+
+
+class LimitDoc(PromiseDoc):
+    kind: Literal["limit"]
+    count: RawMatch
+    max: Annotated[int, Field(ge=0)]
+    within: str | None = None
+
+
+KIND_DOCS: dict[str, type[PromiseDoc]] = {
+    "deadline": DeadlineDoc,
+    "never": NeverDoc,
+    "limit": LimitDoc,
+}
+
+
+class WebhookRouteDoc(_Strict):
+    webhook: str
+    secret: str | None = None
+
+    @field_validator("secret")
+    @classmethod
+    def _secret_from_environment(cls, value: str | None) -> str | None:
+        if value is not None and not ENV_REFERENCE.fullmatch(value):
+            raise ValueError(
+                "secrets come only from the environment: write the variable's name as "
+                "${NAME}, e.g. secret: ${CC_WEBHOOK_SECRET}"
+            )
+        return value
+
+
+class EmailRouteDoc(_Strict):
+    email: str
+
+
+class LogRouteDoc(_Strict):
+    log: Literal[True]
+
+
+ROUTE_DOCS: dict[str, type[_Strict]] = {
+    "webhook": WebhookRouteDoc,
+    "email": EmailRouteDoc,
+    "log": LogRouteDoc,
+}
+
+
+class TeamDoc(_Strict):
+    name: str
+    alerts: list[dict[str, Any]] = []
+
+
+class TeamsFileDoc(_Strict):
+    teams: dict[str, dict[str, Any]]  # each entry is a TeamDoc, validated on its own
+
+
+class HolidaysDoc(_Strict):
+    country: str
+    subdiv: str | None = None
+
+
+class CalendarDoc(_Strict):
+    timezone: str
+    hours: dict[str, str | list[str]]
+    holidays: HolidaysDoc | None = None
+    closed: list[Annotated[date, Field(strict=False)]] = []
+
+
+class CalendarsFileDoc(_Strict):
+    calendars: dict[str, dict[str, Any]]  # each entry is a CalendarDoc, validated on its own

@@ -1,0 +1,427 @@
+"""Read a promises directory into a :class:`Catalog`, reporting every problem at once.
+
+Layout: ``teams.yaml`` (owning teams and their alert routes), ``calendars.yaml`` (business
+calendars, optional) and one ``*.yaml`` file per promise. Sub-directories (templates,
+example catalogs) are not part of the catalog.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from rules.business_time import BusinessCalendar
+from rules.calendars import build_calendar
+from rules.documents import (
+    KIND_DOCS,
+    ROUTE_DOCS,
+    CalendarDoc,
+    CalendarsFileDoc,
+    DeadlineDoc,
+    LimitDoc,
+    NeverDoc,
+    PromiseDoc,
+    TeamDoc,
+    TeamsFileDoc,
+    WebhookRouteDoc,
+)
+from rules.durations import parse_duration
+from rules.errors import DefinitionError, Problem
+from rules.matches import Report, did_you_mean, field_problem, parse_match
+from rules.models import (
+    Catalog,
+    DeadlinePromise,
+    EmailRoute,
+    LimitPromise,
+    LogRoute,
+    NeverPromise,
+    Promise,
+    Route,
+    Team,
+    WebhookRoute,
+)
+from rules.version import version_of
+from rules.yaml_source import Location, YamlDocument, read_yaml
+
+M = typing.TypeVar("M", bound=BaseModel)
+
+TEAMS_FILE = "teams.yaml"
+CALENDARS_FILE = "calendars.yaml"
+
+
+@dataclass
+class CheckResult:
+    """What ``promise check`` reports: the catalog when it loaded, and every problem."""
+
+    catalog: Catalog | None
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "warning"]
+
+
+def load_catalog(directory: Path) -> Catalog:
+    """The catalog in ``directory``; raises DefinitionError listing every error."""
+    result = check_directory(directory)
+    if result.catalog is None:
+        raise DefinitionError(result.errors)
+    return result.catalog
+
+
+def check_directory(directory: Path) -> CheckResult:
+    directory = Path(directory)
+    if not directory.is_dir():
+        return CheckResult(None, [Problem(directory, 0, "no such directory of promises")])
+    loader = _Loader()
+    teams = loader.teams(directory / TEAMS_FILE)
+    calendars = loader.calendars(directory / CALENDARS_FILE)
+    promises: dict[str, Promise] = {}
+    first_seen: dict[str, tuple[Path, int]] = {}
+    files = sorted(
+        p
+        for p in directory.iterdir()
+        if p.suffix in (".yaml", ".yml") and p.name not in (TEAMS_FILE, CALENDARS_FILE)
+    )
+    for file in files:
+        doc = loader.read(file)
+        if doc is None:
+            continue
+        promise = loader.promise(doc, teams, calendars)
+        if promise is None:
+            continue
+        if promise.id in first_seen:
+            where, line = first_seen[promise.id]
+            loader.report(
+                doc, ("id",), f"duplicate promise id '{promise.id}': also defined at {where}:{line}"
+            )
+            continue
+        first_seen[promise.id] = (file, doc.line(("id",)))
+        promises[promise.id] = promise
+    if files and not (directory / TEAMS_FILE).exists():
+        loader.problems.append(
+            Problem(
+                directory / TEAMS_FILE,
+                1,
+                "missing: every promise's owner must be a team listed in teams.yaml",
+            )
+        )
+    problems = sorted(loader.problems)
+    if any(p.severity == "error" for p in problems):
+        return CheckResult(None, problems)
+    catalog = Catalog(
+        promises=dict(sorted(promises.items())),
+        teams=teams or {},
+        calendars=calendars or {},
+    )
+    return CheckResult(catalog, problems)
+
+
+class _Loader:
+    """Collects problems while building the pieces of a catalog."""
+
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+        # Teams and calendars that exist but are invalid: already reported, so a promise
+        # naming one is not also told that it is unknown.
+        self.defined: set[str] = set()
+
+    def report(
+        self,
+        doc: YamlDocument,
+        location: Location,
+        message: str,
+        *,
+        at_key: bool = False,
+        warning: bool = False,
+    ) -> None:
+        problem = doc.problem(location, message, at_key=at_key)
+        if warning:
+            problem = dataclasses.replace(problem, severity="warning")
+        self.problems.append(problem)
+
+    def read(self, file: Path) -> YamlDocument | None:
+        doc = read_yaml(file)
+        if isinstance(doc, Problem):
+            self.problems.append(doc)
+            return None
+        if not isinstance(doc.data, dict):
+            self.report(doc, (), "expected a mapping of keys to values at the top of the file")
+            return None
+        return doc
+
+    def validate(
+        self, doc: YamlDocument, model: type[M], data: Any, prefix: Location = ()
+    ) -> M | None:
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            for error in exc.errors():
+                message, at_key, where = _explain(error, model, tuple(error["loc"]))
+                self.report(doc, (*prefix, *where), message, at_key=at_key)
+            return None
+
+    # --- teams.yaml ---------------------------------------------------------------------------
+
+    def teams(self, file: Path) -> dict[str, Team] | None:
+        if not file.exists():
+            return None
+        doc = self.read(file)
+        parsed = self.validate(doc, TeamsFileDoc, doc.data) if doc else None
+        if doc is None or parsed is None:
+            return None
+        teams = {}
+        for team_id, raw_team in parsed.teams.items():
+            team = self.validate(doc, TeamDoc, raw_team, ("teams", team_id))
+            self.defined.add(team_id)
+            if team is None:
+                continue
+            routes = []
+            for index, raw in enumerate(team.alerts):
+                route = self.route(doc, raw, ("teams", team_id, "alerts", index))
+                if route is not None:
+                    routes.append(route)
+            teams[team_id] = Team(id=team_id, name=team.name, routes=tuple(routes))
+        return teams
+
+    def route(self, doc: YamlDocument, raw: dict, where: Location) -> Route | None:
+        kinds = [k for k in ROUTE_DOCS if k in raw]
+        if len(kinds) != 1:
+            found = (
+                f"found {', '.join(kinds)}"
+                if kinds
+                else "found "
+                + ", ".join(f"'{k}'{did_you_mean(str(k), list(ROUTE_DOCS))}" for k in raw)
+            )
+            self.report(
+                doc,
+                where,
+                f"each alert route names exactly one of: {', '.join(ROUTE_DOCS)}; {found}",
+            )
+            return None
+        parsed = self.validate(doc, ROUTE_DOCS[kinds[0]], raw, where)
+        if parsed is None:
+            return None
+        if isinstance(parsed, WebhookRouteDoc):
+            secret = parsed.secret[2:-1] if parsed.secret else None
+            return WebhookRoute(url=parsed.webhook, secret_env=secret)
+        if kinds[0] == "email":
+            return EmailRoute(address=raw["email"])
+        return LogRoute()
+
+    # --- calendars.yaml -----------------------------------------------------------------------
+
+    def calendars(self, file: Path) -> dict[str, BusinessCalendar] | None:
+        if not file.exists():
+            return None
+        doc = self.read(file)
+        parsed = self.validate(doc, CalendarsFileDoc, doc.data) if doc else None
+        if doc is None or parsed is None:
+            return None
+        calendars = {}
+        for name, raw_calendar in parsed.calendars.items():
+            self.defined.add(name)
+            cal_doc = self.validate(doc, CalendarDoc, raw_calendar, ("calendars", name))
+            if cal_doc is None:
+                continue
+            calendar, errors = build_calendar(cal_doc)
+            for location, message, at_key in errors:
+                self.report(doc, ("calendars", name, *location), message, at_key=at_key)
+            if calendar is not None:
+                calendars[name] = calendar
+        return calendars
+
+    # --- one promise --------------------------------------------------------------------------
+
+    def promise(
+        self,
+        doc: YamlDocument,
+        teams: dict[str, Team] | None,
+        calendars: dict[str, BusinessCalendar] | None,
+    ) -> Promise | None:
+        kind = doc.data.get("kind")
+        if kind not in KIND_DOCS:
+            message = (
+                f"unknown kind {kind!r}{did_you_mean(str(kind), list(KIND_DOCS))}; "
+                if "kind" in doc.data
+                else "missing required key 'kind'; "
+            )
+            self.report(doc, ("kind",), message + f"kinds: {', '.join(KIND_DOCS)}")
+            return None
+        before = len(self.problems)
+        parsed = self.validate(doc, KIND_DOCS[kind], doc.data)
+        if parsed is None:
+            return None
+        matches = {
+            name: parse_match(raw, (name,), self._reporter(doc))
+            for name in ("start", "stop", "pause", "resume", "cancel", "first", "then", "count")
+            if (raw := getattr(parsed, name, None)) is not None
+        }
+        self._check_field(doc, ("scope",), parsed.scope)
+        for index, name in enumerate(getattr(parsed, "same", [])):
+            self._check_field(doc, ("same", index), name)
+        within = self._duration(doc, getattr(parsed, "within", None))
+        if teams is not None and parsed.owner not in teams and parsed.owner not in self.defined:
+            self.report(
+                doc,
+                ("owner",),
+                f"unknown team '{parsed.owner}'"
+                f"{did_you_mean(parsed.owner, list(teams))}; teams are listed in teams.yaml",
+            )
+        if isinstance(parsed, DeadlineDoc):
+            self._check_deadline(doc, parsed, calendars)
+        if doc.file.stem != parsed.id:
+            self.report(
+                doc,
+                ("id",),
+                f"file name should be {parsed.id}.yaml so the promise is easy to find",
+                warning=True,
+            )
+        if any(p.severity == "error" for p in self.problems[before:]):
+            return None
+        calendar = (
+            calendars.get(parsed.calendar)
+            if isinstance(parsed, DeadlineDoc) and parsed.calendar and calendars
+            else None
+        )
+        return _build(parsed, matches, within, str(doc.file), calendar)
+
+    def _reporter(self, doc: YamlDocument) -> Report:
+        def report(
+            location: Location, message: str, *, at_key: bool = False, warning: bool = False
+        ) -> None:
+            self.report(doc, location, message, at_key=at_key, warning=warning)
+
+        return report
+
+    def _check_field(self, doc: YamlDocument, location: Location, name: str) -> None:
+        problem = field_problem(name)
+        if problem:
+            self.report(doc, location, problem)
+
+    def _duration(self, doc: YamlDocument, text: str | None) -> timedelta | None:
+        if text is None:
+            return None
+        try:
+            return parse_duration(text)
+        except ValueError as exc:
+            self.report(doc, ("within",), str(exc))
+            return None
+
+    def _check_deadline(
+        self, doc: YamlDocument, parsed: DeadlineDoc, calendars: dict[str, BusinessCalendar] | None
+    ) -> None:
+        if (parsed.pause is None) != (parsed.resume is None):
+            present, absent = ("pause", "resume") if parsed.resume is None else ("resume", "pause")
+            self.report(
+                doc,
+                (present,),
+                f"'{present}' needs a '{absent}' match: the clock must "
+                "know when to stop and when to run again",
+                at_key=True,
+            )
+        if (
+            parsed.calendar is not None
+            and parsed.calendar not in (calendars or {})
+            and parsed.calendar not in self.defined
+        ):
+            known = list(calendars or {})
+            self.report(
+                doc,
+                ("calendar",),
+                f"unknown calendar '{parsed.calendar}'"
+                f"{did_you_mean(parsed.calendar, known)}; calendars are listed in "
+                "calendars.yaml" + (f" ({', '.join(known)})" if known else ""),
+            )
+
+
+def _build(
+    parsed: PromiseDoc,
+    matches: dict,
+    within: timedelta | None,
+    source: str,
+    calendar: BusinessCalendar | None,
+) -> Promise:
+    common = dict(
+        id=parsed.id,
+        title=parsed.title,
+        owner=parsed.owner,
+        scope=parsed.scope,
+        description=parsed.description,
+        objective=parsed.objective,
+        source=source,
+    )
+    promise: Promise
+    if isinstance(parsed, DeadlineDoc):
+        promise = DeadlinePromise(
+            **common,
+            version="",
+            start=matches["start"],
+            stop=matches["stop"],
+            within=within,
+            pause=matches.get("pause"),
+            resume=matches.get("resume"),
+            cancel=matches.get("cancel"),
+            calendar=parsed.calendar,
+            warn_at=parsed.warn_at,
+        )
+    elif isinstance(parsed, NeverDoc):
+        promise = NeverPromise(
+            **common,
+            version="",
+            first=matches["first"],
+            then=matches["then"],
+            same=tuple(parsed.same),
+            within=within,
+        )
+    else:
+        assert isinstance(parsed, LimitDoc)
+        promise = LimitPromise(
+            **common, version="", count=matches["count"], max=parsed.max, within=within
+        )
+    return dataclasses.replace(promise, version=version_of(promise, calendar))
+
+
+def _explain(error: dict, model: type[BaseModel], loc: tuple) -> tuple[str, bool, tuple]:
+    """Turn one pydantic error into (message, at_key, location) in an author's words."""
+    kind = error["type"]
+    name = ".".join(str(part) for part in loc)
+    if kind == "extra_forbidden":
+        allowed = _fields_at(model, loc[:-1])
+        return (
+            f"unknown key '{loc[-1]}'{did_you_mean(str(loc[-1]), allowed)}; "
+            f"allowed here: {', '.join(allowed)}",
+            True,
+            loc,
+        )
+    if kind == "missing":
+        return f"missing required key '{loc[-1]}'", True, loc[:-1]
+    message = error["msg"].removeprefix("Value error, ")
+    if kind == "value_error":
+        return message, False, loc
+    return f"'{name}': {message[0].lower()}{message[1:]}, got {error['input']!r}", False, loc
+
+
+def _fields_at(model: Any, loc: tuple) -> list[str]:
+    """The keys allowed at ``loc`` inside ``model``, for "did you mean" suggestions."""
+    for part in loc:
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            info = model.model_fields.get(str(part))
+            model = info.annotation if info else None
+        else:
+            args = [a for a in typing.get_args(model) if a is not type(None)]
+            model = args[-1] if args else None
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return list(model.model_fields)
+    args = [a for a in typing.get_args(model) if isinstance(a, type) and issubclass(a, BaseModel)]
+    return list(args[0].model_fields) if args else []

@@ -1,0 +1,166 @@
+"""The promise language as the rest of the system sees it: validated, typed, immutable.
+
+These dataclasses are built by :mod:`rules.loader` from YAML; nothing here reads files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Literal
+
+from rules.business_time import Calendar
+from rules.regex import CoreRegex
+
+Scalar = str | int | float | bool
+
+RECORD_FIELDS = (
+    "id",
+    "customer_id",
+    "case_id",
+    "channel",
+    "direction",
+    "type",
+    "team",
+    "agent",
+)
+"""Record fields a match, ``scope`` or ``same`` may name (besides ``attributes.<path>``)."""
+
+CHANNELS = ("phone", "email", "chat", "web", "sms", "social", "video", "branch", "app", "other")
+DIRECTIONS = ("inbound", "outbound", "internal")
+
+
+# --- conditions --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Equals:
+    value: Scalar
+
+
+@dataclass(frozen=True)
+class OneOf:
+    values: tuple[Scalar, ...]
+
+
+@dataclass(frozen=True)
+class Compare:
+    op: Literal["gte", "gt", "lte", "lt", "ne"]
+    value: Scalar
+
+
+@dataclass(frozen=True)
+class Exists:
+    present: bool
+
+
+@dataclass(frozen=True)
+class Matches:
+    source: str
+    core: CoreRegex = field(compare=False)
+
+
+@dataclass(frozen=True)
+class Not:
+    inner: Condition
+
+
+Condition = Equals | OneOf | Compare | Exists | Matches | Not
+
+
+@dataclass(frozen=True)
+class Match:
+    """All conditions must hold; keys are record fields or ``attributes.<path>``."""
+
+    conditions: tuple[tuple[str, Condition], ...]
+
+
+# --- promises ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PromiseBase:
+    id: str
+    title: str
+    owner: str
+    scope: str
+    version: str
+    source: str = field(compare=False)
+    description: str | None = None
+    objective: float | None = None
+
+
+@dataclass(frozen=True)
+class DeadlinePromise(PromiseBase):
+    kind: Literal["deadline"] = "deadline"
+    start: Match = Match(())
+    stop: Match = Match(())
+    within: timedelta = timedelta(0)
+    pause: Match | None = None
+    resume: Match | None = None
+    cancel: Match | None = None
+    calendar: str | None = None
+    warn_at: float | None = None
+
+
+@dataclass(frozen=True)
+class NeverPromise(PromiseBase):
+    kind: Literal["never"] = "never"
+    first: Match = Match(())
+    then: Match = Match(())
+    same: tuple[str, ...] = ()
+    within: timedelta | None = None
+
+
+@dataclass(frozen=True)
+class LimitPromise(PromiseBase):
+    kind: Literal["limit"] = "limit"
+    count: Match = Match(())
+    max: int = 0
+    within: timedelta | None = None
+
+
+Promise = DeadlinePromise | NeverPromise | LimitPromise
+
+
+# --- teams and calendars -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WebhookRoute:
+    url: str
+    secret_env: str | None = None
+
+
+@dataclass(frozen=True)
+class EmailRoute:
+    address: str
+
+
+@dataclass(frozen=True)
+class LogRoute:
+    pass
+
+
+Route = WebhookRoute | EmailRoute | LogRoute
+
+
+@dataclass(frozen=True)
+class Team:
+    id: str
+    name: str
+    routes: tuple[Route, ...] = ()
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Everything loaded from a promises directory, cross-checked."""
+
+    promises: Mapping[str, Promise]
+    teams: Mapping[str, Team]
+    calendars: Mapping[str, Calendar]
+
+    def calendar_for(self, promise: Promise) -> Calendar | None:
+        name = getattr(promise, "calendar", None)
+        return self.calendars[name] if name else None

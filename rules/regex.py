@@ -1,0 +1,125 @@
+"""Regular expressions for ``matches`` conditions, translated to the rules core's dialect.
+
+Rule authors write the familiar Python/PCRE syntax. durable-rules has its own small regex
+engine (full-string match, ``%`` instead of ``\\`` for escapes, no anchors, no look-around),
+so a pattern is checked with :mod:`re` first, then translated construct by construct;
+anything without an exact equivalent is refused with a message instead of silently
+matching something else.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# Characters that durable-rules' regex parser treats as operators; a literal one is escaped
+# with "%". Classes are spelled out because durable-rules' "%w" has no underscore.
+_CORE_META = set(".|?*+()[]{}%")
+_CLASS_ESCAPES = {"d": "0-9", "w": "A-Za-z0-9_", "s": "\t\n\v\f\r "}
+_NEGATED = {"D": "d", "W": "w", "S": "s"}
+_LITERAL_ESCAPES = {"t": "\t", "n": "\n", "r": "\r", "f": "\f", "v": "\v"}
+
+
+@dataclass(frozen=True)
+class CoreRegex:
+    """A pattern ready for durable-rules: ``pattern`` for ``$mt``, or ``$imt`` if ignoring case."""
+
+    pattern: str
+    ignore_case: bool
+
+
+def _literal(char: str) -> str:
+    return f"%{char}" if char in _CORE_META else char
+
+
+def _translate_class(source: str, start: int) -> tuple[str, int]:
+    """Translate ``[...]`` starting at ``start``; return the text and the index after ``]``."""
+    out = ["["]
+    i = start + 1
+    if i < len(source) and source[i] == "^":
+        out.append("^")
+        i += 1
+    first = True
+    leading_dash = False  # the core rejects a leading "-" but takes a trailing one literally
+    while i < len(source):
+        char = source[i]
+        if char == "]" and not first:
+            out.append("-]" if leading_dash else "]")
+            return "".join(out), i + 1
+        if char == "-" and first:
+            leading_dash = True
+            i += 1
+            continue
+        if char == "\\":
+            nxt = source[i + 1]
+            if nxt in _CLASS_ESCAPES:
+                out.append(_CLASS_ESCAPES[nxt])
+            elif nxt in _LITERAL_ESCAPES:
+                out.append(_LITERAL_ESCAPES[nxt])
+            elif nxt in _NEGATED or nxt.isalnum():
+                raise ValueError(f"'\\{nxt}' inside [...] is not supported by the rules core")
+            elif nxt == "-":
+                raise ValueError("write a literal '-' first or last inside [...], not as '\\-'")
+            else:
+                out.append(_literal(nxt))
+            i += 2
+        else:
+            out.append("%%" if char == "%" else ("%]" if char == "]" else char))
+            i += 1
+        first = False
+    raise ValueError("unterminated [...]")  # re.compile catches this first
+
+
+def translate(source: str) -> CoreRegex:
+    """Check ``source`` as a Python regex and translate it; ValueError names what is unsupported."""
+    try:
+        re.compile(source)
+    except re.error as exc:
+        raise ValueError(f"invalid regex {source!r}: {exc}") from None
+    ignore_case = source.startswith("(?i)")
+    body = source[4:] if ignore_case else source
+    if body.startswith("^"):
+        body = body[1:]
+    if body.endswith("$") and not body.endswith("\\$"):
+        body = body[:-1]
+    out: list[str] = []
+    i = 0
+    while i < len(body):
+        char = body[i]
+        if char == "\\":
+            nxt = body[i + 1]
+            if nxt in _CLASS_ESCAPES:
+                out.append(f"[{_CLASS_ESCAPES[nxt]}]")
+            elif nxt in _NEGATED:
+                out.append(f"[^{_CLASS_ESCAPES[_NEGATED[nxt]]}]")
+            elif nxt in _LITERAL_ESCAPES:
+                out.append(_LITERAL_ESCAPES[nxt])
+            elif nxt.isalnum():
+                raise ValueError(f"'\\{nxt}' is not supported by the rules core in {source!r}")
+            else:
+                out.append(_literal(nxt))
+            i += 2
+            continue
+        if char == "[":
+            text, i = _translate_class(body, i)
+            out.append(text)
+            continue
+        if char == "(" and body.startswith("(?", i):
+            if not body.startswith("(?:", i):
+                raise ValueError(
+                    f"'(?...)' groups other than '(?:' and a leading '(?i)' are not supported "
+                    f"by the rules core in {source!r}"
+                )
+            out.append("(")
+            i += 3
+            continue
+        if char in "*+?}" and i + 1 < len(body) and body[i + 1] in "?+":
+            raise ValueError(f"lazy or possessive quantifiers are not supported in {source!r}")
+        elif char in "^$":
+            raise ValueError(
+                f"'{char}' is only allowed at the very start or end of {source!r}: "
+                "patterns always match the whole value"
+            )
+        out.append("%%" if char == "%" else char)
+        i += 1
+    return CoreRegex("".join(out), ignore_case)

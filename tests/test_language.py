@@ -1,0 +1,283 @@
+"""The promise language: the shipped catalog loads, and every mistake is named at its line."""
+
+from __future__ import annotations
+
+import shutil
+import textwrap
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from rules.durations import format_duration, parse_duration
+from rules.errors import DefinitionError
+from rules.loader import check_directory, load_catalog
+from rules.models import (
+    Compare,
+    DeadlinePromise,
+    Equals,
+    Exists,
+    LimitPromise,
+    Matches,
+    NeverPromise,
+    Not,
+    OneOf,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+BAD = ROOT / "tests" / "fixtures" / "bad_catalog"
+
+# (file, line, words the message must contain) for every mistake in the bad catalog.
+EXPECTED_BAD = [
+    ("bad-duration.yaml", 8, "bad duration '8 hours'"),
+    ("bad-fields.yaml", 5, "'customer' is not a record field (did you mean 'customer_id'?)"),
+    ("bad-fields.yaml", 8, "'item' is not a record field (did you mean 'attributes.item'?)"),
+    ("bad-kind.yaml", 4, "unknown kind 'deadlin' (did you mean 'deadline'?)"),
+    ("bad-regex.yaml", 6, "invalid regex 'policy_(number'"),
+    ("bad-shares.yaml", 9, "warn_at must be a share in (0, 1]"),
+    ("bad-shares.yaml", 10, "objective must be a share in (0, 1]"),
+    ("calendars.yaml", 3, "unknown time zone 'Europe/Londn'"),
+    ("calendars.yaml", 4, "unknown day 'fry' (did you mean 'fri'?)"),
+    ("calendars.yaml", 7, "hours '18:00-09:00' end before they start"),
+    ("calendars.yaml", 8, "no public holidays known for country 'XX'"),
+    ("duplicate-b.yaml", 1, "duplicate promise id 'same-id': also defined at"),
+    ("empty-match.yaml", 6, "empty match"),
+    ("pause-no-resume.yaml", 8, "'pause' needs a 'resume' match"),
+    ("syntax-error.yaml", 4, "YAML syntax error"),
+    ("teams.yaml", 6, "secrets come only from the environment"),
+    ("teams.yaml", 7, "found 'emial' (did you mean 'email'?)"),
+    ("teams.yaml", 10, "unknown key 'colour'"),
+    ("unknown-key.yaml", 1, "missing required key 'within'"),
+    ("unknown-key.yaml", 8, "unknown key 'withn' (did you mean 'within'?)"),
+    ("unknown-refs.yaml", 3, "unknown team 'suport' (did you mean 'support'?)"),
+    ("unknown-refs.yaml", 9, "unknown calendar 'uk-ofice'"),
+    ("wrong-types.yaml", 2, "'title': input should be a valid string"),
+    ("wrong-types.yaml", 7, "'max': input should be a valid integer, got 'two'"),
+]
+
+
+def write_catalog(tmp_path: Path, files: dict[str, str]) -> Path:
+    """A catalog directory holding the sample teams and calendars plus ``files``."""
+    for name in ("teams.yaml", "calendars.yaml"):
+        shutil.copy(ROOT / "promises" / name, tmp_path / name)
+    for name, text in files.items():
+        (tmp_path / name).write_text(textwrap.dedent(text))
+    return tmp_path
+
+
+def problems_of(directory: Path) -> list[str]:
+    return [f"{p.file.name}:{p.line}: {p.message}" for p in check_directory(directory).errors]
+
+
+def test_shipped_catalog_loads_without_problems() -> None:
+    result = check_directory(ROOT / "promises")
+    assert result.problems == []
+    catalog = result.catalog
+    assert set(catalog.promises) == {
+        "ask-once",
+        "email-reply-1bd",
+        "callback-2h",
+        "detractor-follow-up-48h",
+        "two-handoffs",
+        "travel-guarantee",
+    }
+    assert {p.kind for p in catalog.promises.values()} == {"deadline", "never", "limit"}
+    for promise in catalog.promises.values():
+        assert promise.owner in catalog.teams
+
+
+def test_every_mistake_is_reported_at_its_file_and_line() -> None:
+    result = check_directory(BAD)
+    assert result.catalog is None
+    got = [(p.file.name, p.line, p.message) for p in result.errors]
+    for file, line, words in EXPECTED_BAD:
+        assert any(f == file and ln == line and words in m for f, ln, m in got), (
+            f"expected {file}:{line}: ...{words}...; got:\n" + "\n".join(map(str, got))
+        )
+    assert len(got) == len(EXPECTED_BAD), "unexpected extra problems:\n" + "\n".join(map(str, got))
+
+
+def test_load_catalog_raises_with_every_problem() -> None:
+    with pytest.raises(DefinitionError) as caught:
+        load_catalog(BAD)
+    assert len(caught.value.problems) == len(EXPECTED_BAD)
+    assert "bad-regex.yaml:6:" in str(caught.value)
+
+
+def test_missing_directory_is_a_problem_not_a_crash(tmp_path: Path) -> None:
+    result = check_directory(tmp_path / "nowhere")
+    assert result.catalog is None
+    assert "no such directory" in result.errors[0].message
+
+
+def test_match_conditions_parse_into_typed_conditions(tmp_path: Path) -> None:
+    write_catalog(
+        tmp_path,
+        {
+            "all-ops.yaml": """\
+        id: all-ops
+        title: Every condition form
+        owner: operations
+        kind: limit
+        scope: case_id
+        count:
+          type: handoff
+          channel: [phone, email]
+          attributes.score: {gte: 3}
+          attributes.reason: {ne: spam}
+          agent: {exists: true}
+          attributes.ref: {matches: "K-\\\\d+"}
+          team: {not: claims}
+        max: 1
+        """
+        },
+    )
+    promise = load_catalog(tmp_path).promises["all-ops"]
+    assert isinstance(promise, LimitPromise)
+    assert dict(promise.count.conditions) == {
+        "type": Equals("handoff"),
+        "channel": OneOf(("phone", "email")),
+        "attributes.score": Compare("gte", 3),
+        "attributes.reason": Compare("ne", "spam"),
+        "agent": Exists(True),
+        "attributes.ref": Matches("K-\\d+", core=None),
+        "team": Not(Equals("claims")),
+    }
+
+
+@pytest.mark.parametrize(
+    ("condition", "message"),
+    [
+        ("{not: {matches: 'a.*'}}", "'not' around 'matches' cannot be expressed"),
+        ("{between: 3}", "unknown operator 'between'"),
+        ("{gte: three}", "gte compares numbers, got 'three'"),
+        ("{exists: maybe}", "exists takes true or false"),
+        ("{matches: 'a(?=b)'}", "not supported by the rules core"),
+        ("[]", "empty list"),
+        ("2024-03-01", "was read as a date"),
+        ("{gte: 1, lte: 5}", "exactly one operator"),
+    ],
+)
+def test_bad_conditions_are_named_at_their_line(
+    tmp_path: Path, condition: str, message: str
+) -> None:
+    write_catalog(
+        tmp_path,
+        {
+            "bad.yaml": f"""\
+        id: bad
+        title: One bad condition
+        owner: operations
+        kind: limit
+        scope: case_id
+        count:
+          type: handoff
+          attributes.x: {condition}
+        max: 1
+        """
+        },
+    )
+    assert problems_of(tmp_path) == [f"bad.yaml:8: {problems_of_message(tmp_path, message)}"]
+
+
+def problems_of_message(directory: Path, words: str) -> str:
+    (problem,) = check_directory(directory).errors
+    assert words in problem.message
+    return problem.message
+
+
+def test_unknown_direction_is_an_error_and_unknown_channel_a_warning(tmp_path: Path) -> None:
+    write_catalog(
+        tmp_path,
+        {
+            "dir.yaml": """\
+        id: dir
+        title: Odd values
+        owner: operations
+        kind: limit
+        scope: case_id
+        count: {type: handoff, channel: fax, direction: inbond}
+        max: 1
+        """
+        },
+    )
+    result = check_directory(tmp_path)
+    assert sorted(str(p).split("/")[-1] for p in result.problems) == [
+        "dir.yaml:6: unknown direction 'inbond' (did you mean 'inbound'?); "
+        "known: inbound, outbound, internal",
+        "dir.yaml:6: warning: channel 'fax' is not a standard channel; "
+        "known: phone, email, chat, web, sms, social, video, branch, app, other",
+    ]
+
+
+def test_version_ignores_formatting_and_changes_with_meaning(tmp_path: Path) -> None:
+    base = """\
+        id: reply
+        title: Replies within a day
+        owner: operations
+        kind: deadline
+        scope: case_id
+        start: {type: message, direction: inbound}
+        stop: {type: message, direction: outbound}
+        within: WITHIN
+        """
+
+    def version(text: str, sub: Path) -> str:
+        sub.mkdir()
+        write_catalog(sub, {"reply.yaml": text})
+        return load_catalog(sub).promises["reply"].version
+
+    one_day = version(base.replace("WITHIN", "1d"), tmp_path / "a")
+    reordered = base.replace("WITHIN", "24h").replace(
+        "start: {type: message, direction: inbound}", "start: {direction: inbound, type: message}"
+    )
+    assert version(reordered, tmp_path / "b") == one_day
+    assert version(base.replace("WITHIN", "2d"), tmp_path / "c") != one_day
+    with_calendar = base.replace("WITHIN", "1d") + "calendar: uk-office\n"
+    assert version(with_calendar, tmp_path / "d") != one_day
+
+
+def test_changing_a_calendar_changes_the_version_of_promises_using_it(tmp_path: Path) -> None:
+    first = load_catalog(ROOT / "promises").promises["email-reply-1bd"].version
+    shutil.copytree(ROOT / "promises", tmp_path / "p")
+    calendars = tmp_path / "p" / "calendars.yaml"
+    calendars.write_text(calendars.read_text().replace("09:00-17:30", "09:00-17:00"))
+    catalog = load_catalog(tmp_path / "p")
+    assert catalog.promises["email-reply-1bd"].version != first
+    untouched = load_catalog(ROOT / "promises").promises["travel-guarantee"].version
+    assert catalog.promises["travel-guarantee"].version == untouched
+
+
+def test_sample_promises_have_the_expected_shapes() -> None:
+    catalog = load_catalog(ROOT / "promises")
+    email = catalog.promises["email-reply-1bd"]
+    assert isinstance(email, DeadlinePromise)
+    assert (email.within, email.calendar, email.warn_at) == (timedelta(hours=8), "uk-office", 0.75)
+    assert email.pause is not None and email.resume is not None
+    ask = catalog.promises["ask-once"]
+    assert isinstance(ask, NeverPromise)
+    assert ask.same == ("attributes.item",) and ask.within == timedelta(days=365)
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("90s", 90), ("15m", 900), ("8h", 28_800), ("5d", 432_000), ("1d12h", 129_600)],
+)
+def test_durations_parse_and_format_round_trip(text: str, seconds: int) -> None:
+    assert parse_duration(text) == timedelta(seconds=seconds)
+    assert parse_duration(format_duration(timedelta(seconds=seconds))) == timedelta(seconds=seconds)
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        (8, "has no unit"),
+        ("8 hours", "bad duration"),
+        ("0h", "longer than zero"),
+        ("-1h", "bad duration"),
+        (None, "must be text"),
+    ],
+)
+def test_bad_durations_explain_themselves(value: object, words: str) -> None:
+    with pytest.raises(ValueError, match=words):
+        parse_duration(value)
