@@ -8,13 +8,22 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
 
+from engine.outcomes import STATES
+from engine.replay import ReplayResult, load_records, replay
+from engine.sources import BadLine
 from rules.compiler import compile_promise
+from rules.errors import DefinitionError
 from rules.loader import check_directory, load_catalog
+from rules.models import Catalog
 
 app = typer.Typer(
     name="promise",
@@ -94,14 +103,117 @@ def compile_(
     typer.echo(json.dumps(rulesets, indent=2, sort_keys=True))
 
 
-def _load(directory: Path | None):
-    """The catalog, or the problems printed and exit 1."""
+@app.command("replay")
+def replay_(
+    files: Annotated[list[Path], typer.Argument(help="JSONL or CSV files of interaction records.")],
+    promises: Annotated[
+        Path | None,
+        typer.Option(
+            "--promises",
+            help="Promise directory [default: $PROMISE_DIR, else ./promises]",
+            show_default=False,
+        ),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(
+            "--until",
+            help="Advance the clock to this ISO 8601 time (with offset) after "
+            "the last record, so deadlines due by then are decided.",
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON document (outcomes and summary) only.")
+    ] = False,
+) -> None:
+    """Evaluate interaction records from files against the promises, in event time.
+
+    Records may come in any order: they are evaluated by occurred_at (then id). Invalid
+    records are reported on stderr with their line number and skipped. Prints a summary
+    table per promise, or with --json the SPEC document with every outcome and its
+    evidence. Exits 1 only when no record could be read.
+
+    Example: `promise replay data/interactions.jsonl --until 2024-04-01T00:00:00Z --json`
+    """
+    catalog = _load(promises)
+    clock = _parse_until(until) if until else None
+    console = Console(stderr=True)
+    rejected: list[BadLine] = []
+
+    def on_bad(bad: BadLine) -> None:
+        rejected.append(bad)
+        console.print(f"[yellow]skipped[/] {bad}", highlight=False, markup=True)
+
+    with _progress(console) as bar:
+        reading = bar.add_task("reading", total=None)
+        records, duplicates = load_records(files, on_bad, lambda n: bar.advance(reading, n))
+        evaluating = bar.add_task("evaluating", total=len(records))
+        result = replay(catalog, records, clock, lambda n: bar.advance(evaluating, n))
+    result.rejected, result.duplicates = rejected, duplicates
+    if as_json:
+        typer.echo(json.dumps(result.to_json()))
+    else:
+        out = Console()
+        if not out.is_terminal:
+            out = Console(width=160)
+        out.print(summary_table(result))
+        if duplicates:
+            console.print(f"{duplicates} duplicate record(s) ignored")
+    if not records:
+        console.print("[red]no record could be read[/]")
+        raise typer.Exit(1)
+
+
+def summary_table(result: ReplayResult) -> Table:
+    table = Table(title=f"{result.records} records, {len(result.rejected)} rejected")
+    table.add_column("promise")
+    for state in STATES:
+        table.add_column(state.replace("_", " "), justify="right")
+    table.add_column("compliance", justify="right")
+    table.add_column("objective", justify="right")
+    for pid, counts in result.summary().items():
+        decided = counts["kept"] + counts["broken"]
+        compliance = f"{100 * counts['kept'] / decided:.1f}%" if decided else "-"
+        objective = result.catalog.promises[pid].objective if result.catalog else None
+        table.add_row(
+            pid,
+            *(str(counts[s]) for s in STATES),
+            compliance,
+            f"{100 * objective:.0f}%" if objective else "-",
+        )
+    return table
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    )
+
+
+def _parse_until(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{text!r} is not an ISO 8601 time", param_hint="--until"
+        ) from None
+    if moment.tzinfo is None:
+        raise typer.BadParameter(
+            "give a UTC offset or Z, e.g. 2024-04-01T00:00:00Z", param_hint="--until"
+        )
+    return moment
+
+
+def _load(directory: Path | None) -> Catalog:
+    """The catalog, or its problems printed and exit 1."""
     try:
         return load_catalog(directory or default_promise_dir())
-    except Exception as exc:
-        from rules.errors import DefinitionError
-
-        if not isinstance(exc, DefinitionError):
-            raise
+    except DefinitionError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None

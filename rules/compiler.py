@@ -3,8 +3,9 @@
 What the engine posts (as facts; ``t`` is every pattern's positive discriminator):
 
 - ``{"t": "rec", "id", "at", "seq", "scope", <record fields>, "attributes.<path>": ...}``
-  one interaction record. ``at`` is integer epoch seconds, ``seq`` its rank in event-time
-  order (``occurred_at``, then ``id``) within the scope, ``scope`` the promise's scope value.
+  one interaction record. ``at`` is integer epoch microseconds (exact for any ISO 8601
+  time and well inside durable-rules' exact integer range), ``seq`` its rank in event-time
+  order (``occurred_at``, then ``id``), ``scope`` the promise's scope value.
 - ``{"t": "due" | "warn", "id", "at", "scope", "opp"}``: a deadline opportunity's due and
   at-risk instants, computed in Python from the business calendar.
 - ``{"t": "clock", "id", "now"}``: event time; the engine advances it by replacing it.
@@ -19,6 +20,7 @@ those two, integer times, and no negation (the engine decides absence from what 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from rules.models import (
@@ -38,6 +40,7 @@ from rules.models import (
 
 RECORD, DUE, WARN, CLOCK, COUNTED = "rec", "due", "warn", "clock", "counted"
 DEADLINE_ROLES = ("start", "stop", "pause", "resume", "cancel")
+MICROSECOND = timedelta(microseconds=1)
 
 _COMPARE = {"gte": "$gte", "gt": "$gt", "lte": "$lte", "lt": "$lt", "ne": "$neq"}
 _OPPOSITE = {"gte": "lt", "gt": "lte", "lte": "gt", "lt": "gte"}
@@ -99,8 +102,9 @@ def _never(promise: NeverPromise) -> dict[str, Any]:
     joins += [{field: {"a": field}} for field in promise.same]
     joins.append({"$gt": {"seq": {"a": "seq"}}})
     if promise.within is not None:
-        joins.append(_within("a", promise.within.total_seconds()))
+        joins.append(_within("a", promise.within))
     return {
+        "first": {"all": [{"a": record_pattern(promise.first)}]},
         "then": {"all": [{"b": record_pattern(promise.then)}]},
         "repeat": {
             "all": [
@@ -124,13 +128,13 @@ def _limit(promise: LimitPromise) -> dict[str, Any]:
         {"k": {"$add": {"$l": {"a": "k"}, "$r": promise.max}}},
     ]
     if promise.within is not None:
-        joins.append(_within("a", promise.within.total_seconds()))
+        joins.append(_within("a", promise.within))
     rules["over"] = {"all": [{"a": {"t": COUNTED}}, {"c": {"$and": joins}}]}
     return rules
 
 
-def _within(alias: str, seconds: float) -> dict[str, Any]:
-    return {"$lte": {"at": {"$add": {"$l": {alias: "at"}, "$r": int(seconds)}}}}
+def _within(alias: str, window: timedelta) -> dict[str, Any]:
+    return {"$lte": {"at": {"$add": {"$l": {alias: "at"}, "$r": window // MICROSECOND}}}}
 
 
 # --- matches -----------------------------------------------------------------------------------

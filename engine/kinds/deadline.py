@@ -1,0 +1,204 @@
+"""``deadline``: something must follow something else within a (business) time.
+
+durable-rules tells which roles a record plays (start, stop, pause, resume, cancel) and,
+through ``due``/``warn`` facts joined with the clock, when a deadline has passed or its
+warning point is reached; Python keeps the per-scope state machine and computes due times
+on the business calendar, which rules cannot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from engine.outcomes import Outcome
+from engine.records import Interaction, to_micros
+from engine.rules_core import Fact, Firing
+from engine.runner import Runner
+from rules.compiler import DUE, WARN
+from rules.models import DeadlinePromise
+
+_ROLE_ORDER = ("cancel", "stop", "resume", "pause", "start")
+
+
+@dataclass
+class _Opportunity:
+    outcome: Outcome
+    scope: str
+    due: int | None  # µs; None while paused
+    warn: int | None  # µs; None once reached, or without warn_at, or while paused
+    due_fact: Fact | None = None
+    warn_fact: Fact | None = None
+    paused_due: timedelta | None = None  # business time left when paused
+    paused_warn: timedelta | None = None
+
+    @property
+    def broken(self) -> bool:
+        return self.outcome.state == "broken"
+
+
+class DeadlineRunner(Runner):
+    promise: DeadlinePromise
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.open: dict[str, _Opportunity] = {}
+        self.opened: dict[str, int] = {}  # scope -> opportunities opened so far
+        self._by_key: dict[str, _Opportunity] = {}
+        self._warn_offset = (
+            timedelta(seconds=round(self.promise.within.total_seconds() * self.promise.warn_at))
+            if self.promise.warn_at is not None
+            else None
+        )
+
+    def on_record(self, scope: str, record: Interaction, fact: Fact, firings: list[Firing]) -> None:
+        self.retract(fact)
+        roles = {f.rule for f in firings}
+        for role in _ROLE_ORDER:
+            if role in roles:
+                getattr(self, f"_{role}")(scope, record)
+
+    # --- roles ---------------------------------------------------------------------------------
+
+    def _start(self, scope: str, record: Interaction) -> None:
+        if scope in self.open:
+            return
+        number = self.opened.get(scope, 0) + 1
+        self.opened[scope] = number
+        outcome = Outcome(
+            promise=self.promise.id,
+            version=self.promise.version,
+            key=f"{scope}#{number}",
+            scope=scope,
+            customer_id=record.customer_id,
+            state="pending",
+            opened_at=record.occurred_at,
+            evidence=[record.id],
+        )
+        opp = _Opportunity(outcome, scope, due=None, warn=None)
+        self.open[scope] = opp
+        self._by_key[outcome.key] = opp
+        self._set_times(opp, record.occurred_at, self.promise.within, self._warn_offset)
+        self.emit(outcome.copy())
+
+    def _stop(self, scope: str, record: Interaction) -> None:
+        opp = self.open.get(scope)
+        if opp is None:
+            return
+        if not opp.broken:
+            opp.outcome.state = "kept"
+            opp.outcome.decided_at = record.occurred_at
+        opp.outcome.evidence.append(record.id)
+        self._close(opp)
+
+    def _cancel(self, scope: str, record: Interaction) -> None:
+        opp = self.open.get(scope)
+        if opp is None:
+            return
+        if not opp.broken:
+            opp.outcome.state = "cancelled"
+            opp.outcome.decided_at = record.occurred_at
+        opp.outcome.evidence.append(record.id)
+        self._close(opp)
+
+    def _pause(self, scope: str, record: Interaction) -> None:
+        opp = self.open.get(scope)
+        if opp is None or opp.broken or opp.due is None:
+            return
+        moment = record.occurred_at
+        opp.paused_due = self.calendar.between(moment, self.at(opp.due))
+        opp.paused_warn = (
+            self.calendar.between(moment, self.at(opp.warn)) if opp.warn is not None else None
+        )
+        self._drop_facts(opp)
+        opp.due = opp.warn = None
+        opp.outcome.due_at = opp.outcome.warn_at = None
+        self.emit(opp.outcome.copy())
+
+    def _resume(self, scope: str, record: Interaction) -> None:
+        opp = self.open.get(scope)
+        if opp is None or opp.paused_due is None:
+            return
+        remaining, warn_remaining = opp.paused_due, opp.paused_warn
+        opp.paused_due = opp.paused_warn = None
+        self._set_times(opp, record.occurred_at, remaining, warn_remaining)
+        self.emit(opp.outcome.copy())
+
+    # --- the clock -----------------------------------------------------------------------------
+
+    def on_clock(self, firings: list[Firing], now: int) -> None:
+        # Warnings first: if both points passed at one tick, the deadline's verdict wins.
+        for firing in sorted(firings, key=lambda f: f.rule != "warn"):
+            fact = firing.facts["d"]
+            opp = self._by_key.get(fact["opp"])
+            if opp is None:
+                continue
+            if (
+                firing.rule == "warn"
+                and opp.warn_fact is not None
+                and opp.warn_fact["id"] == fact["id"]
+            ):
+                self.retract(opp.warn_fact)
+                opp.warn_fact, opp.warn = None, None
+                if opp.outcome.state == "pending":
+                    opp.outcome.state = "at_risk"
+                    self.emit(opp.outcome.copy())
+            elif (
+                firing.rule == "expire"
+                and opp.due_fact is not None
+                and opp.due_fact["id"] == fact["id"]
+            ):
+                self._drop_facts(opp)
+                opp.outcome.state = "broken"
+                opp.outcome.decided_at = opp.outcome.due_at
+                self.emit(opp.outcome.copy())
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    def _set_times(
+        self, opp: _Opportunity, moment, within: timedelta, warn_within: timedelta | None
+    ) -> None:
+        due_at = self.calendar.add(moment, within)
+        opp.due = to_micros(due_at)
+        opp.outcome.due_at = due_at
+        bucket = self.bucket(opp.scope)
+        opp.due_fact = self._time_fact(DUE, opp, opp.due, bucket)
+        self.assert_fact(opp.due_fact)
+        self.schedule(opp.due + 1, bucket)  # "passed" means strictly after
+        if warn_within is not None:
+            warn_at = self.calendar.add(moment, warn_within)
+            opp.warn = to_micros(warn_at)
+            opp.outcome.warn_at = warn_at
+            opp.warn_fact = self._time_fact(WARN, opp, opp.warn, bucket)
+            self.assert_fact(opp.warn_fact)
+            self.schedule(opp.warn, bucket)
+
+    def _time_fact(self, kind: str, opp: _Opportunity, instant: int, bucket: str) -> Fact:
+        self._clocks += 1
+        return {
+            "id": f"{kind}#{self._clocks}",
+            "t": kind,
+            "at": instant,
+            "opp": opp.outcome.key,
+            "scope": opp.scope,
+            "sid": bucket,
+        }
+
+    def _drop_facts(self, opp: _Opportunity) -> None:
+        for fact in (opp.due_fact, opp.warn_fact):
+            if fact is not None:
+                self.retract(fact)
+        opp.due_fact = opp.warn_fact = None
+
+    def _close(self, opp: _Opportunity) -> None:
+        self._drop_facts(opp)
+        del self.open[opp.scope]
+        del self._by_key[opp.outcome.key]
+        self.emit(opp.outcome.copy())
+
+    def reset_scope(self, scope: str) -> None:
+        opp = self.open.pop(scope, None)
+        if opp is not None:
+            self._drop_facts(opp)
+            self._by_key.pop(opp.outcome.key, None)
+        self.opened.pop(scope, None)

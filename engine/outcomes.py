@@ -1,0 +1,63 @@
+"""Outcomes: one per opportunity to keep a promise, with the evidence that decided it."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+State = Literal["pending", "at_risk", "kept", "broken", "cancelled"]
+STATES: tuple[State, ...] = ("pending", "at_risk", "kept", "broken", "cancelled")
+OPEN_STATES: tuple[State, ...] = ("pending", "at_risk")
+
+
+@dataclass
+class Outcome:
+    """``key`` identifies the opportunity within its promise across re-evaluations."""
+
+    promise: str
+    version: str
+    key: str
+    scope: str
+    customer_id: str | None
+    state: State
+    opened_at: datetime
+    due_at: datetime | None = None
+    decided_at: datetime | None = None
+    evidence: list[str] = field(default_factory=list)
+    warn_at: datetime | None = None
+    """When a deadline becomes at risk; kept so a running server knows when to look again."""
+
+    def copy(self) -> Outcome:
+        return dataclasses.replace(self, evidence=list(self.evidence))
+
+    def verdict(self) -> tuple[Any, ...]:
+        """Everything a user sees; two outcomes with equal verdicts need no revision."""
+        return (
+            self.state,
+            self.opened_at,
+            self.due_at,
+            self.decided_at,
+            tuple(self.evidence),
+            self.customer_id,
+            self.version,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The SPEC §6 outcome object."""
+        return {
+            "promise": self.promise,
+            "version": self.version,
+            "scope": self.scope,
+            "customer_id": self.customer_id,
+            "state": self.state,
+            "opened_at": _iso(self.opened_at),
+            "due_at": _iso(self.due_at),
+            "decided_at": _iso(self.decided_at),
+            "evidence": list(self.evidence),
+        }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
