@@ -1,0 +1,218 @@
+"""The compiler: golden rulesets, the durable-rules constraints, and real registration."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine.rules_core import RulesCore
+from rules.compiler import CompiledPromise, compile_condition, compile_promise
+from rules.loader import load_catalog
+from rules.models import Compare, Condition, Equals, Exists, Matches, Not, OneOf
+from rules.regex import translate
+
+ROOT = Path(__file__).resolve().parents[1]
+GOLDEN = ROOT / "tests" / "golden"
+CATALOG = load_catalog(ROOT / "promises")
+
+
+@pytest.mark.parametrize("promise_id", sorted(CATALOG.promises))
+def test_compiled_ruleset_matches_its_golden_file(promise_id: str) -> None:
+    """Any change to what a promise compiles to shows up in review as a golden-file diff.
+
+    Regenerate with PROMISE_UPDATE_GOLDEN=1 after checking the change is intended.
+    """
+    compiled = compile_promise(CATALOG.promises[promise_id])
+    text = json.dumps(compiled.rules, indent=2, sort_keys=True) + "\n"
+    golden = GOLDEN / f"{promise_id}.json"
+    if os.environ.get("PROMISE_UPDATE_GOLDEN"):
+        golden.write_text(text)
+    assert golden.read_text() == text
+
+
+def _patterns(compiled: CompiledPromise) -> list[tuple[str, dict[str, Any]]]:
+    return [(name, p) for name, rule in compiled.rules.items() for p in rule["all"]]
+
+
+@pytest.mark.parametrize("promise_id", sorted(CATALOG.promises))
+def test_compiled_rules_respect_durable_rules_limits(promise_id: str) -> None:
+    compiled = compile_promise(CATALOG.promises[promise_id])
+    for name, rule in compiled.rules.items():
+        assert len(rule["all"]) <= 2, f"{name}: three-pattern joins can segfault (issue #381)"
+        assert rule["run"] == f"{compiled.name}:{name}"
+    for name, pattern in _patterns(compiled):
+        ((alias, body),) = pattern.items()
+        assert not alias.endswith("$not"), f"{name}: no negated patterns"
+        terms = body.get("$and", [body])
+        assert isinstance(terms[0].get("t"), str), f"{name}.{alias}: needs a positive discriminator"
+
+
+def test_ruleset_name_carries_the_version() -> None:
+    promise = CATALOG.promises["ask-once"]
+    assert compile_promise(promise).name == f"ask-once@{promise.version}"
+
+
+def test_every_sample_promise_registers_and_runs_in_durable_rules() -> None:
+    core = RulesCore()
+    compiled = {pid: compile_promise(p) for pid, p in CATALOG.promises.items()}
+    for c in compiled.values():
+        core.register(c)
+
+    def rec(n: int, **fields: Any) -> dict[str, Any]:
+        return {
+            "id": f"r{n}",
+            "t": "rec",
+            "at": n * 1_000_000,
+            "seq": n,
+            "scope": "S",
+            "sid": "0",
+            **fields,
+        }
+
+    def fired(pid: str, fact: dict[str, Any]) -> set[str]:
+        return {f.rule for f in core.assert_fact(compiled[pid].name, fact)}
+
+    email = "email-reply-1bd"
+    assert fired(email, rec(1, type="message", channel="email", direction="inbound")) == {
+        "start",
+        "resume",
+    }
+    assert fired(email, rec(2, type="message", channel="chat", direction="outbound")) == {"stop"}
+    assert fired(email, rec(3, type="status", **{"attributes.status": "waiting_on_customer"})) == {
+        "pause"
+    }
+    assert fired(email, rec(4, type="closed", **{"attributes.reason": "spam"})) == {"cancel"}
+    assert fired(email, {"id": "d", "t": "due", "at": 10, "sid": "0"}) == set()
+    assert fired(email, {"id": "w", "t": "warn", "at": 5, "sid": "0"}) == set()
+    assert fired(email, {"id": "k1", "t": "clock", "now": 10, "sid": "0"}) == {"warn"}
+    assert fired(email, {"id": "k2", "t": "clock", "now": 11, "sid": "0"}) == {"warn", "expire"}
+
+    detractor = "detractor-follow-up-48h"
+    assert fired(detractor, rec(5, type="survey_response", **{"attributes.nps": 6})) == {"start"}
+    assert fired(detractor, rec(6, type="survey_response", **{"attributes.nps": 7})) == set()
+
+    ask = "ask-once"
+    item = {"attributes.item": "policy_number"}
+    assert fired(ask, rec(7, type="info_provided", **item)) == {"first"}
+    asked = rec(8, type="info_requested", direction="outbound", **item)
+    assert fired(ask, asked) == {"then", "repeat"}
+    other = rec(9, type="info_requested", direction="outbound", **{"attributes.item": "address"})
+    assert fired(ask, other) == {"then"}
+
+    handoffs = "two-handoffs"
+    assert fired(handoffs, rec(10, type="handoff")) == {"count"}
+    for k in (1, 2):
+        counted = {"id": f"c{k}", "t": "counted", "k": k, "at": k, "scope": "S", "sid": "0"}
+        assert fired(handoffs, counted) == set()
+    third = {"id": "c3", "t": "counted", "k": 3, "at": 3, "scope": "S", "sid": "0"}
+    assert fired(handoffs, third) == {"over"}
+
+    for pid in ("callback-2h", "travel-guarantee"):
+        start_type = {"callback-2h": "callback_promised", "travel-guarantee": "problem_reported"}
+        assert fired(pid, rec(11, type=start_type[pid])) == {"start"}
+
+
+# --- condition semantics, through the real rules core -------------------------------------------
+
+_CONDITION_CASES: list[tuple[Condition, dict[str, Any], bool]] = [
+    (Equals("email"), {"x": "email"}, True),
+    (Equals("email"), {"x": "chat"}, False),
+    (Equals("email"), {}, False),
+    (OneOf(("a", "b")), {"x": "b"}, True),
+    (OneOf(("a", "b")), {"x": "c"}, False),
+    (Compare("lte", 6), {"x": 6}, True),
+    (Compare("lte", 6), {"x": 7}, False),
+    (Compare("gt", 6), {"x": 7}, True),
+    (Compare("lt", 6), {}, False),
+    (Compare("ne", "spam"), {"x": "ham"}, True),
+    (Compare("ne", "spam"), {"x": "spam"}, False),
+    (Compare("ne", "spam"), {}, False),
+    (Exists(True), {"x": 1}, True),
+    (Exists(True), {}, False),
+    (Exists(False), {}, True),
+    (Exists(False), {"x": 1}, False),
+    (Not(Equals("claims")), {"x": "sales"}, True),
+    (Not(Equals("claims")), {"x": "claims"}, False),
+    (Not(Equals("claims")), {}, True),
+    (Not(OneOf(("a", "b"))), {"x": "a"}, False),
+    (Not(OneOf(("a", "b"))), {"x": "c"}, True),
+    (Not(Compare("gte", 3)), {"x": 2}, True),
+    (Not(Compare("gte", 3)), {"x": 3}, False),
+    (Not(Compare("ne", "a")), {"x": "a"}, True),
+    (Not(Exists(True)), {}, True),
+    (Not(Not(Equals("a"))), {"x": "a"}, True),
+]
+
+
+@pytest.fixture(scope="module")
+def probe() -> Any:
+    """Registers one single-condition ruleset per case and tells whether a fact matches."""
+    core = RulesCore()
+    names: dict[str, str] = {}
+    counter = iter(range(1_000_000))
+
+    def matches(field: str, condition: Condition, fields: dict[str, Any]) -> bool:
+        rule = compile_condition(field, condition)
+        key = json.dumps(rule, sort_keys=True)
+        if key not in names:
+            name = f"probe{len(names)}"
+            pattern = {"m": {"$and": [{"t": "rec"}, rule]}}
+            core.register(CompiledPromise(name, {"r": {"all": [pattern], "run": f"{name}:r"}}))
+            names[key] = name
+        fact = {"id": f"f{next(counter)}", "t": "rec", **fields}
+        return bool(core.assert_fact(names[key], fact))
+
+    return matches
+
+
+@pytest.mark.parametrize(("condition", "fields", "expected"), _CONDITION_CASES)
+def test_condition_semantics_in_the_rules_core(
+    probe: Any, condition: Condition, fields: dict[str, Any], expected: bool
+) -> None:
+    assert probe("x", condition, fields) is expected
+
+
+_PATTERNS = [
+    r"re.*",
+    r"\d+",
+    r"[A-Z]{2}-\d+",
+    r"policy_(number|id)",
+    r"(?:foo|bar)+",
+    r".*refund.*",
+    r"\w+",
+    r"\s*x",
+    r"[a-z]+@[a-z]+\.com",
+    r"(?i)abc",
+    r"a\.b",
+    r"^ab$",
+    r"[\w.]+",
+    r"100%",
+    r"[^x]*",
+    r"\D+",
+    r"[-a]+",
+    r"[a-]+",
+    r"x|y",
+    r"a{2,3}",
+    r"colou?r",
+    r"[%.]+",
+    r"\(a\)",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    pattern=st.sampled_from(_PATTERNS),
+    text=st.text(alphabet="abcrexyABC0129_-.%@ ()fo", max_size=8),
+)
+def test_translated_regex_agrees_with_python(probe: Any, pattern: str, text: str) -> None:
+    """A `matches` condition means in the rules core what it means in Python (full match)."""
+    import re
+
+    expected = re.fullmatch(pattern, text, re.ASCII) is not None
+    assert probe("x", Matches(pattern, translate(pattern)), {"x": text}) is expected
