@@ -9,7 +9,6 @@ engine stays in charge of order and errors.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,30 +62,25 @@ class RulesCore:
     def is_registered(self, name: str) -> bool:
         return name in self._host._ruleset_directory
 
-    def assert_fact(self, ruleset: str, fact: Fact) -> list[Firing]:
+    def assert_fact(self, ruleset: str, fact: Fact) -> list[Firing] | None:
+        """The firings caused, or None when no rule wants the fact: it is then not held,
+        and must not be retracted (retracting a fact that was never held corrupts
+        durable-rules' memory and crashes a later, unrelated call)."""
         return self._call(self._host.assert_fact, ruleset, fact)
 
-    def assert_facts(self, ruleset: str, facts: Iterable[Fact]) -> list[Firing]:
-        batch = list(facts)
-        return self._call(self._host.assert_facts, ruleset, batch) if batch else []
-
-    def retract_fact(self, ruleset: str, fact: Fact) -> list[Firing]:
-        return self._call(self._host.retract_fact, ruleset, fact)
-
-    def retract_facts(self, ruleset: str, facts: Iterable[Fact]) -> list[Firing]:
-        batch = list(facts)
-        return self._call(self._host.retract_facts, ruleset, batch) if batch else []
+    def retract_fact(self, ruleset: str, fact: Fact) -> None:
+        self._call(self._host.retract_fact, ruleset, fact)
 
     def delete_session(self, ruleset: str, sid: str) -> None:
         """Forget everything held for ``sid``, freeing one of the ruleset's ~1,024 slots."""
         self._host.delete_state(ruleset, sid)
 
-    def _call(self, method, ruleset: str, payload: Any) -> list[Firing]:
+    def _call(self, method, ruleset: str, payload: Any) -> list[Firing] | None:
         self._fired, self._errors = [], []
         try:
             method(ruleset, payload)
         except durable_engine.MessageNotHandledException:
-            pass  # no rule wants this fact: nothing fired
+            return None
         except durable_engine.MessageObservedException:
             raise DuplicateFact(f"{ruleset}: fact already held: {payload!r}") from None
         if self._errors:

@@ -18,7 +18,7 @@ from engine.outcomes import Outcome
 from engine.records import Interaction, from_micros
 from engine.rules_core import DuplicateFact, Fact, Firing, RulesCore
 from rules.business_time import AlwaysOpen, Calendar
-from rules.compiler import CLOCK, RECORD, compile_promise
+from rules.compiler import CLOCK, GUARD, RECORD, compile_promise
 from rules.models import Promise
 
 Emit = Callable[[Outcome], None]
@@ -27,6 +27,9 @@ BUCKETS = 256
 
 class Runner:
     """Evaluates one promise version. Subclasses implement one kind each."""
+
+    uses_clock = False
+    """Whether the compiled rules join with the clock fact (only deadlines do)."""
 
     def __init__(
         self, promise: Promise, core: RulesCore, calendar: Calendar | None, emit: Emit
@@ -52,13 +55,21 @@ class Runner:
     def bucket(scope: str) -> str:
         return str(zlib.crc32(scope.encode()) % BUCKETS)
 
-    def assert_fact(self, fact: Fact) -> list[Firing]:
+    def assert_fact(self, fact: Fact) -> list[Firing] | None:
+        """Firings, or None if no rule wants ``fact`` (then it is not held: never retract it)."""
         try:
             return self.core.assert_fact(self.ruleset, fact)
         except DuplicateFact:
             # A 32-bit identity-hash collision with a live fact: any other id will do.
             fact["id"] = f"{fact['id']}~"
             return self.core.assert_fact(self.ruleset, fact)
+
+    def assert_held(self, fact: Fact) -> list[Firing]:
+        """Assert a fact that some rule always wants (time and counted facts)."""
+        firings = self.assert_fact(fact)
+        if firings is None:
+            raise AssertionError(f"{self.ruleset}: no rule wants {fact['t']} facts")
+        return firings
 
     def retract(self, fact: Fact) -> None:
         self.core.retract_fact(self.ruleset, fact)
@@ -74,10 +85,14 @@ class Runner:
             "seq": seq,
             "scope": scope,
             "sid": self.bucket(scope),
+            GUARD: 1,
         }
-        self.on_record(scope, record, fact, self.assert_fact(fact))
+        firings = self.assert_fact(fact)
+        if firings is not None:
+            self.on_record(scope, record, fact, firings)
 
     def on_record(self, scope: str, record: Interaction, fact: Fact, firings: list[Firing]) -> None:
+        """React to a record some rule wanted; ``fact`` is held until retracted."""
         raise NotImplementedError
 
     # --- time ----------------------------------------------------------------------------------
@@ -96,9 +111,11 @@ class Runner:
 
     def tick_bucket(self, bucket: str, now: int) -> None:
         """Show the clock at ``now`` to one session and act on what it makes fire."""
+        if not self.uses_clock:
+            return
         self._clocks += 1
-        clock = {"id": f"clock#{self._clocks}", "t": CLOCK, "now": now, "sid": bucket}
-        firings = self.assert_fact(clock)
+        clock = {"id": f"clock#{self._clocks}", "t": CLOCK, "now": now, "sid": bucket, GUARD: 1}
+        firings = self.assert_held(clock)
         self.retract(clock)
         if firings:
             self.on_clock(firings, now)

@@ -2,6 +2,8 @@
 
 What the engine posts (as facts; ``t`` is every pattern's positive discriminator):
 
+Every fact also carries ``"ok": 1`` (see ``_guard``).
+
 - ``{"t": "rec", "id", "at", "seq", "scope", <record fields>, "attributes.<path>": ...}``
   one interaction record. ``at`` is integer epoch microseconds (exact for any ISO 8601
   time and well inside durable-rules' exact integer range), ``seq`` its rank in event-time
@@ -39,6 +41,8 @@ from rules.models import (
 )
 
 RECORD, DUE, WARN, CLOCK, COUNTED = "rec", "due", "warn", "clock", "counted"
+GUARD = "ok"
+"""A field every posted fact carries with the value 1; see ``_guard``."""
 DEADLINE_ROLES = ("start", "stop", "pause", "resume", "cancel")
 MICROSECOND = timedelta(microseconds=1)
 
@@ -92,7 +96,7 @@ def _clock_passes(fact: str, op: str) -> dict[str, Any]:
     return {
         "all": [
             {"d": {"t": fact}},
-            {"k": {"$and": [{"t": CLOCK}, {op: {"now": {"d": "at"}}}]}},
+            {"k": {"$and": [{"t": CLOCK}, {op: {"now": {"d": "at"}}}, _guard("d")]}},
         ]
     }
 
@@ -103,6 +107,7 @@ def _never(promise: NeverPromise) -> dict[str, Any]:
     joins.append({"$gt": {"seq": {"a": "seq"}}})
     if promise.within is not None:
         joins.append(_within("a", promise.within))
+    joins.append(_guard("a"))
     return {
         "first": {"all": [{"a": record_pattern(promise.first)}]},
         "then": {"all": [{"b": record_pattern(promise.then)}]},
@@ -129,8 +134,20 @@ def _limit(promise: LimitPromise) -> dict[str, Any]:
     ]
     if promise.within is not None:
         joins.append(_within("a", promise.within))
+    joins.append(_guard("a"))
     rules["over"] = {"all": [{"a": {"t": COUNTED}}, {"c": {"$and": joins}}]}
     return rules
+
+
+def _guard(alias: str) -> dict[str, Any]:
+    """An always-true join, placed last in every pattern that joins with another.
+
+    durable-rules 2.0.28 reads past the end of a pattern's join expressions when the last
+    one is false (an off-by-one in ``reduceExpressionSequence``): valgrind shows invalid
+    reads, and in a busy process it segfaults. Every fact carries ``GUARD: 1``, so this
+    join is always true and a false one before it stays inside the array.
+    """
+    return {GUARD: {alias: GUARD}}
 
 
 def _within(alias: str, window: timedelta) -> dict[str, Any]:

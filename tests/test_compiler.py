@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.rules_core import RulesCore
-from rules.compiler import CompiledPromise, compile_condition, compile_promise
+from rules.compiler import GUARD, CompiledPromise, compile_condition, compile_promise
 from rules.loader import load_catalog
 from rules.models import Compare, Condition, Equals, Exists, Matches, Not, OneOf
 from rules.regex import translate
@@ -51,6 +51,28 @@ def test_compiled_rules_respect_durable_rules_limits(promise_id: str) -> None:
         assert not alias.endswith("$not"), f"{name}: no negated patterns"
         terms = body.get("$and", [body])
         assert isinstance(terms[0].get("t"), str), f"{name}.{alias}: needs a positive discriminator"
+        joins = [t for t in terms if _refers_to_other_alias(t, alias)]
+        if joins:
+            assert terms[-1] == {GUARD: {_first_alias(compiled, name): GUARD}}, (
+                f"{name}.{alias}: a joined pattern must end with the always-true guard"
+            )
+
+
+def _refers_to_other_alias(term: Any, alias: str) -> bool:
+    """Whether a pattern term reads a field of another alias (a join)."""
+    if isinstance(term, dict):
+        return any(
+            (isinstance(v, str) and k not in ("t", alias) and k.isalpha() and len(k) == 1)
+            or _refers_to_other_alias(v, alias)
+            for k, v in term.items()
+        )
+    if isinstance(term, list):
+        return any(_refers_to_other_alias(t, alias) for t in term)
+    return False
+
+
+def _first_alias(compiled: CompiledPromise, rule: str) -> str:
+    return next(iter(compiled.rules[rule]["all"][0]))
 
 
 def test_ruleset_name_carries_the_version() -> None:
@@ -72,11 +94,12 @@ def test_every_sample_promise_registers_and_runs_in_durable_rules() -> None:
             "seq": n,
             "scope": "S",
             "sid": "0",
+            GUARD: 1,
             **fields,
         }
 
     def fired(pid: str, fact: dict[str, Any]) -> set[str]:
-        return {f.rule for f in core.assert_fact(compiled[pid].name, fact)}
+        return {f.rule for f in core.assert_fact(compiled[pid].name, fact) or []}
 
     email = "email-reply-1bd"
     assert fired(email, rec(1, type="message", channel="email", direction="inbound")) == {
@@ -88,10 +111,13 @@ def test_every_sample_promise_registers_and_runs_in_durable_rules() -> None:
         "pause"
     }
     assert fired(email, rec(4, type="closed", **{"attributes.reason": "spam"})) == {"cancel"}
-    assert fired(email, {"id": "d", "t": "due", "at": 10, "sid": "0"}) == set()
-    assert fired(email, {"id": "w", "t": "warn", "at": 5, "sid": "0"}) == set()
-    assert fired(email, {"id": "k1", "t": "clock", "now": 10, "sid": "0"}) == {"warn"}
-    assert fired(email, {"id": "k2", "t": "clock", "now": 11, "sid": "0"}) == {"warn", "expire"}
+    assert fired(email, {"id": "d", "t": "due", "at": 10, "sid": "0", GUARD: 1}) == set()
+    assert fired(email, {"id": "w", "t": "warn", "at": 5, "sid": "0", GUARD: 1}) == set()
+    assert fired(email, {"id": "k1", "t": "clock", "now": 10, "sid": "0", GUARD: 1}) == {"warn"}
+    assert fired(email, {"id": "k2", "t": "clock", "now": 11, "sid": "0", GUARD: 1}) == {
+        "warn",
+        "expire",
+    }
 
     detractor = "detractor-follow-up-48h"
     assert fired(detractor, rec(5, type="survey_response", **{"attributes.nps": 6})) == {"start"}
@@ -108,9 +134,17 @@ def test_every_sample_promise_registers_and_runs_in_durable_rules() -> None:
     handoffs = "two-handoffs"
     assert fired(handoffs, rec(10, type="handoff")) == {"count"}
     for k in (1, 2):
-        counted = {"id": f"c{k}", "t": "counted", "k": k, "at": k, "scope": "S", "sid": "0"}
+        counted = {
+            "id": f"c{k}",
+            "t": "counted",
+            "k": k,
+            "at": k,
+            "scope": "S",
+            "sid": "0",
+            GUARD: 1,
+        }
         assert fired(handoffs, counted) == set()
-    third = {"id": "c3", "t": "counted", "k": 3, "at": 3, "scope": "S", "sid": "0"}
+    third = {"id": "c3", "t": "counted", "k": 3, "at": 3, "scope": "S", "sid": "0", GUARD: 1}
     assert fired(handoffs, third) == {"over"}
 
     for pid in ("callback-2h", "travel-guarantee"):

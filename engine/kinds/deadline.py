@@ -15,7 +15,7 @@ from engine.outcomes import Outcome
 from engine.records import Interaction, to_micros
 from engine.rules_core import Fact, Firing
 from engine.runner import Runner
-from rules.compiler import DUE, WARN
+from rules.compiler import DUE, GUARD, WARN
 from rules.models import DeadlinePromise
 
 _ROLE_ORDER = ("cancel", "stop", "resume", "pause", "start")
@@ -39,6 +39,7 @@ class _Opportunity:
 
 class DeadlineRunner(Runner):
     promise: DeadlinePromise
+    uses_clock = True
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -163,14 +164,14 @@ class DeadlineRunner(Runner):
         opp.outcome.due_at = due_at
         bucket = self.bucket(opp.scope)
         opp.due_fact = self._time_fact(DUE, opp, opp.due, bucket)
-        self.assert_fact(opp.due_fact)
+        self.assert_held(opp.due_fact)
         self.schedule(opp.due + 1, bucket)  # "passed" means strictly after
         if warn_within is not None:
             warn_at = self.calendar.add(moment, warn_within)
             opp.warn = to_micros(warn_at)
             opp.outcome.warn_at = warn_at
             opp.warn_fact = self._time_fact(WARN, opp, opp.warn, bucket)
-            self.assert_fact(opp.warn_fact)
+            self.assert_held(opp.warn_fact)
             self.schedule(opp.warn, bucket)
 
     def _time_fact(self, kind: str, opp: _Opportunity, instant: int, bucket: str) -> Fact:
@@ -182,6 +183,7 @@ class DeadlineRunner(Runner):
             "opp": opp.outcome.key,
             "scope": opp.scope,
             "sid": bucket,
+            GUARD: 1,
         }
 
     def _drop_facts(self, opp: _Opportunity) -> None:

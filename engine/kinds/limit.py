@@ -15,7 +15,7 @@ from engine.outcomes import Outcome
 from engine.records import Interaction
 from engine.rules_core import Fact, Firing
 from engine.runner import Runner
-from rules.compiler import COUNTED
+from rules.compiler import COUNTED, GUARD
 from rules.models import LimitPromise
 
 
@@ -60,8 +60,9 @@ class LimitRunner(Runner):
             "at": record.at,
             "scope": scope,
             "sid": self.bucket(scope),
+            GUARD: 1,
         }
-        over = [f for f in self.assert_fact(counted) if f.rule == "over"]
+        over = [f for f in self.assert_held(counted) if f.rule == "over"]
         state.live.append(counted)
         while len(state.live) > self.promise.max:
             self.retract(state.live.popleft())
