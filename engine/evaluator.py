@@ -82,12 +82,17 @@ class Evaluator:
             runner.tick(now)
 
     def reevaluate(
-        self, promise_id: str, scope: str, records: Iterable[Interaction]
+        self,
+        promise_id: str,
+        scope: str,
+        records: Iterable[Interaction],
+        clock: int | None = None,
     ) -> dict[str, Outcome]:
         """Evaluate one scope of one promise afresh from all of its records.
 
-        Returns the scope's outcomes by key; any key it held before and lacks now is gone.
-        The rest of the engine's state is untouched, so other scopes keep their verdicts.
+        The clock ends at ``clock`` (µs) if given, else at the engine's clock. Returns the
+        scope's outcomes by key; a key held before and missing now is no opportunity any
+        more. Other scopes are untouched and keep their verdicts.
         """
         runner = self.runners[promise_id]
         runner.reset_scope(scope)
@@ -101,8 +106,13 @@ class Evaluator:
                 runner.tick_bucket(bucket, record.at)
                 self._seq += 1
                 runner.feed(record, fields, self._seq)
-            if self.clock is not None:
-                runner.tick_bucket(bucket, self.clock)
+            final = clock if clock is not None else self.clock
+            if final is not None:
+                runner.tick_bucket(bucket, final)
             return self._capture
         finally:
             self._capture = None
+
+    def forget(self, promise_id: str, scope: str) -> None:
+        """Drop a scope's state and facts (its outcomes are kept elsewhere)."""
+        self.runners[promise_id].reset_scope(scope)

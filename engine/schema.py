@@ -1,0 +1,152 @@
+"""The database tables (SQLAlchemy 2 typed ORM). Schema changes go through Alembic."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    TypeDecorator,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+TEXT = 256
+ID_TYPE = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements INTEGER only
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend (SQLite would hand back naive ones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored: give a time zone")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime,
+        dict[str, Any]: JSON,
+        list[str]: JSON,
+        str: String(TEXT),
+    }
+
+
+class InteractionRow(Base):
+    """A record as received; ``id`` makes re-sending idempotent, ``fingerprint`` spots conflicts."""
+
+    __tablename__ = "interactions"
+
+    id: Mapped[str] = mapped_column(primary_key=True)
+    occurred_at: Mapped[datetime]
+    at_us: Mapped[int] = mapped_column(BigInteger, index=True)
+    customer_id: Mapped[str] = mapped_column(index=True)
+    case_id: Mapped[str | None] = mapped_column(index=True)
+    channel: Mapped[str]
+    direction: Mapped[str] = mapped_column(String(16))
+    type: Mapped[str]
+    team: Mapped[str | None]
+    agent: Mapped[str | None]
+    attributes: Mapped[dict[str, Any]]
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[datetime]
+
+
+class ScopeKeyRow(Base):
+    """Which records belong to a scope value, for every scope field the catalog uses.
+
+    Lets one scope's records be read back with one indexed query, whether the scope is a
+    column (``case_id``) or an attribute path (``attributes.booking.ref``).
+    """
+
+    __tablename__ = "scope_keys"
+
+    field: Mapped[str] = mapped_column(primary_key=True)
+    value: Mapped[str] = mapped_column(primary_key=True)
+    record_id: Mapped[str] = mapped_column(
+        ForeignKey("interactions.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class PromiseVersionRow(Base):
+    """Every version of every promise the engine has evaluated with."""
+
+    __tablename__ = "promise_versions"
+
+    promise_id: Mapped[str] = mapped_column(primary_key=True)
+    version: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    title: Mapped[str]
+    owner: Mapped[str]
+    definition: Mapped[dict[str, Any]]
+    first_seen_at: Mapped[datetime]
+
+
+class OutcomeRow(Base):
+    """One opportunity and its current verdict."""
+
+    __tablename__ = "outcomes"
+    __table_args__ = (
+        Index("ix_outcomes_promise_key", "promise_id", "key", unique=True),
+        Index("ix_outcomes_promise_scope", "promise_id", "scope"),
+        Index("ix_outcomes_state_due", "state", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(ID_TYPE, primary_key=True, autoincrement=True)
+    promise_id: Mapped[str]
+    version: Mapped[str] = mapped_column(String(32))
+    key: Mapped[str] = mapped_column(String(2 * TEXT))
+    owner: Mapped[str] = mapped_column(index=True)
+    scope: Mapped[str]
+    customer_id: Mapped[str | None] = mapped_column(index=True)
+    state: Mapped[str] = mapped_column(String(16))
+    opened_at: Mapped[datetime]
+    due_at: Mapped[datetime | None]
+    warn_at: Mapped[datetime | None]
+    decided_at: Mapped[datetime | None] = mapped_column(index=True)
+    evidence: Mapped[list[str]]
+    updated_at: Mapped[datetime]
+
+
+class RevisionRow(Base):
+    """A change of an outcome's verdict, with why: the audit trail of late records and ticks."""
+
+    __tablename__ = "outcome_revisions"
+    __table_args__ = (Index("ix_revisions_promise_key", "promise_id", "key"),)
+
+    id: Mapped[int] = mapped_column(ID_TYPE, primary_key=True, autoincrement=True)
+    promise_id: Mapped[str]
+    key: Mapped[str] = mapped_column(String(2 * TEXT))
+    old_state: Mapped[str | None] = mapped_column(String(16))
+    new_state: Mapped[str | None] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(1024))
+    changed_at: Mapped[datetime]
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class EngineStateRow(Base):
+    """Small named values the engine must remember: its clock, which scope fields are indexed."""
+
+    __tablename__ = "engine_state"
+
+    name: Mapped[str] = mapped_column(primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)

@@ -1,0 +1,252 @@
+"""The engine as a service over a database: ingest records, keep outcomes and their history.
+
+Each batch is one transaction: new records, and every outcome they change with a
+revision saying why. A scope touched by a batch is evaluated afresh from all its stored
+records, so arrival order and batch boundaries never change a verdict, and a record that
+arrives late simply re-decides its scope. Outcomes decided under an older promise version
+keep that version's verdict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine import store
+from engine.evaluator import Evaluator
+from engine.outcomes import OPEN_STATES, Outcome
+from engine.records import Interaction, Rejection, from_micros, parse_record, to_micros
+from engine.schema import OutcomeRow, PromiseVersionRow
+from rules.models import Catalog, Promise
+from rules.version import canonical
+
+Status = Literal["accepted", "duplicate", "rejected"]
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What happened to one record of a batch, in the batch's order."""
+
+    id: str | None
+    status: Status
+    problems: list[Rejection] = field(default_factory=list)
+
+
+class PromiseService:
+    """One catalog over one database; use from one thread (durable-rules is single-threaded)."""
+
+    def __init__(self, catalog: Catalog, sessions: sessionmaker[Session]) -> None:
+        self.catalog = catalog
+        self.sessions = sessions
+        self.evaluator = Evaluator(catalog, on_change=lambda outcome: None)
+        self.scope_fields = sorted({p.scope for p in catalog.promises.values()})
+        with sessions.begin() as session:
+            for name in self.scope_fields:
+                store.index_scope_field(session, name)
+            store.record_versions(session, (_version_row(p) for p in catalog.promises.values()))
+
+    # --- ingest --------------------------------------------------------------------------------
+
+    def ingest(self, raw_records: Iterable[Any]) -> list[IngestResult]:
+        """Validate, store and evaluate a batch; bad records are reported, the rest kept."""
+        results: list[IngestResult] = []
+        fresh: dict[str, Interaction] = {}
+        for raw in raw_records:
+            parsed = parse_record(raw)
+            if isinstance(parsed, list):
+                raw_id = raw.get("id") if isinstance(raw, dict) else None
+                results.append(
+                    IngestResult(raw_id if isinstance(raw_id, str) else None, "rejected", parsed)
+                )
+                continue
+            results.append(self._classify_in_batch(parsed, fresh))
+        with self.sessions.begin() as session:
+            stored = store.fingerprints(session, fresh)
+            for index, result in enumerate(results):
+                if result.status == "accepted" and result.id in stored:
+                    same = stored[result.id] == fresh[result.id].fingerprint()
+                    results[index] = (
+                        IngestResult(result.id, "duplicate")
+                        if same
+                        else IngestResult(result.id, "rejected", [_conflict(result.id)])
+                    )
+            new = [r for r in fresh.values() if r.id not in stored]
+            if new:
+                self._store_and_evaluate(session, new)
+        return results
+
+    @staticmethod
+    def _classify_in_batch(record: Interaction, fresh: dict[str, Interaction]) -> IngestResult:
+        seen = fresh.get(record.id)
+        if seen is None:
+            fresh[record.id] = record
+            return IngestResult(record.id, "accepted")
+        if seen == record:
+            return IngestResult(record.id, "duplicate")
+        return IngestResult(record.id, "rejected", [_conflict(record.id)])
+
+    def _store_and_evaluate(self, session: Session, records: list[Interaction]) -> None:
+        touched: dict[tuple[str, str], list[Interaction]] = {}
+        for record in records:
+            fields = record.fields()
+            for name in self.scope_fields:
+                value = store.scope_value(fields, name)
+                if value is not None:
+                    touched.setdefault((name, value), []).append(record)
+        reasons = {
+            key: _reason(store.latest_in_scope(session, *key), new) for key, new in touched.items()
+        }
+        store.add_records(session, records, self.scope_fields)
+        clock = max(store.get_clock(session) or 0, max(r.at for r in records))
+        store.set_clock(session, clock)
+        work = {
+            (pid, value): reasons[(promise.scope, value)]
+            for pid, promise in self.catalog.promises.items()
+            for (name, value) in touched
+            if name == promise.scope
+        }
+        work.update(self._falling_due(session, clock, exclude=work))
+        self._evaluate(session, work, clock)
+
+    # --- the clock -----------------------------------------------------------------------------
+
+    def advance(self, moment: datetime) -> int:
+        """Move the clock to ``moment`` and decide what fell due; returns scopes looked at."""
+        with self.sessions.begin() as session:
+            clock = max(store.get_clock(session) or 0, to_micros(moment))
+            store.set_clock(session, clock)
+            work = self._falling_due(session, clock)
+            self._evaluate(session, work, clock)
+            return len(work)
+
+    def _falling_due(
+        self, session: Session, clock: int, exclude: dict[tuple[str, str], str] | None = None
+    ) -> dict[tuple[str, str], str]:
+        """Scopes whose open outcome the clock has made at risk or broken."""
+        reason = f"clock advanced to {from_micros(clock).isoformat()}"
+        return {
+            (pid, scope): reason
+            for pid, scope in store.open_scopes_due(session, from_micros(clock))
+            if pid in self.catalog.promises and (pid, scope) not in (exclude or {})
+        }
+
+    # --- evaluation and outcome history --------------------------------------------------------
+
+    def _evaluate(self, session: Session, work: dict[tuple[str, str], str], clock: int) -> None:
+        cache: dict[tuple[str, str], list[Interaction]] = {}
+        for (pid, scope), reason in sorted(work.items()):
+            promise = self.catalog.promises[pid]
+            key = (promise.scope, scope)
+            if key not in cache:
+                cache[key] = store.scope_records(session, *key)
+            fresh = self.evaluator.reevaluate(pid, scope, cache[key], clock)
+            self.evaluator.forget(pid, scope)
+            stored = store.outcomes_in_scope(session, pid, scope)
+            self._sync(session, promise, fresh, stored, reason)
+
+    def _sync(
+        self,
+        session: Session,
+        promise: Promise,
+        fresh: dict[str, Outcome],
+        stored: dict[str, OutcomeRow],
+        reason: str,
+    ) -> None:
+        """Make stored outcomes equal the fresh ones, keeping a revision for each change."""
+        for key, outcome in fresh.items():
+            row = stored.pop(key, None)
+            if row is None:
+                session.add(store.new_outcome_row(outcome, promise.owner))
+                store.add_revision(session, promise.id, key, None, outcome, reason)
+                continue
+            before = store.row_to_outcome(row)
+            if _frozen(before, promise):
+                continue
+            if before.verdict() != outcome.verdict():
+                store.add_revision(session, promise.id, key, before, outcome, reason)
+            store.apply_outcome(row, outcome)
+        for key, row in stored.items():
+            before = store.row_to_outcome(row)
+            if not _frozen(before, promise):
+                session.delete(row)
+                store.add_revision(
+                    session, promise.id, key, before, None, f"{reason}: no longer an opportunity"
+                )
+
+    def recompute(self, until: datetime | None = None) -> None:
+        """Evaluate every stored record again, streaming in event time (for bulk replays)."""
+        latest: dict[tuple[str, str], Outcome] = {}
+        evaluator = Evaluator(self.catalog, lambda o: latest.__setitem__((o.promise, o.key), o))
+        with self.sessions.begin() as session:
+            for record in store.all_records(session):
+                evaluator.add(record)
+            clock = max(
+                store.get_clock(session) or 0,
+                evaluator.clock or 0,
+                to_micros(until) if until else 0,
+            )
+            if clock:
+                store.set_clock(session, clock)
+                evaluator.advance(from_micros(clock))
+            stored = store.all_outcomes(session)
+            for pid, promise in self.catalog.promises.items():
+                fresh = {key: o for (p, key), o in latest.items() if p == pid}
+                mine = {key: row for (p, key), row in stored.items() if p == pid}
+                self._sync(session, promise, fresh, mine, "recomputed from all records")
+
+    # --- reading ---------------------------------------------------------------------------------
+
+    def outcomes(self) -> list[Outcome]:
+        with self.sessions() as session:
+            rows = store.all_outcomes(session).values()
+            return sorted(
+                (store.row_to_outcome(r) for r in rows),
+                key=lambda o: (o.promise, o.opened_at, o.key),
+            )
+
+
+def _frozen(outcome: Outcome, promise: Promise) -> bool:
+    """Decided under an older version of the promise: that version's verdict stands.
+
+    A limit's "kept" is provisional (a later record can still break it), so it is not final.
+    """
+    provisional = outcome.state in OPEN_STATES or (
+        outcome.state == "kept" and promise.kind == "limit"
+    )
+    return outcome.version != promise.version and not provisional
+
+
+def _reason(previous_latest: tuple[int, str] | None, new: list[Interaction]) -> str:
+    late = [r for r in new if previous_latest is not None and (r.at, r.id) < previous_latest]
+    if late:
+        first = min(late, key=lambda r: r.order)
+        return (
+            f"late record {first.id} (occurred {first.occurred_at.isoformat()}) arrived "
+            "after later records of its scope were evaluated"
+        )
+    ids = ", ".join(sorted(r.id for r in new)[:5])
+    return f"new record(s) {ids}"
+
+
+def _conflict(record_id: str) -> Rejection:
+    return Rejection(
+        "id",
+        f"{record_id!r} is already stored with different content; "
+        "a record id can only ever mean one record",
+    )
+
+
+def _version_row(promise: Promise) -> PromiseVersionRow:
+    return PromiseVersionRow(
+        promise_id=promise.id,
+        version=promise.version,
+        kind=promise.kind,
+        title=promise.title,
+        owner=promise.owner,
+        definition=canonical(promise),
+        first_seen_at=store.now(),
+    )

@@ -1,0 +1,256 @@
+"""SQL for records, outcomes and engine state; no business rules here (see service.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from engine.outcomes import Outcome
+from engine.records import Interaction
+from engine.schema import (
+    EngineStateRow,
+    InteractionRow,
+    OutcomeRow,
+    PromiseVersionRow,
+    RevisionRow,
+    ScopeKeyRow,
+)
+
+CLOCK = "clock"
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+# --- records -----------------------------------------------------------------------------------
+
+
+def fingerprints(session: Session, ids: Iterable[str]) -> dict[str, str]:
+    wanted = list(set(ids))
+    found: dict[str, str] = {}
+    for start in range(0, len(wanted), 500):
+        rows = session.execute(
+            select(InteractionRow.id, InteractionRow.fingerprint).where(
+                InteractionRow.id.in_(wanted[start : start + 500])
+            )
+        )
+        found.update({record_id: fingerprint for record_id, fingerprint in rows.tuples()})
+    return found
+
+
+def add_records(session: Session, records: list[Interaction], scope_fields: Iterable[str]) -> None:
+    received = now()
+    session.add_all(
+        InteractionRow(
+            id=r.id,
+            occurred_at=r.occurred_at,
+            at_us=r.at,
+            customer_id=r.customer_id,
+            case_id=r.case_id,
+            channel=r.channel,
+            direction=r.direction,
+            type=r.type,
+            team=r.team,
+            agent=r.agent,
+            attributes=r.attributes,
+            fingerprint=r.fingerprint(),
+            received_at=received,
+        )
+        for r in records
+    )
+    session.flush()
+    fields = list(scope_fields)
+    session.add_all(
+        ScopeKeyRow(field=field, value=value, record_id=r.id)
+        for r in records
+        for field in fields
+        if (value := scope_value(r.fields(), field)) is not None
+    )
+
+
+def scope_value(fields: dict[str, Any], field: str) -> str | None:
+    value = fields.get(field)
+    return None if value is None or value == "" else str(value)
+
+
+def scope_records(session: Session, field: str, value: str) -> list[Interaction]:
+    rows = session.scalars(
+        select(InteractionRow)
+        .join(ScopeKeyRow, ScopeKeyRow.record_id == InteractionRow.id)
+        .where(ScopeKeyRow.field == field, ScopeKeyRow.value == value)
+        .order_by(InteractionRow.occurred_at, InteractionRow.id)
+    )
+    return [to_interaction(row) for row in rows]
+
+
+def latest_in_scope(session: Session, field: str, value: str) -> tuple[int, str] | None:
+    """The event-time position of the scope's latest stored record, as (µs, id)."""
+    row = session.execute(
+        select(InteractionRow.at_us, InteractionRow.id)
+        .join(ScopeKeyRow, ScopeKeyRow.record_id == InteractionRow.id)
+        .where(ScopeKeyRow.field == field, ScopeKeyRow.value == value)
+        .order_by(InteractionRow.at_us.desc(), InteractionRow.id.desc())
+        .limit(1)
+    ).first()
+    return (row[0], row[1]) if row else None
+
+
+def all_records(session: Session, batch: int = 5_000) -> Iterator[Interaction]:
+    rows = session.scalars(
+        select(InteractionRow)
+        .order_by(InteractionRow.at_us, InteractionRow.id)
+        .execution_options(yield_per=batch)
+    )
+    for row in rows:
+        yield to_interaction(row)
+
+
+def count_records(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(InteractionRow)) or 0
+
+
+def index_scope_field(session: Session, field: str) -> None:
+    """Add scope keys for ``field`` to records stored before a promise used it."""
+    marker = f"scope_field:{field}"
+    if session.get(EngineStateRow, marker) is not None:
+        return
+    session.execute(delete(ScopeKeyRow).where(ScopeKeyRow.field == field))
+    for record in all_records(session):
+        value = scope_value(record.fields(), field)
+        if value is not None:
+            session.add(ScopeKeyRow(field=field, value=value, record_id=record.id))
+    session.add(EngineStateRow(name=marker, value=1))
+    session.flush()
+
+
+def to_interaction(row: InteractionRow) -> Interaction:
+    return Interaction(
+        id=row.id,
+        occurred_at=row.occurred_at,
+        customer_id=row.customer_id,
+        channel=row.channel,
+        direction=row.direction,
+        type=row.type,
+        case_id=row.case_id,
+        team=row.team,
+        agent=row.agent,
+        attributes=row.attributes or {},
+    )
+
+
+# --- engine state ------------------------------------------------------------------------------
+
+
+def get_clock(session: Session) -> int | None:
+    row = session.get(EngineStateRow, CLOCK)
+    return row.value if row else None
+
+
+def set_clock(session: Session, micros: int) -> None:
+    row = session.get(EngineStateRow, CLOCK)
+    if row is None:
+        session.add(EngineStateRow(name=CLOCK, value=micros))
+    elif micros > row.value:
+        row.value = micros
+
+
+def record_versions(session: Session, versions: Iterable[PromiseVersionRow]) -> None:
+    for version in versions:
+        if session.get(PromiseVersionRow, (version.promise_id, version.version)) is None:
+            session.add(version)
+
+
+# --- outcomes ----------------------------------------------------------------------------------
+
+
+def outcomes_in_scope(session: Session, promise_id: str, scope: str) -> dict[str, OutcomeRow]:
+    rows = session.scalars(
+        select(OutcomeRow).where(OutcomeRow.promise_id == promise_id, OutcomeRow.scope == scope)
+    )
+    return {row.key: row for row in rows}
+
+
+def all_outcomes(session: Session) -> dict[tuple[str, str], OutcomeRow]:
+    return {(row.promise_id, row.key): row for row in session.scalars(select(OutcomeRow))}
+
+
+def open_scopes_due(session: Session, micros_now: datetime) -> list[tuple[str, str]]:
+    """(promise, scope) of open outcomes whose due time passed or warning point was reached."""
+    rows = session.execute(
+        select(OutcomeRow.promise_id, OutcomeRow.scope)
+        .where(
+            OutcomeRow.state.in_(("pending", "at_risk")),
+            ((OutcomeRow.due_at < micros_now) | (OutcomeRow.warn_at <= micros_now)),
+        )
+        .distinct()
+    )
+    return [(p, s) for p, s in rows.tuples()]
+
+
+def new_outcome_row(outcome: Outcome, owner: str) -> OutcomeRow:
+    row = OutcomeRow(promise_id=outcome.promise, key=outcome.key, owner=owner)
+    apply_outcome(row, outcome)
+    return row
+
+
+def apply_outcome(row: OutcomeRow, outcome: Outcome) -> None:
+    row.version = outcome.version
+    row.scope = outcome.scope
+    row.customer_id = outcome.customer_id
+    row.state = outcome.state
+    row.opened_at = outcome.opened_at
+    row.due_at = outcome.due_at
+    row.warn_at = outcome.warn_at
+    row.decided_at = outcome.decided_at
+    row.evidence = list(outcome.evidence)
+    row.updated_at = now()
+
+
+def row_to_outcome(row: OutcomeRow) -> Outcome:
+    return Outcome(
+        promise=row.promise_id,
+        version=row.version,
+        key=row.key,
+        scope=row.scope,
+        customer_id=row.customer_id,
+        state=row.state,  # type: ignore[arg-type]
+        opened_at=row.opened_at,
+        due_at=row.due_at,
+        decided_at=row.decided_at,
+        evidence=list(row.evidence),
+        warn_at=row.warn_at,
+    )
+
+
+def add_revision(
+    session: Session,
+    promise_id: str,
+    key: str,
+    before: Outcome | None,
+    after: Outcome | None,
+    reason: str,
+) -> None:
+    session.add(
+        RevisionRow(
+            promise_id=promise_id,
+            key=key,
+            old_state=before.state if before else None,
+            new_state=after.state if after else None,
+            reason=reason[:1024],
+            changed_at=now(),
+            before=before.to_json() if before else None,
+            after=after.to_json() if after else None,
+        )
+    )
+
+
+def revisions(session: Session, promise_id: str | None = None) -> list[RevisionRow]:
+    query = select(RevisionRow).order_by(RevisionRow.id)
+    if promise_id is not None:
+        query = query.where(RevisionRow.promise_id == promise_id)
+    return list(session.scalars(query))

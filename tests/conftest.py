@@ -1,0 +1,98 @@
+"""Shared fixtures: a fresh database per test, on SQLite and (when configured) PostgreSQL.
+
+``PROMISE_TEST_DATABASE_URL`` names a PostgreSQL server (any database on it); each test
+run creates a database of its own there and drops it at the end. If the variable is set
+and the server cannot be reached, the run fails: it never silently skips PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+
+from engine.database import make_engine, migrate, session_factory
+from engine.schema import Base
+from engine.service import PromiseService
+from rules.loader import load_catalog
+from rules.models import Catalog
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("PROMISE_TEST_DATABASE_URL") else [])
+
+
+@pytest.fixture(scope="session")
+def catalog() -> Catalog:
+    return load_catalog(ROOT / "promises")
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A database created for this test run on the server in PROMISE_TEST_DATABASE_URL."""
+    server = os.environ["PROMISE_TEST_DATABASE_URL"]
+    name = f"promise_test_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(server, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # fail loudly: a configured PostgreSQL must be tested
+        pytest.fail(f"PROMISE_TEST_DATABASE_URL is set but PostgreSQL is unreachable: {exc}")
+    base, _, _ = server.rpartition("/")
+    url = f"{base}/{name}"
+    engine = make_engine(url)
+    migrate(engine)
+    engine.dispose()
+    yield url
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def db_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """An empty, migrated database: a new SQLite file, or the run's PostgreSQL database
+    emptied after each test."""
+    if request.param == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path / 'promise.db'}")
+        migrate(engine)
+        yield engine
+        engine.dispose()
+        return
+    engine = make_engine(request.getfixturevalue("postgres_url"))
+    yield engine
+    with engine.begin() as connection:
+        for table in reversed(Base.metadata.sorted_tables):
+            connection.execute(table.delete())
+    engine.dispose()
+
+
+@pytest.fixture
+def service(db_engine: Engine, catalog: Catalog) -> PromiseService:
+    return PromiseService(catalog, session_factory(db_engine))
+
+
+@pytest.fixture
+def make_service(db_engine: Engine, catalog: Catalog, tmp_path: Path):
+    """A factory of services over an emptied database, for property tests that need a clean
+    database per example (hypothesis runs many examples in one test)."""
+    counter = iter(range(1_000_000))
+
+    def fresh() -> PromiseService:
+        if db_engine.dialect.name == "sqlite":
+            engine = make_engine(f"sqlite:///{tmp_path / f'example{next(counter)}.db'}")
+            migrate(engine)
+        else:
+            engine = db_engine
+            with engine.begin() as connection:
+                for table in reversed(Base.metadata.sorted_tables):
+                    connection.execute(table.delete())
+        return PromiseService(catalog, session_factory(engine))
+
+    return fresh

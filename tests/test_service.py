@@ -1,0 +1,213 @@
+"""The engine over a real database: ingest, revisions, the clock, versions, restarts."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from datetime import UTC, datetime
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Engine
+
+import engine_adapter
+from engine import store
+from engine.database import session_factory
+from engine.service import PromiseService
+from histories import histories
+from rules.models import Catalog
+
+
+def record(id: str, when: str, **fields: Any) -> dict[str, Any]:
+    """A record as a service would POST it; ``when`` is UTC, e.g. "2024-03-01 16:00"."""
+    base = {
+        "id": id,
+        "occurred_at": when.replace(" ", "T") + ":00Z",
+        "customer_id": "C-1",
+        "channel": "email",
+        "direction": "inbound",
+        "type": "message",
+    }
+    return {**base, **fields}
+
+
+def email(id: str, when: str, case: str = "K-1") -> dict[str, Any]:
+    return record(id, when, case_id=case)
+
+
+def reply(id: str, when: str, case: str = "K-1") -> dict[str, Any]:
+    return record(id, when, case_id=case, direction="outbound")
+
+
+def states(service: PromiseService, promise: str) -> dict[str, str]:
+    return {o.key: o.state for o in service.outcomes() if o.promise == promise}
+
+
+def history(service: PromiseService, promise: str) -> list[tuple[str, str | None, str | None]]:
+    with service.sessions() as session:
+        return [(r.key, r.old_state, r.new_state) for r in store.revisions(session, promise)]
+
+
+def test_late_reply_turns_a_broken_deadline_into_kept_with_a_revision(
+    service: PromiseService,
+) -> None:
+    # Fri 16:00 email, due Mon 15:30 (UK office hours). A note on Tuesday moves the clock
+    # past the due time; the reply, sent Monday 15:00, only arrives after that.
+    service.ingest([email("e1", "2024-03-01 16:00")])
+    service.ingest([record("n1", "2024-03-05 12:00", case_id="K-1", type="note")])
+    assert states(service, "email-reply-1bd") == {"K-1#1": "broken"}
+
+    service.ingest([reply("r1", "2024-03-04 15:00")])
+
+    (outcome,) = [o for o in service.outcomes() if o.promise == "email-reply-1bd"]
+    assert (outcome.state, outcome.evidence) == ("kept", ["e1", "r1"])
+    assert outcome.decided_at == datetime(2024, 3, 4, 15, tzinfo=UTC)
+    assert history(service, "email-reply-1bd") == [
+        ("K-1#1", None, "pending"),
+        ("K-1#1", "pending", "broken"),
+        ("K-1#1", "broken", "kept"),
+    ]
+    with service.sessions() as session:
+        last = store.revisions(session, "email-reply-1bd")[-1]
+    assert "late record r1" in last.reason
+
+
+def test_a_batch_reports_every_record_and_keeps_the_good_ones(service: PromiseService) -> None:
+    service.ingest([email("e1", "2024-03-01 16:00")])
+    results = service.ingest(
+        [
+            email("e2", "2024-03-01 16:05", case="K-2"),
+            {**email("bad", "2024-03-01 16:06"), "occurred_at": "2024-03-01T16:06:00"},
+            email("e1", "2024-03-01 16:00"),
+            email("e1", "2024-03-01 17:00"),
+            email("e2", "2024-03-01 16:05", case="K-2"),
+            {**email("e3", "2024-03-01 16:07"), "direction": "sideways", "attributes": [1]},
+            "not a record",
+        ]
+    )
+    assert [(r.id, r.status) for r in results] == [
+        ("e2", "accepted"),
+        ("bad", "rejected"),
+        ("e1", "duplicate"),
+        ("e1", "rejected"),
+        ("e2", "duplicate"),
+        ("e3", "rejected"),
+        (None, "rejected"),
+    ]
+    assert [str(p) for p in results[1].problems] == [
+        "occurred_at: needs a UTC offset or Z, e.g. 2024-03-01T10:00:00Z (naive times are "
+        "ambiguous)"
+    ]
+    assert "already stored with different content" in str(results[3].problems[0])
+    assert {p.field for p in results[5].problems} == {"direction", "attributes"}
+    assert str(results[6].problems[0]) == "(record): a record is a JSON object, got str"
+    assert states(service, "email-reply-1bd") == {"K-1#1": "pending", "K-2#1": "pending"}
+
+
+def test_sending_the_same_batch_again_changes_nothing(service: PromiseService) -> None:
+    batch = [
+        email("e1", "2024-03-01 16:00"),
+        reply("r1", "2024-03-04 16:00"),
+        record("p1", "2024-03-01 10:00", type="info_provided", attributes={"item": "x"}),
+        record(
+            "q1",
+            "2024-03-02 10:00",
+            type="info_requested",
+            direction="outbound",
+            attributes={"item": "x"},
+        ),
+    ]
+    service.ingest(batch)
+    before = (service.outcomes(), history(service, "email-reply-1bd"))
+    assert {r.status for r in service.ingest(batch)} == {"duplicate"}
+    assert (service.outcomes(), history(service, "email-reply-1bd")) == before
+    assert states(service, "ask-once") == {"q1": "broken"}
+
+
+def test_advancing_the_clock_decides_deadlines_of_every_scope(service: PromiseService) -> None:
+    # K-1 is due Mon 15:30, so the Monday 16:00 email of K-2 already breaks it.
+    service.ingest([email("e1", "2024-03-01 16:00"), email("e2", "2024-03-04 16:00", "K-2")])
+    assert states(service, "email-reply-1bd") == {"K-1#1": "broken", "K-2#1": "pending"}
+    # 75% of 8 business hours from Mon 16:00 (1.5h Monday) is Tue 13:30; due Tue 15:30.
+    assert service.advance(datetime(2024, 3, 5, 13, 29, tzinfo=UTC)) == 0
+    assert service.advance(datetime(2024, 3, 5, 13, 30, tzinfo=UTC)) == 1
+    assert states(service, "email-reply-1bd") == {"K-1#1": "broken", "K-2#1": "at_risk"}
+    service.advance(datetime(2024, 3, 5, 15, 30, tzinfo=UTC))
+    assert states(service, "email-reply-1bd") == {"K-1#1": "broken", "K-2#1": "at_risk"}
+    service.advance(datetime(2024, 3, 5, 15, 30, 1, tzinfo=UTC))
+    assert states(service, "email-reply-1bd") == {"K-1#1": "broken", "K-2#1": "broken"}
+
+
+def test_outcomes_decided_under_an_old_version_keep_it(db_engine: Engine, catalog: Catalog) -> None:
+    old = PromiseService(catalog, session_factory(db_engine))
+    old.ingest(
+        [
+            record("h1", "2024-03-01 09:00", case_id="K-1", type="handoff"),
+            record("h2", "2024-03-02 09:00", case_id="K-1", type="handoff"),
+            record("h3", "2024-03-03 09:00", case_id="K-1", type="handoff"),
+            record("g1", "2024-03-01 09:00", case_id="K-2", type="handoff"),
+        ]
+    )
+    handoffs = catalog.promises["two-handoffs"]
+    looser = dataclasses.replace(handoffs, max=5, version="looser")
+    new = PromiseService(
+        dataclasses.replace(catalog, promises={**catalog.promises, "two-handoffs": looser}),
+        session_factory(db_engine),
+    )
+    new.ingest(
+        [
+            record("h4", "2024-03-04 09:00", case_id="K-1", type="handoff"),
+            record("g2", "2024-03-04 09:00", case_id="K-2", type="handoff"),
+        ]
+    )
+    outcomes = {o.key: o for o in new.outcomes() if o.promise == "two-handoffs"}
+    assert (outcomes["K-1"].state, outcomes["K-1"].version) == ("broken", handoffs.version)
+    assert (outcomes["K-2"].state, outcomes["K-2"].version) == ("kept", "looser")
+
+
+def test_outcomes_and_the_clock_survive_a_restart(db_engine: Engine, catalog: Catalog) -> None:
+    first = PromiseService(catalog, session_factory(db_engine))
+    first.ingest([email("e1", "2024-03-01 16:00"), record("n1", "2024-03-05 12:00", type="note")])
+    again = PromiseService(catalog, session_factory(db_engine))
+    assert again.outcomes() == first.outcomes()
+    assert states(again, "email-reply-1bd") == {"K-1#1": "broken"}
+    again.ingest([reply("r1", "2024-03-04 15:00")])
+    assert states(again, "email-reply-1bd") == {"K-1#1": "kept"}
+
+
+def _as_dicts(service: PromiseService) -> list[dict[str, Any]]:
+    found = [
+        {
+            "promise": o.promise,
+            "version": o.version,
+            "scope": o.scope,
+            "customer_id": o.customer_id,
+            "state": o.state,
+            "opened_at": o.opened_at,
+            "due_at": o.due_at,
+            "decided_at": o.decided_at,
+            "evidence": list(o.evidence),
+        }
+        for o in service.outcomes()
+    ]
+    return sorted(found, key=lambda o: (o["promise"], o["scope"], o["opened_at"], o["evidence"]))
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(histories(), st.randoms(use_true_random=False))
+def test_any_arrival_order_and_batch_split_gives_the_sorted_replays_outcomes(
+    make_service: Any, catalog: Catalog, records: list[dict[str, Any]], rnd: random.Random
+) -> None:
+    service = make_service()
+    shuffled = list(records)
+    rnd.shuffle(shuffled)
+    while shuffled:
+        size = rnd.randint(1, 8)
+        batch, shuffled = shuffled[:size], shuffled[size:]
+        service.ingest([{**r, "occurred_at": r["occurred_at"].isoformat()} for r in batch])
+    assert _as_dicts(service) == engine_adapter.evaluate(catalog, records)
