@@ -17,8 +17,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from engine.database import make_engine, migrate, session_factory
 from engine.outcomes import STATES
+from engine.records import Interaction
 from engine.replay import ReplayResult, load_records, replay
+from engine.service import PromiseService
 from engine.sources import BadLine
 from rules.compiler import compile_promise
 from rules.errors import DefinitionError
@@ -125,6 +128,14 @@ def replay_(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON document (outcomes and summary) only.")
     ] = False,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            help="Store records and outcomes in this database (SQLAlchemy URL, "
+            "e.g. sqlite:///promise.db); records already there count too.",
+        ),
+    ] = None,
 ) -> None:
     """Evaluate interaction records from files against the promises, in event time.
 
@@ -142,13 +153,17 @@ def replay_(
 
     def on_bad(bad: BadLine) -> None:
         rejected.append(bad)
-        console.print(f"[yellow]skipped[/] {bad}", highlight=False, markup=True)
+        typer.echo(f"skipped {bad}", err=True)  # one unwrapped line per record
 
     with _progress(console) as bar:
         reading = bar.add_task("reading", total=None)
         records, duplicates = load_records(files, on_bad, lambda n: bar.advance(reading, n))
-        evaluating = bar.add_task("evaluating", total=len(records))
-        result = replay(catalog, records, clock, lambda n: bar.advance(evaluating, n))
+        if db is None:
+            evaluating = bar.add_task("evaluating", total=len(records))
+            result = replay(catalog, records, clock, lambda n: bar.advance(evaluating, n))
+        else:
+            bar.add_task("storing and evaluating", total=None)
+            result = _replay_into(db, catalog, records, clock)
     result.rejected, result.duplicates = rejected, duplicates
     if as_json:
         typer.echo(json.dumps(result.to_json()))
@@ -162,6 +177,25 @@ def replay_(
     if not records:
         console.print("[red]no record could be read[/]")
         raise typer.Exit(1)
+
+
+def _replay_into(
+    url: str, catalog: Catalog, records: list[Interaction], until: datetime | None
+) -> ReplayResult:
+    """Store the records (idempotently) and evaluate everything the database holds."""
+    engine = make_engine(url)
+    migrate(engine)
+    service = PromiseService(catalog, session_factory(engine))
+    for start in range(0, len(records), 5_000):
+        chunk = records[start : start + 5_000]
+        for answer in service.load(chunk):
+            if answer.status == "rejected":
+                problems = "; ".join(map(str, answer.problems))
+                typer.echo(f"skipped record {answer.id!r}: {problems}", err=True)
+    service.recompute(until)
+    return ReplayResult(
+        records=len(records), rejected=[], outcomes=service.outcomes(), catalog=catalog
+    )
 
 
 def summary_table(result: ReplayResult) -> Table:

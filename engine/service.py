@@ -53,31 +53,53 @@ class PromiseService:
 
     def ingest(self, raw_records: Iterable[Any]) -> list[IngestResult]:
         """Validate, store and evaluate a batch; bad records are reported, the rest kept."""
-        results: list[IngestResult] = []
-        fresh: dict[str, Interaction] = {}
+        results: list[IngestResult | Interaction] = []
         for raw in raw_records:
             parsed = parse_record(raw)
             if isinstance(parsed, list):
                 raw_id = raw.get("id") if isinstance(raw, dict) else None
-                results.append(
-                    IngestResult(raw_id if isinstance(raw_id, str) else None, "rejected", parsed)
+                parsed = IngestResult(
+                    raw_id if isinstance(raw_id, str) else None, "rejected", parsed
                 )
-                continue
-            results.append(self._classify_in_batch(parsed, fresh))
+            results.append(parsed)
         with self.sessions.begin() as session:
-            stored = store.fingerprints(session, fresh)
-            for index, result in enumerate(results):
-                if result.status == "accepted" and result.id in stored:
-                    same = stored[result.id] == fresh[result.id].fingerprint()
-                    results[index] = (
-                        IngestResult(result.id, "duplicate")
-                        if same
-                        else IngestResult(result.id, "rejected", [_conflict(result.id)])
-                    )
-            new = [r for r in fresh.values() if r.id not in stored]
+            answers, new = self._admit(session, results)
             if new:
                 self._store_and_evaluate(session, new)
-        return results
+        return answers
+
+    def load(self, records: Iterable[Interaction]) -> list[IngestResult]:
+        """Store valid records without evaluating them; call :meth:`recompute` after.
+
+        For bulk replays, where one streaming pass over everything beats a scope
+        re-evaluation per batch.
+        """
+        with self.sessions.begin() as session:
+            answers, new = self._admit(session, list(records))
+            if new:
+                store.add_records(session, new, self.scope_fields)
+                store.set_clock(session, max(r.at for r in new))
+        return answers
+
+    def _admit(
+        self, session: Session, items: list[IngestResult | Interaction]
+    ) -> tuple[list[IngestResult], list[Interaction]]:
+        """Decide accepted / duplicate / rejected for each record, in order; return the new ones."""
+        fresh: dict[str, Interaction] = {}
+        answers = [
+            item if isinstance(item, IngestResult) else self._classify_in_batch(item, fresh)
+            for item in items
+        ]
+        stored = store.fingerprints(session, fresh)
+        for index, answer in enumerate(answers):
+            if answer.status == "accepted" and answer.id in stored:
+                same = stored[answer.id] == fresh[answer.id].fingerprint()
+                answers[index] = (
+                    IngestResult(answer.id, "duplicate")
+                    if same
+                    else IngestResult(answer.id, "rejected", [_conflict(answer.id)])
+                )
+        return answers, [r for r in fresh.values() if r.id not in stored]
 
     @staticmethod
     def _classify_in_batch(record: Interaction, fresh: dict[str, Interaction]) -> IngestResult:

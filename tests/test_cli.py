@@ -1,0 +1,169 @@
+"""The `promise` command as users run it: a real process, real files, exit codes, output."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PROMISE = Path(sys.executable).parent / "promise"
+
+
+def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(PROMISE), *args], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
+
+
+def write_jsonl(path: Path, lines: list[object]) -> Path:
+    path.write_text("".join((x if isinstance(x, str) else json.dumps(x)) + "\n" for x in lines))
+    return path
+
+
+RECORDS = [
+    {
+        "id": "e1",
+        "occurred_at": "2024-03-01T16:00:00Z",
+        "customer_id": "C-1",
+        "case_id": "K-1",
+        "channel": "email",
+        "direction": "inbound",
+        "type": "message",
+    },
+    {
+        "id": "p1",
+        "occurred_at": "2024-03-01T10:00:00Z",
+        "customer_id": "C-1",
+        "channel": "phone",
+        "direction": "inbound",
+        "type": "info_provided",
+        "team": "claims",
+        "attributes": {"item": "policy_number"},
+    },
+    {
+        "id": "q1",
+        "occurred_at": "2024-03-04T09:00:00Z",
+        "customer_id": "C-1",
+        "channel": "email",
+        "direction": "outbound",
+        "type": "info_requested",
+        "team": "contact-centre",
+        "attributes": {"item": "policy_number"},
+    },
+]
+
+
+def test_check_accepts_the_shipped_catalog() -> None:
+    result = run("check", "promises")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout == ""
+    assert "OK: 6 promises" in result.stderr
+
+
+def test_check_lists_every_problem_as_file_line_message_and_exits_1() -> None:
+    result = run("check", "tests/fixtures/bad_catalog")
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    errors = [line for line in lines if ": warning: " not in line]
+    assert len(errors) == 24
+    assert "tests/fixtures/bad_catalog/bad-regex.yaml:6: invalid regex 'policy_(number'" in (
+        result.stdout
+    )
+    for line in lines:
+        file, number, _ = line.split(":", 2)
+        assert Path(ROOT / file).exists() and int(number) >= 1
+
+
+def test_check_strict_turns_warnings_into_failure(tmp_path: Path) -> None:
+    catalog = tmp_path / "promises"
+    catalog.mkdir()
+    for name in ("teams.yaml", "calendars.yaml"):
+        (catalog / name).write_text((ROOT / "promises" / name).read_text())
+    text = (ROOT / "promises" / "two-handoffs.yaml").read_text()
+    (catalog / "handoffs.yaml").write_text(text)  # not named after its id: a warning
+    assert run("check", str(catalog)).returncode == 0
+    strict = run("check", "--strict", str(catalog))
+    assert strict.returncode == 1
+    assert "warning: file name should be two-handoffs.yaml" in strict.stdout
+
+
+def test_replay_json_is_the_spec_document(tmp_path: Path) -> None:
+    file = write_jsonl(tmp_path / "in.jsonl", [*RECORDS, "{broken", {"id": "x"}])
+    result = run("replay", str(file), "--json", "--until", "2024-03-04T16:00:00Z")
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert (document["records"], document["rejected"]) == (3, 2)
+    by_promise = {o["promise"]: o for o in document["outcomes"]}
+    assert by_promise["ask-once"]["evidence"] == ["p1", "q1"]
+    assert by_promise["ask-once"]["state"] == "broken"
+    assert by_promise["ask-once"]["due_at"] is None
+    email = by_promise["email-reply-1bd"]
+    assert (email["state"], email["due_at"]) == ("broken", "2024-03-04T15:30:00+00:00")
+    assert set(email) == {
+        "promise",
+        "version",
+        "scope",
+        "customer_id",
+        "state",
+        "opened_at",
+        "due_at",
+        "decided_at",
+        "evidence",
+    }
+    assert document["summary"]["ask-once"] == {
+        "pending": 0,
+        "at_risk": 0,
+        "kept": 0,
+        "broken": 1,
+        "cancelled": 0,
+    }
+    assert "in.jsonl:4: (line): not valid JSON" in result.stderr
+    assert "in.jsonl:5: occurred_at: required" in result.stderr.replace("\n", " ")
+
+
+def test_replay_prints_a_summary_table_without_json(tmp_path: Path) -> None:
+    result = run("replay", str(write_jsonl(tmp_path / "in.jsonl", RECORDS)))
+    assert result.returncode == 0
+    assert "ask-once" in result.stdout and "compliance" in result.stdout
+    assert "3 records, 0 rejected" in result.stdout
+
+
+def test_replay_reads_csv_with_attribute_columns(tmp_path: Path) -> None:
+    csv = tmp_path / "in.csv"
+    csv.write_text(
+        "id,occurred_at,customer_id,channel,direction,type,attributes.nps\n"
+        "s1,2024-03-01T10:00:00Z,C-1,web,inbound,survey_response,4\n"
+        "s2,2024-03-01T10:00:00Z,C-2,web,inbound,survey_response,9\n"
+    )
+    result = run("replay", str(csv), "--json", "--until", "2024-03-04T00:00:00Z")
+    outcomes = json.loads(result.stdout)["outcomes"]
+    assert [(o["promise"], o["scope"], o["state"]) for o in outcomes] == [
+        ("detractor-follow-up-48h", "C-1", "broken")
+    ]
+
+
+def test_replay_exits_1_when_no_record_could_be_read(tmp_path: Path) -> None:
+    result = run("replay", str(write_jsonl(tmp_path / "in.jsonl", ["nope"])))
+    assert result.returncode == 1
+    assert "no record could be read" in result.stderr
+
+
+def test_replay_into_a_database_twice_stores_each_record_once(tmp_path: Path) -> None:
+    file = write_jsonl(tmp_path / "in.jsonl", RECORDS)
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    first = json.loads(run("replay", str(file), "--db", url, "--json").stdout)
+    second = json.loads(run("replay", str(file), "--db", url, "--json").stdout)
+    assert first["outcomes"] == second["outcomes"]
+    memory = json.loads(run("replay", str(file), "--json").stdout)
+    assert first["outcomes"] == memory["outcomes"]
+
+
+@pytest.mark.parametrize("command", ["check", "compile", "replay"])
+def test_every_command_explains_itself_with_an_example(command: str) -> None:
+    result = run(command, "--help")
+    assert result.returncode == 0
+    assert "Example" in result.stdout
