@@ -179,11 +179,11 @@ class PromiseService:
         reason: str,
     ) -> None:
         """Make stored outcomes equal the fresh ones, keeping a revision for each change."""
+        created: list[Outcome] = []
         for key, outcome in fresh.items():
             row = stored.pop(key, None)
             if row is None:
-                session.add(store.new_outcome_row(outcome, promise.owner))
-                store.add_revision(session, promise.id, key, None, outcome, reason)
+                created.append(outcome)
                 continue
             before = store.row_to_outcome(row)
             if _frozen(before, promise):
@@ -191,6 +191,7 @@ class PromiseService:
             if before.verdict() != outcome.verdict():
                 store.add_revision(session, promise.id, key, before, outcome, reason)
             store.apply_outcome(row, outcome)
+        store.add_outcomes(session, created, promise.owner, reason)
         for key, row in stored.items():
             before = store.row_to_outcome(row)
             if not _frozen(before, promise):
@@ -214,11 +215,14 @@ class PromiseService:
             if clock:
                 store.set_clock(session, clock)
                 evaluator.advance(from_micros(clock))
-            stored = store.all_outcomes(session)
+            fresh: dict[str, dict[str, Outcome]] = {pid: {} for pid in self.catalog.promises}
+            for (pid, key), outcome in latest.items():
+                fresh[pid][key] = outcome
+            mine: dict[str, dict[str, OutcomeRow]] = {pid: {} for pid in self.catalog.promises}
+            for (pid, key), row in store.all_outcomes(session).items():
+                mine.setdefault(pid, {})[key] = row
             for pid, promise in self.catalog.promises.items():
-                fresh = {key: o for (p, key), o in latest.items() if p == pid}
-                mine = {key: row for (p, key), row in stored.items() if p == pid}
-                self._sync(session, promise, fresh, mine, "recomputed from all records")
+                self._sync(session, promise, fresh[pid], mine[pid], "recomputed from all records")
 
     # --- reading ---------------------------------------------------------------------------------
 

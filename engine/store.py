@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from engine.outcomes import Outcome
@@ -44,33 +44,44 @@ def fingerprints(session: Session, ids: Iterable[str]) -> dict[str, str]:
 
 
 def add_records(session: Session, records: list[Interaction], scope_fields: Iterable[str]) -> None:
+    """Bulk insert (Core, not ORM units of work: a replay stores a million of these)."""
     received = now()
-    session.add_all(
-        InteractionRow(
-            id=r.id,
-            occurred_at=r.occurred_at,
-            at_us=r.at,
-            customer_id=r.customer_id,
-            case_id=r.case_id,
-            channel=r.channel,
-            direction=r.direction,
-            type=r.type,
-            team=r.team,
-            agent=r.agent,
-            attributes=r.attributes,
-            fingerprint=r.fingerprint(),
-            received_at=received,
-        )
-        for r in records
+    session.execute(
+        insert(InteractionRow),
+        [
+            {
+                "id": r.id,
+                "occurred_at": r.occurred_at,
+                "at_us": r.at,
+                "customer_id": r.customer_id,
+                "case_id": r.case_id,
+                "channel": r.channel,
+                "direction": r.direction,
+                "type": r.type,
+                "team": r.team,
+                "agent": r.agent,
+                "attributes": r.attributes,
+                "fingerprint": r.fingerprint(),
+                "received_at": received,
+            }
+            for r in records
+        ],
     )
-    session.flush()
     fields = list(scope_fields)
-    session.add_all(
-        ScopeKeyRow(field=field, value=value, record_id=r.id)
+    keys = [
+        {"field": field, "value": value, "record_id": r.id}
         for r in records
         for field in fields
         if (value := scope_value(r.fields(), field)) is not None
-    )
+    ]
+    if keys:
+        _bulk_insert(session, ScopeKeyRow, keys)
+
+
+def _bulk_insert(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
+    """Core executemany: no ORM unit of work per row (a replay stores millions of rows)."""
+    if rows:
+        session.execute(insert(table), rows)
 
 
 def scope_value(fields: dict[str, Any], field: str) -> str | None:
@@ -192,10 +203,48 @@ def open_scopes_due(session: Session, micros_now: datetime) -> list[tuple[str, s
     return [(p, s) for p, s in rows.tuples()]
 
 
-def new_outcome_row(outcome: Outcome, owner: str) -> OutcomeRow:
-    row = OutcomeRow(promise_id=outcome.promise, key=outcome.key, owner=owner)
-    apply_outcome(row, outcome)
-    return row
+def add_outcomes(session: Session, outcomes: list[Outcome], owner: str, reason: str) -> None:
+    """Insert new outcomes, each with its first revision (Core bulk inserts)."""
+    if not outcomes:
+        return
+    stamp = now()
+    session.execute(
+        insert(OutcomeRow),
+        [
+            {
+                "promise_id": o.promise,
+                "key": o.key,
+                "owner": owner,
+                "version": o.version,
+                "scope": o.scope,
+                "customer_id": o.customer_id,
+                "state": o.state,
+                "opened_at": o.opened_at,
+                "due_at": o.due_at,
+                "warn_at": o.warn_at,
+                "decided_at": o.decided_at,
+                "evidence": list(o.evidence),
+                "updated_at": stamp,
+            }
+            for o in outcomes
+        ],
+    )
+    session.execute(
+        insert(RevisionRow),
+        [
+            {
+                "promise_id": o.promise,
+                "key": o.key,
+                "old_state": None,
+                "new_state": o.state,
+                "reason": reason[:1024],
+                "changed_at": stamp,
+                "before": None,
+                "after": o.to_json(),
+            }
+            for o in outcomes
+        ],
+    )
 
 
 def apply_outcome(row: OutcomeRow, outcome: Outcome) -> None:
