@@ -14,8 +14,12 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed
 
+# Until the HTTP service exists, the main job is a demo: validate the catalog, then
+# evaluate a deterministic synthetic history into the SQLite default (promise.db).
 run: install
 	$(BIN)/promise check promises
+	$(BIN)/python bench/synthetic.py --records 20000 > demo-history.jsonl
+	$(BIN)/promise replay demo-history.jsonl --db sqlite:///promise.db
 
 lint: install
 	$(BIN)/ruff check .

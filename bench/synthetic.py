@@ -22,9 +22,9 @@ ITEMS = ["policy_number", "address", "date_of_birth", "claim_photos", "bank_deta
 class _Story:
     """Emits the records of one customer's case, spread over a few days."""
 
-    def __init__(self, rnd: random.Random, n: int, t: datetime) -> None:
+    def __init__(self, rnd: random.Random, n: int, t: datetime, customers: int) -> None:
         self.rnd, self.n, self.t = rnd, n, t
-        self.customer = f"C-{rnd.randrange(max(n // 4, 1)):07d}"
+        self.customer = f"C-{rnd.randrange(customers):07d}"
         self.case = f"K-{n:08d}"
         self.count = 0
 
@@ -75,7 +75,7 @@ class _Story:
                 "inbound",
                 attributes={"item": item},
             )
-            again = item if rnd.random() < 0.2 else rnd.choice(ITEMS)
+            again = item if rnd.random() < 0.1 else rnd.choice([i for i in ITEMS if i != item])
             yield rec(
                 rnd.uniform(60, 20_000),
                 "info_requested",
@@ -114,7 +114,7 @@ def history(records: int, seed: int = 7) -> list[dict[str, Any]]:
     # New cases arrive roughly every 30 seconds; each story is a few records long.
     while len(out) < records:
         start = START + timedelta(seconds=30 * n + rnd.uniform(0, 30))
-        out.extend(_Story(rnd, n, start).records())
+        out.extend(_Story(rnd, n, start, customers=max(records // 3, 10)).records())
         n += 1
     del out[records:]
     out.sort(key=lambda r: (r["occurred_at"], r["id"]))
