@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -14,7 +13,11 @@ OPEN_STATES: tuple[State, ...] = ("pending", "at_risk")
 
 @dataclass
 class Outcome:
-    """``key`` identifies the opportunity within its promise across re-evaluations."""
+    """``key`` identifies the opportunity within its promise across re-evaluations.
+
+    Runners hand listeners the live object, which changes until it is decided: copy it to
+    keep a snapshot.
+    """
 
     promise: str
     version: str
@@ -28,9 +31,6 @@ class Outcome:
     evidence: list[str] = field(default_factory=list)
     warn_at: datetime | None = None
     """When a deadline becomes at risk; kept so a running server knows when to look again."""
-
-    def copy(self) -> Outcome:
-        return dataclasses.replace(self, evidence=list(self.evidence))
 
     def verdict(self) -> tuple[Any, ...]:
         """Everything a user sees; two outcomes with equal verdicts need no revision."""

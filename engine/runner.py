@@ -8,6 +8,7 @@ identity hash, which starts mistaking distinct facts for duplicates near 100k pe
 
 from __future__ import annotations
 
+import functools
 import heapq
 import zlib
 from collections.abc import Callable
@@ -18,7 +19,7 @@ from engine.outcomes import Outcome
 from engine.records import Interaction, from_micros
 from engine.rules_core import DuplicateFact, Fact, Firing, RulesCore
 from rules.business_time import AlwaysOpen, Calendar
-from rules.compiler import CLOCK, GUARD, RECORD, compile_promise
+from rules.compiler import CLOCK, GUARD, RECORD, compile_promise, record_types
 from rules.models import Promise
 
 Emit = Callable[[Outcome], None]
@@ -42,6 +43,7 @@ class Runner:
         if not core.is_registered(compiled.name):
             core.register(compiled)
         self.ruleset = compiled.name
+        self.types = record_types(compiled)
         self._schedule: list[tuple[int, str]] = []  # (instant in µs, bucket) to tick at
         self._clocks = 0
 
@@ -52,6 +54,7 @@ class Runner:
         return None if value is None or value == "" else str(value)
 
     @staticmethod
+    @functools.lru_cache(maxsize=65_536)
     def bucket(scope: str) -> str:
         return str(zlib.crc32(scope.encode()) % BUCKETS)
 
@@ -75,6 +78,8 @@ class Runner:
         self.core.retract_fact(self.ruleset, fact)
 
     def feed(self, record: Interaction, fields: dict[str, Any], seq: int) -> None:
+        if self.types is not None and fields["type"] not in self.types:
+            return  # no rule of this promise can take a record of this type
         scope = self.scope_of(fields)
         if scope is None:
             return

@@ -71,10 +71,10 @@ class InteractionRow(Base):
 
 
 class ScopeKeyRow(Base):
-    """Which records belong to a scope value, for every scope field the catalog uses.
+    """Which records belong to a scope value, for scopes that are attribute paths.
 
-    Lets one scope's records be read back with one indexed query, whether the scope is a
-    column (``case_id``) or an attribute path (``attributes.booking.ref``).
+    Lets one scope's records be read back with one indexed query when the scope is an
+    attribute (``attributes.booking.ref``); column scopes use the column's index.
     """
 
     __tablename__ = "scope_keys"

@@ -191,7 +191,7 @@ class PromiseService:
             if before.verdict() != outcome.verdict():
                 store.add_revision(session, promise.id, key, before, outcome, reason)
             store.apply_outcome(row, outcome)
-        store.add_outcomes(session, created, promise.owner, reason)
+        store.add_outcomes(session, created, promise.owner)
         for key, row in stored.items():
             before = store.row_to_outcome(row)
             if not _frozen(before, promise):

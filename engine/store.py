@@ -21,6 +21,10 @@ from engine.schema import (
 )
 
 CLOCK = "clock"
+_COLUMNS = {
+    name: getattr(InteractionRow, name)
+    for name in ("id", "customer_id", "case_id", "channel", "direction", "type", "team", "agent")
+}
 
 
 def now() -> datetime:
@@ -67,7 +71,7 @@ def add_records(session: Session, records: list[Interaction], scope_fields: Iter
             for r in records
         ],
     )
-    fields = list(scope_fields)
+    fields = indexed_fields(scope_fields)
     keys = [
         {"field": field, "value": value, "record_id": r.id}
         for r in records
@@ -89,26 +93,35 @@ def scope_value(fields: dict[str, Any], field: str) -> str | None:
     return None if value is None or value == "" else str(value)
 
 
-def scope_records(session: Session, field: str, value: str) -> list[Interaction]:
-    rows = session.scalars(
+def indexed_fields(scope_fields: Iterable[str]) -> list[str]:
+    """Scope fields that need scope keys: attribute paths (record columns have indexes)."""
+    return [name for name in scope_fields if name not in _COLUMNS]
+
+
+def _in_scope(field: str, value: str) -> Any:
+    if field in _COLUMNS:
+        return select(InteractionRow).where(_COLUMNS[field] == value)
+    return (
         select(InteractionRow)
         .join(ScopeKeyRow, ScopeKeyRow.record_id == InteractionRow.id)
         .where(ScopeKeyRow.field == field, ScopeKeyRow.value == value)
-        .order_by(InteractionRow.occurred_at, InteractionRow.id)
     )
-    return [to_interaction(row) for row in rows]
+
+
+def scope_records(session: Session, field: str, value: str) -> list[Interaction]:
+    query = _in_scope(field, value).order_by(InteractionRow.at_us, InteractionRow.id)
+    return [to_interaction(row) for row in session.scalars(query)]
 
 
 def latest_in_scope(session: Session, field: str, value: str) -> tuple[int, str] | None:
     """The event-time position of the scope's latest stored record, as (µs, id)."""
-    row = session.execute(
-        select(InteractionRow.at_us, InteractionRow.id)
-        .join(ScopeKeyRow, ScopeKeyRow.record_id == InteractionRow.id)
-        .where(ScopeKeyRow.field == field, ScopeKeyRow.value == value)
+    query = (
+        _in_scope(field, value)
         .order_by(InteractionRow.at_us.desc(), InteractionRow.id.desc())
         .limit(1)
-    ).first()
-    return (row[0], row[1]) if row else None
+    )
+    row = session.scalars(query).first()
+    return (row.at_us, row.id) if row else None
 
 
 def all_records(session: Session, batch: int = 5_000) -> Iterator[Interaction]:
@@ -127,6 +140,8 @@ def count_records(session: Session) -> int:
 
 def index_scope_field(session: Session, field: str) -> None:
     """Add scope keys for ``field`` to records stored before a promise used it."""
+    if field in _COLUMNS:
+        return
     marker = f"scope_field:{field}"
     if session.get(EngineStateRow, marker) is not None:
         return
@@ -203,13 +218,12 @@ def open_scopes_due(session: Session, micros_now: datetime) -> list[tuple[str, s
     return [(p, s) for p, s in rows.tuples()]
 
 
-def add_outcomes(session: Session, outcomes: list[Outcome], owner: str, reason: str) -> None:
-    """Insert new outcomes, each with its first revision (Core bulk inserts)."""
-    if not outcomes:
-        return
+def add_outcomes(session: Session, outcomes: list[Outcome], owner: str) -> None:
+    """Insert new outcomes (a creation is not a change, so it has no revision)."""
     stamp = now()
-    session.execute(
-        insert(OutcomeRow),
+    _bulk_insert(
+        session,
+        OutcomeRow,
         [
             {
                 "promise_id": o.promise,
@@ -225,22 +239,6 @@ def add_outcomes(session: Session, outcomes: list[Outcome], owner: str, reason: 
                 "decided_at": o.decided_at,
                 "evidence": list(o.evidence),
                 "updated_at": stamp,
-            }
-            for o in outcomes
-        ],
-    )
-    session.execute(
-        insert(RevisionRow),
-        [
-            {
-                "promise_id": o.promise,
-                "key": o.key,
-                "old_state": None,
-                "new_state": o.state,
-                "reason": reason[:1024],
-                "changed_at": stamp,
-                "before": None,
-                "after": o.to_json(),
             }
             for o in outcomes
         ],

@@ -58,6 +58,38 @@ class CompiledPromise:
     rules: dict[str, Any]
 
 
+def record_types(compiled: CompiledPromise) -> frozenset[str] | None:
+    """The record ``type`` values any rule of ``compiled`` can match, or None if unbounded.
+
+    Read from the compiled patterns themselves, so the engine can skip posting a record to
+    a ruleset none of whose rules could take it (most records concern one or two promises).
+    """
+    types: set[str] = set()
+    for rule in compiled.rules.values():
+        for pattern in rule["all"]:
+            ((_, body),) = pattern.items()
+            terms = body.get("$and", [body])
+            if terms[0] != {"t": RECORD}:
+                continue
+            allowed = _type_values(terms)
+            if allowed is None:
+                return None
+            types |= allowed
+    return frozenset(types)
+
+
+def _type_values(terms: list[dict[str, Any]]) -> set[str] | None:
+    for term in terms:
+        if isinstance(term.get("type"), str):
+            return {term["type"]}
+        alternatives = term.get("$or")
+        if alternatives and all(
+            isinstance(a.get("type"), str) and len(a) == 1 for a in alternatives
+        ):
+            return {a["type"] for a in alternatives}
+    return None
+
+
 def ruleset_name(promise: Promise) -> str:
     """Versioned, so a changed definition never collides with the one it replaces."""
     return f"{promise.id}@{promise.version}"

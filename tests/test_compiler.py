@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -12,9 +13,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.rules_core import RulesCore
-from rules.compiler import GUARD, CompiledPromise, compile_condition, compile_promise
+from rules.compiler import (
+    GUARD,
+    CompiledPromise,
+    compile_condition,
+    compile_promise,
+    record_types,
+)
 from rules.loader import load_catalog
-from rules.models import Compare, Condition, Equals, Exists, Matches, Not, OneOf
+from rules.models import Compare, Condition, Equals, Exists, Match, Matches, Not, OneOf
 from rules.regex import translate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -250,3 +257,22 @@ def test_translated_regex_agrees_with_python(probe: Any, pattern: str, text: str
 
     expected = re.fullmatch(pattern, text, re.ASCII) is not None
     assert probe("x", Matches(pattern, translate(pattern)), {"x": text}) is expected
+
+
+def test_record_types_lists_what_each_sample_ruleset_can_take() -> None:
+    types = {pid: record_types(compile_promise(p)) for pid, p in CATALOG.promises.items()}
+    assert types["ask-once"] == {"info_provided", "info_requested"}
+    assert types["detractor-follow-up-48h"] == {"survey_response", "message", "call", "follow_up"}
+    assert types["two-handoffs"] == {"handoff"}
+
+
+@pytest.mark.parametrize(
+    "condition", [Not(Equals("handoff")), Matches("hand.*", translate("hand.*")), Exists(True)]
+)
+def test_record_types_is_unbounded_when_a_pattern_does_not_pin_the_type(
+    condition: Condition,
+) -> None:
+    promise = dataclasses.replace(
+        CATALOG.promises["two-handoffs"], count=Match((("type", condition),))
+    )
+    assert record_types(compile_promise(promise)) is None

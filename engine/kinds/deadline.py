@@ -80,7 +80,7 @@ class DeadlineRunner(Runner):
         self.open[scope] = opp
         self._by_key[outcome.key] = opp
         self._set_times(opp, record.occurred_at, self.promise.within, self._warn_offset)
-        self.emit(outcome.copy())
+        self.emit(outcome)
 
     def _stop(self, scope: str, record: Interaction) -> None:
         opp = self.open.get(scope)
@@ -114,7 +114,7 @@ class DeadlineRunner(Runner):
         self._drop_facts(opp)
         opp.due = opp.warn = None
         opp.outcome.due_at = opp.outcome.warn_at = None
-        self.emit(opp.outcome.copy())
+        self.emit(opp.outcome)
 
     def _resume(self, scope: str, record: Interaction) -> None:
         opp = self.open.get(scope)
@@ -123,7 +123,7 @@ class DeadlineRunner(Runner):
         remaining, warn_remaining = opp.paused_due, opp.paused_warn
         opp.paused_due = opp.paused_warn = None
         self._set_times(opp, record.occurred_at, remaining, warn_remaining)
-        self.emit(opp.outcome.copy())
+        self.emit(opp.outcome)
 
     # --- the clock -----------------------------------------------------------------------------
 
@@ -143,7 +143,7 @@ class DeadlineRunner(Runner):
                 opp.warn_fact, opp.warn = None, None
                 if opp.outcome.state == "pending":
                     opp.outcome.state = "at_risk"
-                    self.emit(opp.outcome.copy())
+                    self.emit(opp.outcome)
             elif (
                 firing.rule == "expire"
                 and opp.due_fact is not None
@@ -152,7 +152,7 @@ class DeadlineRunner(Runner):
                 self._drop_facts(opp)
                 opp.outcome.state = "broken"
                 opp.outcome.decided_at = opp.outcome.due_at
-                self.emit(opp.outcome.copy())
+                self.emit(opp.outcome)
 
     # --- helpers -------------------------------------------------------------------------------
 
@@ -196,7 +196,7 @@ class DeadlineRunner(Runner):
         self._drop_facts(opp)
         del self.open[opp.scope]
         del self._by_key[opp.outcome.key]
-        self.emit(opp.outcome.copy())
+        self.emit(opp.outcome)
 
     def reset_scope(self, scope: str) -> None:
         opp = self.open.pop(scope, None)

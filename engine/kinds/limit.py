@@ -76,7 +76,7 @@ class LimitRunner(Runner):
         else:
             outcome.evidence = list(state.counted)
         outcome.decided_at = record.occurred_at
-        self.emit(outcome.copy())
+        self.emit(outcome)
 
     def reset_scope(self, scope: str) -> None:
         state = self.scopes.pop(scope, None)
