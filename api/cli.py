@@ -186,13 +186,14 @@ def _replay_into(
     engine = make_engine(url)
     migrate(engine)
     service = PromiseService(catalog, session_factory(engine))
+    empty = service.record_count() == 0
     for start in range(0, len(records), 5_000):
         chunk = records[start : start + 5_000]
         for answer in service.load(chunk):
             if answer.status == "rejected":
                 problems = "; ".join(map(str, answer.problems))
                 typer.echo(f"skipped record {answer.id!r}: {problems}", err=True)
-    service.recompute(until)
+    service.recompute(until, stored=records if empty else None)
     return ReplayResult(
         records=len(records), rejected=[], outcomes=service.outcomes(), catalog=catalog
     )

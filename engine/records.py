@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 MAX_RECORD_BYTES = 64 * 1024
@@ -96,8 +97,8 @@ class Interaction:
 
     def fingerprint(self) -> str:
         """Same record, same fingerprint: tells a harmless re-send from a conflicting one."""
-        text = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()
+        text = orjson.dumps(self.to_json(), option=orjson.OPT_SORT_KEYS)
+        return hashlib.sha256(text).hexdigest()
 
     def fields(self) -> dict[str, Any]:
         """The record as the rules core sees it: flat, ``attributes.a.b`` keys, scalars only.

@@ -200,12 +200,18 @@ class PromiseService:
                     session, promise.id, key, before, None, f"{reason}: no longer an opportunity"
                 )
 
-    def recompute(self, until: datetime | None = None) -> None:
-        """Evaluate every stored record again, streaming in event time (for bulk replays)."""
+    def recompute(
+        self, until: datetime | None = None, stored: list[Interaction] | None = None
+    ) -> None:
+        """Evaluate every stored record again, streaming in event time (for bulk replays).
+
+        ``stored``, when given, must be exactly the stored records in event-time order (the
+        caller just loaded them into an empty database): they are not read back.
+        """
         latest: dict[tuple[str, str], Outcome] = {}
         evaluator = Evaluator(self.catalog, lambda o: latest.__setitem__((o.promise, o.key), o))
         with self.sessions.begin() as session:
-            for record in store.all_records(session):
+            for record in stored if stored is not None else store.all_records(session):
                 evaluator.add(record)
             clock = max(
                 store.get_clock(session) or 0,
@@ -225,6 +231,10 @@ class PromiseService:
                 self._sync(session, promise, fresh[pid], mine[pid], "recomputed from all records")
 
     # --- reading ---------------------------------------------------------------------------------
+
+    def record_count(self) -> int:
+        with self.sessions() as session:
+            return store.count_records(session)
 
     def outcomes(self) -> list[Outcome]:
         with self.sessions() as session:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -124,14 +125,18 @@ def latest_in_scope(session: Session, field: str, value: str) -> tuple[int, str]
     return (row.at_us, row.id) if row else None
 
 
+_RECORD_COLUMNS = [getattr(InteractionRow, f.name) for f in dataclasses.fields(Interaction)]
+
+
 def all_records(session: Session, batch: int = 5_000) -> Iterator[Interaction]:
-    rows = session.scalars(
-        select(InteractionRow)
+    """Every stored record in event-time order, streamed (plain rows, no ORM objects)."""
+    rows = session.execute(
+        select(*_RECORD_COLUMNS)
         .order_by(InteractionRow.at_us, InteractionRow.id)
         .execution_options(yield_per=batch)
     )
     for row in rows:
-        yield to_interaction(row)
+        yield Interaction(*row)
 
 
 def count_records(session: Session) -> int:
