@@ -40,8 +40,8 @@ def _records(count: int) -> list[Any]:
 
 def phase_raw(count: int) -> float:
     from engine.rules_core import RulesCore
-    from engine.runner import Runner
-    from rules.compiler import GUARD, RECORD, compile_promise
+    from engine.runner import record_fact
+    from rules.compiler import compile_promise
     from rules.loader import load_catalog
 
     catalog = load_catalog(ROOT / "promises")
@@ -57,15 +57,7 @@ def phase_raw(count: int) -> float:
             scope = fields.get(scope_field)
             if scope is None:
                 continue
-            fact = {
-                **fields,
-                "t": RECORD,
-                "at": record.at,
-                "seq": seq,
-                "scope": str(scope),
-                "sid": Runner.bucket(str(scope)),
-                GUARD: 1,
-            }
+            fact = record_fact(fields, record.at, seq, str(scope))
             if core.assert_fact(c.name, fact) is not None:
                 core.retract_fact(c.name, fact)
     return time.perf_counter() - started

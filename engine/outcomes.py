@@ -44,20 +44,20 @@ class Outcome:
             self.version,
         )
 
-    def to_json(self) -> dict[str, Any]:
-        """The SPEC §6 outcome object."""
+    def spec(self) -> dict[str, Any]:
+        """The SPEC §6 outcome fields, times as datetimes."""
         return {
             "promise": self.promise,
             "version": self.version,
             "scope": self.scope,
             "customer_id": self.customer_id,
             "state": self.state,
-            "opened_at": _iso(self.opened_at),
-            "due_at": _iso(self.due_at),
-            "decided_at": _iso(self.decided_at),
+            "opened_at": self.opened_at,
+            "due_at": self.due_at,
+            "decided_at": self.decided_at,
             "evidence": list(self.evidence),
         }
 
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment is not None else None
+    def to_json(self) -> dict[str, Any]:
+        """The SPEC §6 outcome object (times ISO 8601 with offset)."""
+        return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in self.spec().items()}

@@ -26,6 +26,19 @@ Emit = Callable[[Outcome], None]
 BUCKETS = 256
 
 
+def record_fact(fields: dict[str, Any], at: int, seq: int, scope: str) -> Fact:
+    """A record as one promise's ruleset sees it (the shape ``rules.compiler`` documents)."""
+    return {
+        **fields,
+        "t": RECORD,
+        "at": at,
+        "seq": seq,
+        "scope": scope,
+        "sid": Runner.bucket(scope),
+        GUARD: 1,
+    }
+
+
 class Runner:
     """Evaluates one promise version. Subclasses implement one kind each."""
 
@@ -83,15 +96,7 @@ class Runner:
         scope = self.scope_of(fields)
         if scope is None:
             return
-        fact = {
-            **fields,
-            "t": RECORD,
-            "at": record.at,
-            "seq": seq,
-            "scope": scope,
-            "sid": self.bucket(scope),
-            GUARD: 1,
-        }
+        fact = record_fact(fields, record.at, seq, scope)
         firings = self.assert_fact(fact)
         if firings is not None:
             self.on_record(scope, record, fact, firings)

@@ -11,7 +11,7 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from engine.outcomes import Outcome
-from engine.records import Interaction
+from engine.records import Interaction, to_micros
 from engine.schema import (
     EngineStateRow,
     InteractionRow,
@@ -22,6 +22,7 @@ from engine.schema import (
 )
 
 CLOCK = "clock"
+_RECORD_COLUMNS = [getattr(InteractionRow, f.name) for f in dataclasses.fields(Interaction)]
 _COLUMNS = {
     name: getattr(InteractionRow, name)
     for name in ("id", "customer_id", "case_id", "channel", "direction", "type", "team", "agent")
@@ -100,10 +101,11 @@ def indexed_fields(scope_fields: Iterable[str]) -> list[str]:
 
 
 def _in_scope(field: str, value: str) -> Any:
+    """The scope's records, as the columns of :class:`Interaction` in its field order."""
     if field in _COLUMNS:
-        return select(InteractionRow).where(_COLUMNS[field] == value)
+        return select(*_RECORD_COLUMNS).where(_COLUMNS[field] == value)
     return (
-        select(InteractionRow)
+        select(*_RECORD_COLUMNS)
         .join(ScopeKeyRow, ScopeKeyRow.record_id == InteractionRow.id)
         .where(ScopeKeyRow.field == field, ScopeKeyRow.value == value)
     )
@@ -111,7 +113,7 @@ def _in_scope(field: str, value: str) -> Any:
 
 def scope_records(session: Session, field: str, value: str) -> list[Interaction]:
     query = _in_scope(field, value).order_by(InteractionRow.at_us, InteractionRow.id)
-    return [to_interaction(row) for row in session.scalars(query)]
+    return [Interaction(*row) for row in session.execute(query)]
 
 
 def latest_in_scope(session: Session, field: str, value: str) -> tuple[int, str] | None:
@@ -121,11 +123,8 @@ def latest_in_scope(session: Session, field: str, value: str) -> tuple[int, str]
         .order_by(InteractionRow.at_us.desc(), InteractionRow.id.desc())
         .limit(1)
     )
-    row = session.scalars(query).first()
-    return (row.at_us, row.id) if row else None
-
-
-_RECORD_COLUMNS = [getattr(InteractionRow, f.name) for f in dataclasses.fields(Interaction)]
+    row = session.execute(query).first()
+    return (to_micros(row.occurred_at), row.id) if row else None
 
 
 def all_records(session: Session, batch: int = 5_000) -> Iterator[Interaction]:
@@ -157,21 +156,6 @@ def index_scope_field(session: Session, field: str) -> None:
             session.add(ScopeKeyRow(field=field, value=value, record_id=record.id))
     session.add(EngineStateRow(name=marker, value=1))
     session.flush()
-
-
-def to_interaction(row: InteractionRow) -> Interaction:
-    return Interaction(
-        id=row.id,
-        occurred_at=row.occurred_at,
-        customer_id=row.customer_id,
-        channel=row.channel,
-        direction=row.direction,
-        type=row.type,
-        case_id=row.case_id,
-        team=row.team,
-        agent=row.agent,
-        attributes=row.attributes or {},
-    )
 
 
 # --- engine state ------------------------------------------------------------------------------
@@ -223,44 +207,33 @@ def open_scopes_due(session: Session, micros_now: datetime) -> list[tuple[str, s
     return [(p, s) for p, s in rows.tuples()]
 
 
+def _outcome_columns(outcome: Outcome) -> dict[str, Any]:
+    return {
+        "version": outcome.version,
+        "scope": outcome.scope,
+        "customer_id": outcome.customer_id,
+        "state": outcome.state,
+        "opened_at": outcome.opened_at,
+        "due_at": outcome.due_at,
+        "warn_at": outcome.warn_at,
+        "decided_at": outcome.decided_at,
+        "evidence": list(outcome.evidence),
+        "updated_at": now(),
+    }
+
+
 def add_outcomes(session: Session, outcomes: list[Outcome], owner: str) -> None:
     """Insert new outcomes (a creation is not a change, so it has no revision)."""
-    stamp = now()
-    _bulk_insert(
-        session,
-        OutcomeRow,
-        [
-            {
-                "promise_id": o.promise,
-                "key": o.key,
-                "owner": owner,
-                "version": o.version,
-                "scope": o.scope,
-                "customer_id": o.customer_id,
-                "state": o.state,
-                "opened_at": o.opened_at,
-                "due_at": o.due_at,
-                "warn_at": o.warn_at,
-                "decided_at": o.decided_at,
-                "evidence": list(o.evidence),
-                "updated_at": stamp,
-            }
-            for o in outcomes
-        ],
-    )
+    rows = [
+        {"promise_id": o.promise, "key": o.key, "owner": owner, **_outcome_columns(o)}
+        for o in outcomes
+    ]
+    _bulk_insert(session, OutcomeRow, rows)
 
 
 def apply_outcome(row: OutcomeRow, outcome: Outcome) -> None:
-    row.version = outcome.version
-    row.scope = outcome.scope
-    row.customer_id = outcome.customer_id
-    row.state = outcome.state
-    row.opened_at = outcome.opened_at
-    row.due_at = outcome.due_at
-    row.warn_at = outcome.warn_at
-    row.decided_at = outcome.decided_at
-    row.evidence = list(outcome.evidence)
-    row.updated_at = now()
+    for column, value in _outcome_columns(outcome).items():
+        setattr(row, column, value)
 
 
 def row_to_outcome(row: OutcomeRow) -> Outcome:

@@ -32,18 +32,5 @@ def evaluate(catalog: Catalog, records: list[dict], until: datetime | None = Non
             raise ValueError(f"record id {interaction.id!r} given twice with different content")
     ordered = sorted(by_id.values(), key=lambda r: r.order)
     result = replay(catalog, ordered, until)
-    found = [
-        {
-            "promise": o.promise,
-            "version": o.version,
-            "scope": o.scope,
-            "customer_id": o.customer_id,
-            "state": o.state,
-            "opened_at": o.opened_at,
-            "due_at": o.due_at,
-            "decided_at": o.decided_at,
-            "evidence": list(o.evidence),
-        }
-        for o in result.outcomes
-    ]
+    found = [o.spec() for o in result.outcomes]
     return sorted(found, key=lambda o: (o["promise"], o["scope"], o["opened_at"], o["evidence"]))

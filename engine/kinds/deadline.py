@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from engine.outcomes import Outcome
+from engine.outcomes import Outcome, State
 from engine.records import Interaction, to_micros
 from engine.rules_core import Fact, Firing
 from engine.runner import Runner
@@ -83,21 +83,18 @@ class DeadlineRunner(Runner):
         self.emit(outcome)
 
     def _stop(self, scope: str, record: Interaction) -> None:
-        opp = self.open.get(scope)
-        if opp is None:
-            return
-        if not opp.broken:
-            opp.outcome.state = "kept"
-            opp.outcome.decided_at = record.occurred_at
-        opp.outcome.evidence.append(record.id)
-        self._close(opp)
+        self._close_by(scope, record, "kept")
 
     def _cancel(self, scope: str, record: Interaction) -> None:
+        self._close_by(scope, record, "cancelled")
+
+    def _close_by(self, scope: str, record: Interaction, state: State) -> None:
+        """Close the open opportunity; one already broken stays broken (broken-late)."""
         opp = self.open.get(scope)
         if opp is None:
             return
         if not opp.broken:
-            opp.outcome.state = "cancelled"
+            opp.outcome.state = state
             opp.outcome.decided_at = record.occurred_at
         opp.outcome.evidence.append(record.id)
         self._close(opp)
