@@ -31,6 +31,8 @@ class Outcome:
     evidence: list[str] = field(default_factory=list)
     warn_at: datetime | None = None
     """When a deadline becomes at risk; kept so a running server knows when to look again."""
+    channel: str | None = None
+    """The channel of the record that opened the opportunity, for compliance by channel."""
 
     def verdict(self) -> tuple[Any, ...]:
         """Everything a user sees; two outcomes with equal verdicts need no revision."""

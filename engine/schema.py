@@ -70,6 +70,17 @@ class InteractionRow(Base):
     received_at: Mapped[datetime]
 
 
+class PendingRow(Base):
+    """A stored record not yet evaluated: the worker's queue, emptied in the same
+    transaction that stores the record's outcomes, so a crash loses or doubles nothing."""
+
+    __tablename__ = "pending_records"
+
+    record_id: Mapped[str] = mapped_column(
+        ForeignKey("interactions.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
 class ScopeKeyRow(Base):
     """Which records belong to a scope value, for scopes that are attribute paths.
 
@@ -117,6 +128,7 @@ class OutcomeRow(Base):
     owner: Mapped[str] = mapped_column(index=True)
     scope: Mapped[str]
     customer_id: Mapped[str | None] = mapped_column(index=True)
+    channel: Mapped[str | None]
     state: Mapped[str] = mapped_column(String(16))
     opened_at: Mapped[datetime]
     due_at: Mapped[datetime | None]

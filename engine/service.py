@@ -52,7 +52,15 @@ class PromiseService:
     # --- ingest --------------------------------------------------------------------------------
 
     def ingest(self, raw_records: Iterable[Any]) -> list[IngestResult]:
-        """Validate, store and evaluate a batch; bad records are reported, the rest kept."""
+        """Accept a batch and evaluate it before returning (one process, no worker)."""
+        answers = self.accept(raw_records)
+        while self.evaluate_pending():
+            pass
+        return answers
+
+    def accept(self, raw_records: Iterable[Any]) -> list[IngestResult]:
+        """Validate and durably store a batch, queued for evaluation; bad records are
+        reported, the rest kept. Committed before it returns: "accepted" means stored."""
         results: list[IngestResult | Interaction] = []
         for raw in raw_records:
             parsed = parse_record(raw)
@@ -65,8 +73,22 @@ class PromiseService:
         with self.sessions.begin() as session:
             answers, new = self._admit(session, results)
             if new:
-                self._store_and_evaluate(session, new)
+                store.add_records(session, new, self.scope_fields)
+                store.enqueue(session, new)
         return answers
+
+    def evaluate_pending(self, limit: int = 2_000) -> int:
+        """Evaluate up to ``limit`` queued records; returns how many.
+
+        The records leave the queue in the transaction that stores their outcomes, so a
+        crash part-way leaves them queued for the next attempt: none lost, none doubled.
+        """
+        with self.sessions.begin() as session:
+            records = store.take_pending(session, limit)
+            if records:
+                self._evaluate_new(session, records)
+                store.dequeue(session, [r.id for r in records])
+            return len(records)
 
     def load(self, records: Iterable[Interaction]) -> list[IngestResult]:
         """Store valid records without evaluating them; call :meth:`recompute` after.
@@ -111,7 +133,8 @@ class PromiseService:
             return IngestResult(record.id, "duplicate")
         return IngestResult(record.id, "rejected", [_conflict(record.id)])
 
-    def _store_and_evaluate(self, session: Session, records: list[Interaction]) -> None:
+    def _evaluate_new(self, session: Session, records: list[Interaction]) -> None:
+        """Evaluate the scopes that stored, not yet evaluated, ``records`` touch."""
         touched: dict[tuple[str, str], list[Interaction]] = {}
         for record in records:
             fields = record.fields()
@@ -120,9 +143,8 @@ class PromiseService:
                 if value is not None:
                     touched.setdefault((name, value), []).append(record)
         reasons = {
-            key: _reason(store.latest_in_scope(session, *key), new) for key, new in touched.items()
+            key: _reason(store.latest_evaluated(session, *key), new) for key, new in touched.items()
         }
-        store.add_records(session, records, self.scope_fields)
         clock = max(store.get_clock(session) or 0, max(r.at for r in records))
         store.set_clock(session, clock)
         work = {

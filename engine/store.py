@@ -16,6 +16,7 @@ from engine.schema import (
     EngineStateRow,
     InteractionRow,
     OutcomeRow,
+    PendingRow,
     PromiseVersionRow,
     RevisionRow,
     ScopeKeyRow,
@@ -116,15 +117,42 @@ def scope_records(session: Session, field: str, value: str) -> list[Interaction]
     return [Interaction(*row) for row in session.execute(query)]
 
 
-def latest_in_scope(session: Session, field: str, value: str) -> tuple[int, str] | None:
-    """The event-time position of the scope's latest stored record, as (µs, id)."""
+def latest_evaluated(session: Session, field: str, value: str) -> tuple[int, str] | None:
+    """The event-time position (µs, id) of the scope's latest record already evaluated."""
+    queued = select(PendingRow.record_id).where(PendingRow.record_id == InteractionRow.id)
     query = (
         _in_scope(field, value)
+        .where(~queued.exists())
         .order_by(InteractionRow.at_us.desc(), InteractionRow.id.desc())
         .limit(1)
     )
     row = session.execute(query).first()
     return (to_micros(row.occurred_at), row.id) if row else None
+
+
+def enqueue(session: Session, records: list[Interaction]) -> None:
+    _bulk_insert(session, PendingRow, [{"record_id": r.id} for r in records])
+
+
+def take_pending(session: Session, limit: int) -> list[Interaction]:
+    """The oldest queued records, locked so that another worker skips them (PostgreSQL)."""
+    ids = select(PendingRow.record_id).limit(limit)
+    if session.get_bind().dialect.name == "postgresql":
+        ids = ids.with_for_update(skip_locked=True)
+    chosen = list(session.scalars(ids))
+    query = select(*_RECORD_COLUMNS).where(InteractionRow.id.in_(chosen))
+    return sorted((Interaction(*row) for row in session.execute(query)), key=lambda r: r.order)
+
+
+def dequeue(session: Session, ids: list[str]) -> None:
+    for start in range(0, len(ids), 500):
+        session.execute(
+            delete(PendingRow).where(PendingRow.record_id.in_(ids[start : start + 500]))
+        )
+
+
+def pending_count(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(PendingRow)) or 0
 
 
 def all_records(session: Session, batch: int = 5_000) -> Iterator[Interaction]:
@@ -212,6 +240,7 @@ def _outcome_columns(outcome: Outcome) -> dict[str, Any]:
         "version": outcome.version,
         "scope": outcome.scope,
         "customer_id": outcome.customer_id,
+        "channel": outcome.channel,
         "state": outcome.state,
         "opened_at": outcome.opened_at,
         "due_at": outcome.due_at,
@@ -249,6 +278,7 @@ def row_to_outcome(row: OutcomeRow) -> Outcome:
         decided_at=row.decided_at,
         evidence=list(row.evidence),
         warn_at=row.warn_at,
+        channel=row.channel,
     )
 
 

@@ -72,6 +72,7 @@ class DeadlineRunner(Runner):
             key=f"{scope}#{number}",
             scope=scope,
             customer_id=record.customer_id,
+            channel=record.channel,
             state="pending",
             opened_at=record.occurred_at,
             evidence=[record.id],

@@ -46,6 +46,7 @@ class LimitRunner(Runner):
                     key=scope,
                     scope=scope,
                     customer_id=record.customer_id,
+                    channel=record.channel,
                     state="kept",
                     opened_at=record.occurred_at,
                 )

@@ -39,6 +39,7 @@ class NeverRunner(Runner):
                 key=record.id,
                 scope=scope,
                 customer_id=record.customer_id,
+                channel=record.channel,
                 state="kept",
                 opened_at=record.occurred_at,
                 decided_at=record.occurred_at,

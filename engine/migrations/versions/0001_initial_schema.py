@@ -80,6 +80,7 @@ def upgrade() -> None:
         sa.Column("owner", sa.String(length=256), nullable=False),
         sa.Column("scope", sa.String(length=256), nullable=False),
         sa.Column("customer_id", sa.String(length=256), nullable=True),
+        sa.Column("channel", sa.String(length=256), nullable=True),
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("opened_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("due_at", sa.DateTime(timezone=True), nullable=True),
@@ -109,6 +110,12 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("promise_id", "version"),
     )
     op.create_table(
+        "pending_records",
+        sa.Column("record_id", sa.String(length=256), nullable=False),
+        sa.ForeignKeyConstraint(["record_id"], ["interactions.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("record_id"),
+    )
+    op.create_table(
         "scope_keys",
         sa.Column("field", sa.String(length=256), nullable=False),
         sa.Column("value", sa.String(length=256), nullable=False),
@@ -120,6 +127,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("scope_keys")
+    op.drop_table("pending_records")
     op.drop_table("promise_versions")
     with op.batch_alter_table("outcomes", schema=None) as batch_op:
         batch_op.drop_index("ix_outcomes_state_due")
