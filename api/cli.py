@@ -22,6 +22,7 @@ from engine.outcomes import STATES
 from engine.records import Interaction
 from engine.replay import ReplayResult, load_records, replay
 from engine.service import PromiseService
+from engine.settings import Settings
 from engine.sources import BadLine
 from rules.compiler import compile_promise
 from rules.errors import DefinitionError
@@ -199,6 +200,56 @@ def _replay_into(
     )
 
 
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    live: Annotated[
+        bool,
+        typer.Option(
+            help="Advance the clock with the wall clock, so deadlines fall due without new records."
+        ),
+    ] = True,
+    interval: Annotated[float, typer.Option(help="Worker poll interval, seconds.")] = 0.5,
+) -> None:
+    """Run the HTTP API, with an evaluation worker process beside it (restarted if it dies).
+
+    Uses $PROMISE_DATABASE_URL (default: sqlite:///promise.db in this directory) and
+    $PROMISE_DIR (default: ./promises). OpenAPI at /docs and /openapi.json.
+
+    Example: `promise serve --port 8000`
+    """
+    import uvicorn
+
+    from api.app import create_app
+    from api.worker import Supervisor
+
+    application = create_app(Settings())  # migrates and loads the catalog before the worker
+    supervisor = Supervisor(live=live, interval=interval)
+    supervisor.start()
+    try:
+        uvicorn.run(application, host=host, port=port, log_level="info")
+    finally:
+        supervisor.stop()
+
+
+@app.command()
+def worker(
+    live: Annotated[bool, typer.Option(help="Advance the clock with the wall clock.")] = True,
+    interval: Annotated[float, typer.Option(help="Poll interval when idle, seconds.")] = 0.5,
+    once: Annotated[bool, typer.Option("--once", help="Drain the queue, then exit.")] = False,
+) -> None:
+    """Evaluate accepted records from the database queue (started by `promise serve`).
+
+    Run several against one PostgreSQL database to share the work.
+
+    Example: `promise worker --no-live --once`
+    """
+    from api.worker import run_worker
+
+    run_worker(Settings(), live=live, interval=interval, once=once)
+
+
 def summary_table(result: ReplayResult) -> Table:
     table = Table(title=f"{result.records} records, {len(result.rejected)} rejected")
     table.add_column("promise")
@@ -252,3 +303,7 @@ def _load(directory: Path | None) -> Catalog:
     except DefinitionError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None
+
+
+if __name__ == "__main__":
+    app()

@@ -11,7 +11,7 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from engine.outcomes import Outcome
-from engine.records import Interaction, to_micros
+from engine.records import Interaction, from_micros, to_micros
 from engine.schema import (
     EngineStateRow,
     InteractionRow,
@@ -200,6 +200,21 @@ def set_clock(session: Session, micros: int) -> None:
         session.add(EngineStateRow(name=CLOCK, value=micros))
     elif micros > row.value:
         row.value = micros
+
+
+def beat(session: Session, name: str) -> None:
+    """Record that ``name`` (a worker) is alive now."""
+    row = session.get(EngineStateRow, name)
+    moment = to_micros(now())
+    if row is None:
+        session.add(EngineStateRow(name=name, value=moment))
+    else:
+        row.value = moment
+
+
+def last_beat(session: Session, name: str) -> datetime | None:
+    row = session.get(EngineStateRow, name)
+    return from_micros(row.value) if row else None
 
 
 def record_versions(session: Session, versions: Iterable[PromiseVersionRow]) -> None:

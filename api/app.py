@@ -1,0 +1,305 @@
+"""The FastAPI application: thin routes over ``engine`` services, one error family.
+
+Routes do blocking work (SQLAlchemy sessions), so they are plain ``def``. Evaluation never
+happens here: accepted records are queued for the worker process.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import orjson
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
+
+from api.schemas import (
+    ComplianceAnswer,
+    ComplianceGroup,
+    CustomerStanding,
+    Health,
+    IngestAnswer,
+    OutcomeOut,
+    OutcomePage,
+    Problem,
+    PromiseDetail,
+    PromiseOut,
+    PromiseVersion,
+    Readiness,
+    RecordResult,
+)
+from engine.database import make_engine, migrate, session_factory
+from engine.queries import BadCursor, GroupBy, OutcomeFilter, Queries, StoredOutcome
+from engine.records import RecordIn
+from engine.service import PromiseService
+from engine.settings import Settings
+from rules.loader import load_catalog
+from rules.summary import summarise
+from rules.version import canonical
+
+MAX_BODY_BYTES = 16 * 1024 * 1024
+MAX_BATCH = 1_000
+_RECORD_SCHEMA = RecordIn.model_json_schema()
+_EXAMPLE_RECORD = {
+    "id": "evt-000123",
+    "occurred_at": "2024-03-01T10:00:00Z",
+    "customer_id": "C-1",
+    "case_id": "K-9",
+    "channel": "email",
+    "direction": "inbound",
+    "type": "message",
+    "team": "claims",
+    "attributes": {"item": "policy_number"},
+}
+State = Annotated[str | None, Query(pattern="^(pending|at_risk|kept|broken|cancelled)$")]
+
+
+class Engine:
+    """What the routes need, built once per application."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.db = make_engine(settings.database_url)
+        migrate(self.db)
+        catalog = load_catalog(settings.dir)
+        sessions = session_factory(self.db)
+        self.service = PromiseService(catalog, sessions)
+        self.queries = Queries(catalog, sessions)
+        self.catalog = catalog
+
+
+def get_engine(request: Request) -> Engine:
+    return request.app.state.engine
+
+
+EngineDep = Annotated[Engine, Depends(get_engine)]
+Since = Annotated[datetime | None, Query(alias="from", description="ISO 8601, inclusive")]
+Until = Annotated[datetime | None, Query(alias="to", description="ISO 8601, exclusive")]
+Limit = Annotated[int, Query(ge=1, le=1000)]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    app = FastAPI(
+        title="Promise engine",
+        summary="Customer promises checked against every interaction, in event time.",
+        version="0.1.0",
+    )
+    app.state.engine = Engine(settings)
+
+    @app.exception_handler(BadCursor)
+    def _bad_cursor(_: Request, exc: BadCursor) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=400)
+
+    @app.get("/healthz", response_model=Health, tags=["operations"])
+    def healthz() -> Health:
+        """The process is alive (needs no database)."""
+        return Health(status="ok")
+
+    @app.get("/readyz", response_model=Readiness, tags=["operations"])
+    def readyz(e: EngineDep) -> JSONResponse:
+        """Database reachable, worker seen recently, and how many records wait for it."""
+        try:
+            with e.db.connect() as connection:
+                connection.execute(text("SELECT 1"))
+            seen = e.queries.worker_seen()
+            lag = e.queries.lag()
+        except Exception:  # the database is down: say so, do not crash
+            body = Readiness(
+                status="degraded", database=False, worker_seen_seconds_ago=None, evaluation_lag=0
+            )
+            return JSONResponse(body.model_dump(), status_code=503)
+        ago = (datetime.now(UTC) - seen).total_seconds() if seen else None
+        ready = ago is not None and ago < 30
+        body = Readiness(
+            status="ready" if ready else "degraded",
+            database=True,
+            worker_seen_seconds_ago=ago,
+            evaluation_lag=lag,
+        )
+        return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
+
+    @app.post(
+        "/interactions",
+        response_model=IngestAnswer,
+        tags=["interactions"],
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "oneOf": [
+                                _RECORD_SCHEMA,
+                                {"type": "array", "items": _RECORD_SCHEMA, "maxItems": MAX_BATCH},
+                            ]
+                        },
+                        "example": [_EXAMPLE_RECORD],
+                    }
+                },
+            }
+        },
+    )
+    async def post_interactions(request: Request, e: EngineDep) -> IngestAnswer:
+        """Store one record or a list of at most 1,000 (16 MiB), each answered on its own:
+        `accepted` (stored, to be evaluated), `duplicate` (already stored, same content) or
+        `rejected` (with the field and reason). A bad record never loses the others."""
+        body = await request.body()
+        if len(body) > MAX_BODY_BYTES:
+            raise HTTPException(413, f"body is {len(body)} bytes; the limit is {MAX_BODY_BYTES}")
+        try:
+            payload: Any = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise HTTPException(400, f"malformed JSON: {exc}") from None
+        records = payload if isinstance(payload, list) else [payload]
+        if len(records) > MAX_BATCH:
+            raise HTTPException(
+                413,
+                f"{len(records)} records in one request; the limit is {MAX_BATCH}: split the batch",
+            )
+        answers = await run_in_threadpool(e.service.accept, records)
+        results = [
+            RecordResult(
+                id=a.id,
+                status=a.status,
+                problems=[Problem(field=p.field, reason=p.reason) for p in a.problems],
+            )
+            for a in answers
+        ]
+        return IngestAnswer(
+            accepted=sum(r.status == "accepted" for r in results),
+            duplicate=sum(r.status == "duplicate" for r in results),
+            rejected=sum(r.status == "rejected" for r in results),
+            results=results,
+        )
+
+    def _filter(
+        promise: str | None,
+        team: str | None,
+        customer_id: str | None,
+        state: str | None,
+        since: datetime | None,
+        until: datetime | None,
+        by_decision: bool = False,
+    ) -> OutcomeFilter:
+        for name, moment in (("from", since), ("to", until)):
+            if moment is not None and moment.tzinfo is None:
+                raise HTTPException(422, f"'{name}' needs a UTC offset or Z")
+        return OutcomeFilter(
+            promise,
+            team,
+            customer_id,
+            state,
+            since,
+            until,  # type: ignore[arg-type]
+            by_decision,
+        )
+
+    @app.get("/outcomes", response_model=OutcomePage, tags=["compliance"])
+    def get_outcomes(
+        e: EngineDep,
+        promise: str | None = None,
+        team: str | None = None,
+        customer_id: str | None = None,
+        state: State = None,
+        since: Since = None,
+        until: Until = None,
+        cursor: str | None = None,
+        limit: Limit = 100,
+    ) -> OutcomePage:
+        """Outcomes, oldest first; `from`/`to` bound when the opportunity opened."""
+        page = e.queries.outcomes(
+            _filter(promise, team, customer_id, state, since, until), cursor, limit
+        )
+        return OutcomePage(items=[_out(o) for o in page.items], next_cursor=page.next_cursor)
+
+    @app.get("/breaches", response_model=OutcomePage, tags=["compliance"])
+    def get_breaches(
+        e: EngineDep,
+        promise: str | None = None,
+        team: str | None = None,
+        customer_id: str | None = None,
+        since: Since = None,
+        until: Until = None,
+        cursor: str | None = None,
+        limit: Limit = 100,
+    ) -> OutcomePage:
+        """Broken outcomes; `from`/`to` bound when the promise broke."""
+        page = e.queries.outcomes(
+            _filter(promise, team, customer_id, "broken", since, until, by_decision=True),
+            cursor,
+            limit,
+        )
+        return OutcomePage(items=[_out(o) for o in page.items], next_cursor=page.next_cursor)
+
+    @app.get("/compliance", response_model=ComplianceAnswer, tags=["compliance"])
+    def get_compliance(
+        e: EngineDep, since: Since = None, until: Until = None, group_by: GroupBy = "promise"
+    ) -> ComplianceAnswer:
+        """Kept, broken and compliance (kept / decided) of outcomes decided in the period."""
+        _filter(None, None, None, None, since, until)
+        rows = e.queries.compliance(since, until, group_by)
+        return ComplianceAnswer(
+            group_by=group_by,
+            since=since,
+            until=until,
+            groups=[
+                ComplianceGroup(
+                    group=r.group,
+                    kept=r.kept,
+                    broken=r.broken,
+                    compliance=r.compliance,
+                    objective=r.objective,
+                )
+                for r in rows
+            ],
+        )
+
+    @app.get(
+        "/customers/{customer_id}/promises", response_model=CustomerStanding, tags=["customers"]
+    )
+    def customer_promises(customer_id: str, e: EngineDep) -> CustomerStanding:
+        """Every promise's standing for one customer: open clocks, at risk, recent breaches."""
+        standing = e.queries.standing(customer_id)
+        return CustomerStanding(
+            customer_id=customer_id,
+            open=[_out(o) for o in standing.open],
+            at_risk=[_out(o) for o in standing.at_risk],
+            recent_breaches=[_out(o) for o in standing.recent_breaches],
+        )
+
+    @app.get("/promises", response_model=list[PromiseOut], tags=["promises"])
+    def get_promises(e: EngineDep) -> list[PromiseOut]:
+        """Every promise in force, with its owner and a plain-language summary."""
+        return [_promise(p) for p in e.catalog.promises.values()]
+
+    @app.get("/promises/{promise_id}", response_model=PromiseDetail, tags=["promises"])
+    def get_promise(promise_id: str, e: EngineDep) -> PromiseDetail:
+        """One promise: its definition, owner, summary and version history."""
+        promise = e.catalog.promises.get(promise_id)
+        if promise is None:
+            raise HTTPException(404, f"no promise '{promise_id}'; see GET /promises")
+        return PromiseDetail(
+            **_promise(promise).model_dump(),
+            definition=canonical(promise),
+            versions=[PromiseVersion(**v) for v in e.queries.versions(promise_id)],
+        )
+
+    return app
+
+
+def _out(stored: StoredOutcome) -> OutcomeOut:
+    return OutcomeOut(id=stored.id, team=stored.team, channel=stored.channel, **stored.fields)
+
+
+def _promise(promise: Any) -> PromiseOut:
+    return PromiseOut(
+        id=promise.id,
+        title=promise.title,
+        kind=promise.kind,
+        owner=promise.owner,
+        version=promise.version,
+        objective=promise.objective,
+        summary=summarise(promise),
+    )

@@ -1,0 +1,107 @@
+"""What the HTTP API answers, as pydantic models (the OpenAPI schema comes from these)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class Problem(BaseModel):
+    field: str = Field(examples=["occurred_at"])
+    reason: str = Field(examples=["needs a UTC offset or Z, e.g. 2024-03-01T10:00:00Z"])
+
+
+class RecordResult(BaseModel):
+    id: str | None = Field(examples=["evt-000123"])
+    status: Literal["accepted", "duplicate", "rejected"]
+    problems: list[Problem] = []
+
+
+class IngestAnswer(BaseModel):
+    accepted: int
+    duplicate: int
+    rejected: int
+    results: list[RecordResult]
+
+
+class OutcomeOut(BaseModel):
+    """The SPEC §6 outcome fields, plus the row id, the owning team and the channel."""
+
+    id: int
+    promise: str = Field(examples=["email-reply-1bd"])
+    version: str
+    scope: str = Field(examples=["K-9"])
+    customer_id: str | None = Field(examples=["C-1"])
+    state: Literal["pending", "at_risk", "kept", "broken", "cancelled"]
+    opened_at: datetime
+    due_at: datetime | None
+    decided_at: datetime | None
+    evidence: list[str] = Field(examples=[["evt-1", "evt-7"]])
+    team: str = Field(examples=["contact-centre"])
+    channel: str | None = Field(examples=["email"])
+
+
+class OutcomePage(BaseModel):
+    items: list[OutcomeOut]
+    next_cursor: str | None = Field(
+        description="Pass as ?cursor= for the next page; null on the last page."
+    )
+
+
+class ComplianceGroup(BaseModel):
+    group: str = Field(examples=["email-reply-1bd"])
+    kept: int
+    broken: int
+    compliance: float | None = Field(description="kept / (kept + broken); null if none decided")
+    objective: float | None
+
+
+class ComplianceAnswer(BaseModel):
+    group_by: Literal["promise", "team", "channel", "week"]
+    since: datetime | None = Field(alias="from")
+    until: datetime | None = Field(alias="to")
+    groups: list[ComplianceGroup]
+
+    model_config = {"populate_by_name": True}
+
+
+class CustomerStanding(BaseModel):
+    customer_id: str
+    open: list[OutcomeOut] = Field(description="Open clocks, with their due times.")
+    at_risk: list[OutcomeOut]
+    recent_breaches: list[OutcomeOut]
+
+
+class PromiseVersion(BaseModel):
+    version: str
+    first_seen_at: datetime
+    title: str
+    owner: str
+
+
+class PromiseOut(BaseModel):
+    id: str = Field(examples=["ask-once"])
+    title: str
+    kind: Literal["deadline", "never", "limit"]
+    owner: str
+    version: str
+    objective: float | None
+    summary: str = Field(description="The promise in plain words, generated from its definition.")
+
+
+class PromiseDetail(PromiseOut):
+    definition: dict
+    versions: list[PromiseVersion]
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "degraded"]
+    database: bool
+    worker_seen_seconds_ago: float | None
+    evaluation_lag: int = Field(description="Records accepted but not evaluated yet.")

@@ -1,0 +1,84 @@
+"""The evaluation worker: drains the queue of accepted records and, live, moves the clock.
+
+It runs apart from the HTTP process (``promise worker``, or supervised by ``promise
+serve``), so a crash in the rules core can take neither the API nor an accepted record
+with it: the queue is only emptied together with the outcomes.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+
+from engine import store
+from engine.database import make_engine, migrate, session_factory
+from engine.queries import WORKER
+from engine.service import PromiseService
+from engine.settings import Settings
+from rules.loader import load_catalog
+
+log = logging.getLogger("promise.worker")
+
+
+def run_worker(settings: Settings, *, live: bool, interval: float, once: bool = False) -> None:
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    sessions = session_factory(engine)
+    service = PromiseService(load_catalog(settings.dir), sessions)
+    while True:
+        done = service.evaluate_pending()
+        if live:
+            service.advance(datetime.now(UTC))
+        with sessions.begin() as session:
+            store.beat(session, WORKER)
+        if once and not done:
+            return
+        if not done:
+            time.sleep(interval)
+
+
+class Supervisor:
+    """Keeps one worker process running beside the HTTP server; restarts it if it dies."""
+
+    def __init__(self, live: bool, interval: float) -> None:
+        self.command = [
+            sys.executable,
+            "-m",
+            "api.cli",
+            "worker",
+            "--interval",
+            str(interval),
+            "--live" if live else "--no-live",
+        ]
+        self.process: subprocess.Popen[bytes] | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="worker-supervisor", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _watch(self) -> None:
+        backoff = 0.5
+        while not self._stop.is_set():
+            self.process = subprocess.Popen(self.command)
+            started = time.monotonic()
+            while self.process.poll() is None and not self._stop.is_set():
+                time.sleep(0.2)
+            if self._stop.is_set():
+                break
+            log.warning("worker exited with %s; restarting", self.process.returncode)
+            backoff = 0.5 if time.monotonic() - started > 30 else min(backoff * 2, 10)
+            self._stop.wait(backoff)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()

@@ -1,0 +1,216 @@
+"""Read-side questions the API asks: outcomes, breaches, compliance, a customer's standing.
+
+Filters and pagination run in SQL; grouping by week or channel is done here in Python so
+it reads the same on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine import store
+from engine.outcomes import OPEN_STATES, State
+from engine.schema import OutcomeRow, PromiseVersionRow
+from rules.models import Catalog
+
+GroupBy = Literal["promise", "team", "channel", "week"]
+WORKER = "worker_heartbeat"
+
+
+@dataclass(frozen=True)
+class OutcomeFilter:
+    promise: str | None = None
+    team: str | None = None
+    customer_id: str | None = None
+    state: State | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    by_decision: bool = False
+    """Bound ``since``/``until`` on ``decided_at`` (breaches) instead of ``opened_at``."""
+
+
+@dataclass(frozen=True)
+class StoredOutcome:
+    """An outcome as stored, with its row id and owning team."""
+
+    id: int
+    team: str
+    channel: str | None
+    fields: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[StoredOutcome]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class ComplianceRow:
+    group: str
+    kept: int
+    broken: int
+    objective: float | None
+
+    @property
+    def compliance(self) -> float | None:
+        decided = self.kept + self.broken
+        return self.kept / decided if decided else None
+
+
+@dataclass(frozen=True)
+class Standing:
+    customer_id: str
+    open: list[StoredOutcome] = field(default_factory=list)
+    at_risk: list[StoredOutcome] = field(default_factory=list)
+    recent_breaches: list[StoredOutcome] = field(default_factory=list)
+
+
+class BadCursor(ValueError):
+    """A pagination cursor this service did not hand out."""
+
+
+def encode_cursor(row_id: int) -> str:
+    return base64.urlsafe_b64encode(f"o:{row_id}".encode()).decode()
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        kind, _, value = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
+        if kind != "o":
+            raise ValueError
+        return int(value)
+    except ValueError:
+        raise BadCursor(f"cursor {cursor!r} was not issued by this service") from None
+
+
+class Queries:
+    def __init__(self, catalog: Catalog, sessions: sessionmaker[Session]) -> None:
+        self.catalog = catalog
+        self.sessions = sessions
+
+    def outcomes(self, where: OutcomeFilter, cursor: str | None = None, limit: int = 100) -> Page:
+        query = select(OutcomeRow).order_by(OutcomeRow.id).limit(limit + 1)
+        moment = OutcomeRow.decided_at if where.by_decision else OutcomeRow.opened_at
+        for column, value in (
+            (OutcomeRow.promise_id, where.promise),
+            (OutcomeRow.owner, where.team),
+            (OutcomeRow.customer_id, where.customer_id),
+            (OutcomeRow.state, where.state),
+        ):
+            if value is not None:
+                query = query.where(column == value)
+        if where.since is not None:
+            query = query.where(moment >= where.since)
+        if where.until is not None:
+            query = query.where(moment < where.until)
+        if cursor is not None:
+            query = query.where(OutcomeRow.id > decode_cursor(cursor))
+        with self.sessions() as session:
+            rows = list(session.scalars(query))
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return Page(
+            [_stored(r) for r in rows], encode_cursor(rows[-1].id) if more and rows else None
+        )
+
+    def compliance(
+        self, since: datetime | None, until: datetime | None, group_by: GroupBy = "promise"
+    ) -> list[ComplianceRow]:
+        """Kept and broken outcomes decided in [since, until), per group."""
+        query = select(
+            OutcomeRow.promise_id,
+            OutcomeRow.owner,
+            OutcomeRow.channel,
+            OutcomeRow.decided_at,
+            OutcomeRow.state,
+        ).where(OutcomeRow.state.in_(("kept", "broken")))
+        if since is not None:
+            query = query.where(OutcomeRow.decided_at >= since)
+        if until is not None:
+            query = query.where(OutcomeRow.decided_at < until)
+        counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        with self.sessions() as session:
+            for promise, owner, channel, decided, state in session.execute(query):
+                group = {
+                    "promise": promise,
+                    "team": owner,
+                    "channel": channel or "unknown",
+                    "week": _iso_week(decided),
+                }[group_by]
+                counts[group][0 if state == "kept" else 1] += 1
+        return [
+            ComplianceRow(group, kept, broken, self._objective(group_by, group))
+            for group, (kept, broken) in sorted(counts.items())
+        ]
+
+    def _objective(self, group_by: GroupBy, group: str) -> float | None:
+        if group_by == "promise" and group in self.catalog.promises:
+            return self.catalog.promises[group].objective
+        return None
+
+    def standing(self, customer_id: str, recent: int = 20) -> Standing:
+        with self.sessions() as session:
+            rows = list(
+                session.scalars(
+                    select(OutcomeRow)
+                    .where(OutcomeRow.customer_id == customer_id)
+                    .order_by(OutcomeRow.opened_at)
+                )
+            )
+        outcomes = [_stored(r) for r in rows]
+        breaches = sorted(
+            (o for o in outcomes if o.fields["state"] == "broken"),
+            key=lambda o: o.fields["decided_at"],
+            reverse=True,
+        )
+        return Standing(
+            customer_id=customer_id,
+            open=[o for o in outcomes if o.fields["state"] in OPEN_STATES],
+            at_risk=[o for o in outcomes if o.fields["state"] == "at_risk"],
+            recent_breaches=breaches[:recent],
+        )
+
+    def versions(self, promise_id: str) -> list[dict[str, Any]]:
+        with self.sessions() as session:
+            rows = session.scalars(
+                select(PromiseVersionRow)
+                .where(PromiseVersionRow.promise_id == promise_id)
+                .order_by(PromiseVersionRow.first_seen_at)
+            )
+            return [
+                {
+                    "version": r.version,
+                    "first_seen_at": r.first_seen_at,
+                    "title": r.title,
+                    "owner": r.owner,
+                }
+                for r in rows
+            ]
+
+    def lag(self) -> int:
+        """Records accepted but not evaluated yet."""
+        with self.sessions() as session:
+            return store.pending_count(session)
+
+    def worker_seen(self) -> datetime | None:
+        with self.sessions() as session:
+            return store.last_beat(session, WORKER)
+
+
+def _stored(row: OutcomeRow) -> StoredOutcome:
+    return StoredOutcome(row.id, row.owner, row.channel, store.row_to_outcome(row).spec())
+
+
+def _iso_week(moment: datetime | None) -> str:
+    if moment is None:
+        return "unknown"
+    year, week, _ = moment.isocalendar()
+    return f"{year}-W{week:02d}"
