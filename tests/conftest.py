@@ -8,11 +8,17 @@ and the server cannot be reached, the run fails: it never silently skips Postgre
 from __future__ import annotations
 
 import os
+import signal
+import socket
+import subprocess
 import sys
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import Engine, text
 
@@ -96,3 +102,82 @@ def make_service(db_engine: Engine, catalog: Catalog, tmp_path: Path):
         return PromiseService(catalog, session_factory(engine))
 
     return fresh
+
+
+@dataclass
+class Server:
+    """A real `promise serve` process on a free local port."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+    database_url: str
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            time.sleep(0.1)
+        raise AssertionError("condition not met before the timeout")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(database_url: str, tmp_path: Path, *extra: str) -> Server:
+    port = _free_port()
+    log = (tmp_path / f"serve-{port}.log").open("wb")
+    env = {
+        **os.environ,
+        "PROMISE_DATABASE_URL": database_url,
+        "PROMISE_DIR": str(ROOT / "promises"),
+    }
+    process = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "promise"),
+            "serve",
+            "--port",
+            str(port),
+            "--interval",
+            "0.05",
+            *extra,
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    server = Server(f"http://127.0.0.1:{port}", process, database_url)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"promise serve exited: {(tmp_path / log.name).read_text()}")
+        try:
+            if httpx.get(f"{server.url}/readyz", timeout=1).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    process.kill()
+    raise AssertionError("promise serve did not become ready within 60 s")
+
+
+def stop_server(server: Server) -> None:
+    server.process.send_signal(signal.SIGINT)
+    try:
+        server.process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+
+
+@pytest.fixture
+def server(db_engine: Engine, tmp_path: Path) -> Iterator[Server]:
+    """`promise serve --no-live` over the test database (SQLite file or PostgreSQL)."""
+    running = start_server(
+        db_engine.url.render_as_string(hide_password=False), tmp_path, "--no-live"
+    )
+    yield running
+    stop_server(running)
