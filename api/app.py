@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
@@ -31,6 +32,7 @@ from api.schemas import (
     RecordResult,
 )
 from engine.database import make_engine, migrate, session_factory
+from engine.keys import ApiKey, Scope, verify
 from engine.queries import BadCursor, GroupBy, OutcomeFilter, Queries, StoredOutcome
 from engine.records import RecordIn
 from engine.service import PromiseService
@@ -64,6 +66,7 @@ class Engine:
         migrate(self.db)
         catalog = load_catalog(settings.dir)
         sessions = session_factory(self.db)
+        self.sessions = sessions
         self.service = PromiseService(catalog, sessions)
         self.queries = Queries(catalog, sessions)
         self.catalog = catalog
@@ -74,6 +77,53 @@ def get_engine(request: Request) -> Engine:
 
 
 EngineDep = Annotated[Engine, Depends(get_engine)]
+_bearer = HTTPBearer(auto_error=False, description="An API key from `promise keys create`.")
+
+
+def authenticated(
+    e: EngineDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> ApiKey:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise HTTPException(
+            401,
+            "missing API key: send 'Authorization: Bearer <key>' (create "
+            "one with `promise keys create`)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    key = verify(e.sessions, credentials.credentials)
+    if key is None:
+        raise HTTPException(
+            401, "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"}
+        )
+    return key
+
+
+def _scope(scope: Scope) -> Any:
+    def check(key: Annotated[ApiKey, Depends(authenticated)]) -> ApiKey:
+        if not key.allows(scope):
+            raise HTTPException(
+                403,
+                f"the key '{key.name}' lacks the '{scope}' scope "
+                f"(it has: {', '.join(sorted(key.scopes))})",
+            )
+        return key
+
+    return Depends(check)
+
+
+Reader = Annotated[ApiKey, _scope("read")]
+Ingester = Annotated[ApiKey, _scope("ingest")]
+
+
+def _team_of(key: ApiKey, asked: str | None) -> str | None:
+    """A team-restricted key reads its own team only."""
+    if key.team is None:
+        return asked
+    if asked not in (None, key.team):
+        raise HTTPException(403, f"the key '{key.name}' may only read team '{key.team}'")
+    return key.team
+
+
 Since = Annotated[datetime | None, Query(alias="from", description="ISO 8601, inclusive")]
 Until = Annotated[datetime | None, Query(alias="to", description="ISO 8601, exclusive")]
 Limit = Annotated[int, Query(ge=1, le=1000)]
@@ -98,7 +148,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return Health(status="ok")
 
     @app.get("/readyz", response_model=Readiness, tags=["operations"])
-    def readyz(e: EngineDep) -> JSONResponse:
+    def readyz(e: EngineDep, _: Reader) -> JSONResponse:
         """Database reachable, worker seen recently, and how many records wait for it."""
         try:
             with e.db.connect() as connection:
@@ -141,7 +191,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             }
         },
     )
-    async def post_interactions(request: Request, e: EngineDep) -> IngestAnswer:
+    async def post_interactions(request: Request, e: EngineDep, _: Ingester) -> IngestAnswer:
         """Store one record or a list of at most 1,000 (16 MiB), each answered on its own:
         `accepted` (stored, to be evaluated), `duplicate` (already stored, same content) or
         `rejected` (with the field and reason). A bad record never loses the others."""
@@ -199,6 +249,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/outcomes", response_model=OutcomePage, tags=["compliance"])
     def get_outcomes(
         e: EngineDep,
+        key: Reader,
         promise: str | None = None,
         team: str | None = None,
         customer_id: str | None = None,
@@ -210,13 +261,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ) -> OutcomePage:
         """Outcomes, oldest first; `from`/`to` bound when the opportunity opened."""
         page = e.queries.outcomes(
-            _filter(promise, team, customer_id, state, since, until), cursor, limit
+            _filter(promise, _team_of(key, team), customer_id, state, since, until),
+            cursor,
+            limit,
         )
         return OutcomePage(items=[_out(o) for o in page.items], next_cursor=page.next_cursor)
 
     @app.get("/breaches", response_model=OutcomePage, tags=["compliance"])
     def get_breaches(
         e: EngineDep,
+        key: Reader,
         promise: str | None = None,
         team: str | None = None,
         customer_id: str | None = None,
@@ -227,7 +281,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ) -> OutcomePage:
         """Broken outcomes; `from`/`to` bound when the promise broke."""
         page = e.queries.outcomes(
-            _filter(promise, team, customer_id, "broken", since, until, by_decision=True),
+            _filter(
+                promise, _team_of(key, team), customer_id, "broken", since, until, by_decision=True
+            ),
             cursor,
             limit,
         )
@@ -235,11 +291,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/compliance", response_model=ComplianceAnswer, tags=["compliance"])
     def get_compliance(
-        e: EngineDep, since: Since = None, until: Until = None, group_by: GroupBy = "promise"
+        e: EngineDep,
+        key: Reader,
+        since: Since = None,
+        until: Until = None,
+        group_by: GroupBy = "promise",
     ) -> ComplianceAnswer:
         """Kept, broken and compliance (kept / decided) of outcomes decided in the period."""
         _filter(None, None, None, None, since, until)
-        rows = e.queries.compliance(since, until, group_by)
+        rows = e.queries.compliance(since, until, group_by, team=key.team)
         return ComplianceAnswer(
             group_by=group_by,
             since=since,
@@ -259,9 +319,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get(
         "/customers/{customer_id}/promises", response_model=CustomerStanding, tags=["customers"]
     )
-    def customer_promises(customer_id: str, e: EngineDep) -> CustomerStanding:
+    def customer_promises(customer_id: str, e: EngineDep, key: Reader) -> CustomerStanding:
         """Every promise's standing for one customer: open clocks, at risk, recent breaches."""
-        standing = e.queries.standing(customer_id)
+        standing = e.queries.standing(customer_id, team=key.team)
         return CustomerStanding(
             customer_id=customer_id,
             open=[_out(o) for o in standing.open],
@@ -270,16 +330,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
 
     @app.get("/promises", response_model=list[PromiseOut], tags=["promises"])
-    def get_promises(e: EngineDep) -> list[PromiseOut]:
+    def get_promises(e: EngineDep, key: Reader) -> list[PromiseOut]:
         """Every promise in force, with its owner and a plain-language summary."""
-        return [_promise(p) for p in e.catalog.promises.values()]
+        return [_promise(p) for p in e.catalog.promises.values() if key.team in (None, p.owner)]
 
     @app.get("/promises/{promise_id}", response_model=PromiseDetail, tags=["promises"])
-    def get_promise(promise_id: str, e: EngineDep) -> PromiseDetail:
+    def get_promise(promise_id: str, e: EngineDep, key: Reader) -> PromiseDetail:
         """One promise: its definition, owner, summary and version history."""
         promise = e.catalog.promises.get(promise_id)
         if promise is None:
             raise HTTPException(404, f"no promise '{promise_id}'; see GET /promises")
+        _team_of(key, promise.owner)
         return PromiseDetail(
             **_promise(promise).model_dump(),
             definition=canonical(promise),

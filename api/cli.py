@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from engine.database import make_engine, migrate, session_factory
+from engine.keys import KeyProblem, create_key, list_keys, revoke
 from engine.outcomes import STATES
 from engine.records import Interaction
 from engine.replay import ReplayResult, load_records, replay
@@ -248,6 +249,65 @@ def worker(
     from api.worker import run_worker
 
     run_worker(Settings(), live=live, interval=interval, once=once)
+
+
+keys_app = typer.Typer(
+    help="Manage API keys (stored hashed; shown once, at creation).", no_args_is_help=True
+)
+app.add_typer(keys_app, name="keys")
+
+
+def _sessions():
+    engine = make_engine(Settings().database_url)
+    migrate(engine)
+    return session_factory(engine)
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Argument(help="A name to recognise the key by, e.g. crm.")],
+    scopes: Annotated[str, typer.Option(help="Comma-separated: ingest, read, admin.")],
+    team: Annotated[
+        str | None, typer.Option(help="Restrict a read key to this team's promises.")
+    ] = None,
+) -> None:
+    """Create a key and print it alone on stdout (it is never shown again).
+
+    Example: `promise keys create crm --scopes ingest,read --team contact-centre`
+    """
+    try:
+        key = create_key(
+            _sessions(), name, [s.strip() for s in scopes.split(",") if s.strip()], team
+        )
+    except KeyProblem as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(key)
+
+
+@keys_app.command("revoke")
+def keys_revoke(name: Annotated[str, typer.Argument(help="The key's name.")]) -> None:
+    """Revoke a key: it stops working at once.
+
+    Example: `promise keys revoke crm`
+    """
+    try:
+        revoke(_sessions(), name)
+    except KeyProblem as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List keys: name, scopes, team, and whether revoked (never the keys themselves).
+
+    Example: `promise keys list`
+    """
+    for name, scopes, team, revoked in list_keys(_sessions()):
+        typer.echo(
+            f"{name}\t{','.join(scopes)}\t{team or '-'}\t{'revoked' if revoked else 'active'}"
+        )
 
 
 def summary_table(result: ReplayResult) -> Table:

@@ -122,9 +122,13 @@ class Queries:
         )
 
     def compliance(
-        self, since: datetime | None, until: datetime | None, group_by: GroupBy = "promise"
+        self,
+        since: datetime | None,
+        until: datetime | None,
+        group_by: GroupBy = "promise",
+        team: str | None = None,
     ) -> list[ComplianceRow]:
-        """Kept and broken outcomes decided in [since, until), per group."""
+        """Kept and broken outcomes decided in [since, until), per group (of one team)."""
         query = select(
             OutcomeRow.promise_id,
             OutcomeRow.owner,
@@ -132,6 +136,8 @@ class Queries:
             OutcomeRow.decided_at,
             OutcomeRow.state,
         ).where(OutcomeRow.state.in_(("kept", "broken")))
+        if team is not None:
+            query = query.where(OutcomeRow.owner == team)
         if since is not None:
             query = query.where(OutcomeRow.decided_at >= since)
         if until is not None:
@@ -156,15 +162,12 @@ class Queries:
             return self.catalog.promises[group].objective
         return None
 
-    def standing(self, customer_id: str, recent: int = 20) -> Standing:
+    def standing(self, customer_id: str, team: str | None = None, recent: int = 20) -> Standing:
+        query = select(OutcomeRow).where(OutcomeRow.customer_id == customer_id)
+        if team is not None:
+            query = query.where(OutcomeRow.owner == team)
         with self.sessions() as session:
-            rows = list(
-                session.scalars(
-                    select(OutcomeRow)
-                    .where(OutcomeRow.customer_id == customer_id)
-                    .order_by(OutcomeRow.opened_at)
-                )
-            )
+            rows = list(session.scalars(query.order_by(OutcomeRow.opened_at)))
         outcomes = [_stored(r) for r in rows]
         breaches = sorted(
             (o for o in outcomes if o.fields["state"] == "broken"),

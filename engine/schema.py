@@ -162,3 +162,16 @@ class EngineStateRow(Base):
 
     name: Mapped[str] = mapped_column(primary_key=True)
     value: Mapped[int] = mapped_column(BigInteger)
+
+
+class ApiKeyRow(Base):
+    """An API key, stored only as a SHA-256 hash (keys are long random tokens)."""
+
+    __tablename__ = "api_keys"
+
+    name: Mapped[str] = mapped_column(primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[list[str]]
+    team: Mapped[str | None]
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]

@@ -111,6 +111,18 @@ class Server:
     url: str
     process: subprocess.Popen[bytes]
     database_url: str
+    tmp_path: Path
+    admin_key: str
+
+    def client(self, key: str | None = None) -> httpx.Client:
+        """An HTTP client with ``key`` (default: an admin key) as its bearer token."""
+        token = self.admin_key if key is None else key
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
+    def promise(self, *args: str) -> str:
+        """Run the `promise` command against this server's database; its stdout."""
+        return run_promise(self.database_url, self.tmp_path, *args)
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 20) -> None:
         deadline = time.monotonic() + timeout
@@ -127,7 +139,34 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def run_promise(database_url: str, cwd: Path, *args: str) -> str:
+    env = {
+        **os.environ,
+        "PROMISE_DATABASE_URL": database_url,
+        "PROMISE_DIR": str(ROOT / "promises"),
+    }
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "promise"), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
 def start_server(database_url: str, tmp_path: Path, *extra: str) -> Server:
+    admin_key = run_promise(
+        database_url,
+        tmp_path,
+        "keys",
+        "create",
+        f"admin-{uuid.uuid4().hex[:6]}",
+        "--scopes",
+        "admin",
+    ).strip()
     port = _free_port()
     log = (tmp_path / f"serve-{port}.log").open("wb")
     env = {
@@ -150,14 +189,15 @@ def start_server(database_url: str, tmp_path: Path, *extra: str) -> Server:
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    server = Server(f"http://127.0.0.1:{port}", process, database_url)
+    server = Server(f"http://127.0.0.1:{port}", process, database_url, tmp_path, admin_key)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise AssertionError(f"promise serve exited: {(tmp_path / log.name).read_text()}")
         try:
-            if httpx.get(f"{server.url}/readyz", timeout=1).status_code == 200:
-                return server
+            with server.client() as client:
+                if client.get("/readyz", timeout=1).status_code == 200:
+                    return server
         except httpx.HTTPError:
             pass
         time.sleep(0.2)

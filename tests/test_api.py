@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
 from conftest import Server
 
 
@@ -48,7 +46,7 @@ def outcomes(server: Server, **params: Any) -> list[dict[str, Any]]:
     items, cursor = [], None
     while True:
         query = {**params, **({"cursor": cursor} if cursor else {}), "limit": 2}
-        page = httpx.get(f"{server.url}/outcomes", params=query).json()
+        page = server.client().get("/outcomes", params=query).json()
         items += page["items"]
         cursor = page["next_cursor"]
         if cursor is None:
@@ -56,7 +54,7 @@ def outcomes(server: Server, **params: Any) -> list[dict[str, Any]]:
 
 
 def test_ingest_then_the_outcomes_appear(server: Server) -> None:
-    answer = httpx.post(f"{server.url}/interactions", json=HISTORY)
+    answer = server.client().post("/interactions", json=HISTORY)
     assert answer.status_code == 200
     assert answer.json()["accepted"] == len(HISTORY)
     server.wait_for(lambda: len(outcomes(server)) == 3)
@@ -68,29 +66,29 @@ def test_ingest_then_the_outcomes_appear(server: Server) -> None:
     assert found["email-reply-1bd", "K-1"]["state"] == "pending"
     assert found["email-reply-1bd", "K-2"]["state"] == "kept"
 
-    breaches = httpx.get(f"{server.url}/breaches", params={"team": "customer-care"}).json()
+    breaches = server.client().get("/breaches", params={"team": "customer-care"}).json()
     assert [b["evidence"] for b in breaches["items"]] == [["p1", "q1"]]
-    compliance = httpx.get(f"{server.url}/compliance", params={"group_by": "promise"}).json()
+    compliance = server.client().get("/compliance", params={"group_by": "promise"}).json()
     by_promise = {g["group"]: g for g in compliance["groups"]}
     assert (by_promise["email-reply-1bd"]["kept"], by_promise["ask-once"]["broken"]) == (1, 1)
     assert by_promise["email-reply-1bd"]["objective"] == 0.95
-    standing = httpx.get(f"{server.url}/customers/C-1/promises").json()
+    standing = server.client().get("/customers/C-1/promises").json()
     assert [o["scope"] for o in standing["open"]] == ["K-1"]
     assert standing["open"][0]["due_at"] == "2024-03-04T15:30:00Z"
     assert [o["promise"] for o in standing["recent_breaches"]] == ["ask-once"]
 
 
 def test_a_late_reply_posted_later_turns_the_breach_into_kept(server: Server) -> None:
-    httpx.post(
-        f"{server.url}/interactions",
+    server.client().post(
+        "/interactions",
         json=[
             record("e1", "2024-03-01T16:00:00Z", case_id="K-1"),
             record("n1", "2024-03-05T12:00:00Z", case_id="K-9", type="note"),
         ],
     )
     server.wait_for(lambda: [o["state"] for o in outcomes(server)] == ["broken"])
-    httpx.post(
-        f"{server.url}/interactions",
+    server.client().post(
+        "/interactions",
         json=record("r1", "2024-03-04T15:00:00Z", case_id="K-1", direction="outbound"),
     )
     server.wait_for(lambda: [o["state"] for o in outcomes(server)] == ["kept"])
@@ -103,7 +101,7 @@ def test_bad_input_gets_precise_4xx_answers_and_loses_nothing_else(server: Serve
         "text",
         record("ok", "2024-03-01T10:00:00Z"),
     ]
-    answer = httpx.post(f"{server.url}/interactions", json=batch).json()
+    answer = server.client().post("/interactions", json=batch).json()
     assert [r["status"] for r in answer["results"]] == [
         "accepted",
         "rejected",
@@ -113,28 +111,28 @@ def test_bad_input_gets_precise_4xx_answers_and_loses_nothing_else(server: Serve
     fields = {p["field"] for p in answer["results"][1]["problems"]}
     assert {"occurred_at", "customer_id", "channel", "direction", "type"} <= fields
 
-    malformed = httpx.post(f"{server.url}/interactions", content=b'{"id": "x",')
+    malformed = server.client().post("/interactions", content=b'{"id": "x",')
     assert malformed.status_code == 400
     assert "malformed JSON" in malformed.json()["detail"]
-    too_many = httpx.post(
-        f"{server.url}/interactions",
+    too_many = server.client().post(
+        "/interactions",
         json=[record(f"r{i}", "2024-03-01T10:00:00Z") for i in range(1001)],
     )
     assert too_many.status_code == 413
     assert "limit is 1000" in too_many.json()["detail"]
-    assert httpx.get(f"{server.url}/outcomes", params={"cursor": "nonsense"}).status_code == 400
-    assert httpx.get(f"{server.url}/outcomes", params={"state": "lost"}).status_code == 422
-    assert httpx.get(f"{server.url}/promises/nope").status_code == 404
+    assert server.client().get("/outcomes", params={"cursor": "nonsense"}).status_code == 400
+    assert server.client().get("/outcomes", params={"state": "lost"}).status_code == 422
+    assert server.client().get("/promises/nope").status_code == 404
 
 
 def test_promises_are_listed_with_summaries_and_versions(server: Server) -> None:
-    promises = httpx.get(f"{server.url}/promises").json()
+    promises = server.client().get("/promises").json()
     assert {p["id"] for p in promises} >= {"ask-once", "email-reply-1bd", "two-handoffs"}
-    detail = httpx.get(f"{server.url}/promises/email-reply-1bd").json()
+    detail = server.client().get("/promises/email-reply-1bd").json()
     assert detail["owner"] == "contact-centre"
     assert "uk-office calendar" in detail["summary"]
     assert [v["version"] for v in detail["versions"]] == [detail["version"]]
-    spec = httpx.get(f"{server.url}/openapi.json").json()
+    spec = server.client().get("/openapi.json").json()
     assert {
         "/interactions",
         "/outcomes",
@@ -142,3 +140,40 @@ def test_promises_are_listed_with_summaries_and_versions(server: Server) -> None
         "/compliance",
         "/customers/{customer_id}/promises",
     } <= set(spec["paths"])
+
+
+def test_every_endpoint_but_healthz_needs_a_key_with_the_right_scope(server: Server) -> None:
+    anonymous = server.client(key="")
+    assert anonymous.get("/healthz").status_code == 200
+    missing = anonymous.get("/outcomes")
+    assert missing.status_code == 401
+    assert "Authorization: Bearer" in missing.json()["detail"]
+    assert server.client(key="pk_made_up").get("/outcomes").status_code == 401
+
+    ingest_only = server.promise("keys", "create", "crm", "--scopes", "ingest").strip()
+    writer = server.client(ingest_only)
+    assert writer.post("/interactions", json=HISTORY).json()["accepted"] == len(HISTORY)
+    refused = writer.get("/outcomes")
+    assert refused.status_code == 403
+    assert "lacks the 'read' scope" in refused.json()["detail"]
+
+    server.promise("keys", "revoke", "crm")
+    assert writer.post("/interactions", json=HISTORY).status_code == 401
+
+
+def test_a_team_restricted_key_sees_only_its_teams_promises(server: Server) -> None:
+    server.client().post("/interactions", json=HISTORY)
+    server.wait_for(lambda: len(outcomes(server)) == 3)
+    care = server.client(
+        server.promise(
+            "keys", "create", "care", "--scopes", "read", "--team", "customer-care"
+        ).strip()
+    )
+    seen = care.get("/outcomes").json()["items"]
+    assert {o["team"] for o in seen} == {"customer-care"}
+    assert care.get("/outcomes", params={"team": "contact-centre"}).status_code == 403
+    assert [g["group"] for g in care.get("/compliance").json()["groups"]] == ["ask-once"]
+    assert [p["id"] for p in care.get("/promises").json()] == ["ask-once"]
+    assert care.get("/promises/email-reply-1bd").status_code == 403
+    standing = care.get("/customers/C-1/promises").json()
+    assert standing["open"] == [] and len(standing["recent_breaches"]) == 1
