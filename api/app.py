@@ -6,6 +6,8 @@ happens here: accepted records are queued for the worker process.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -17,6 +19,7 @@ from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
 from api.schemas import (
+    CheckAnswer,
     ComplianceAnswer,
     ComplianceGroup,
     CustomerStanding,
@@ -28,13 +31,16 @@ from api.schemas import (
     PromiseDetail,
     PromiseOut,
     PromiseVersion,
+    ProspectiveRecord,
     Readiness,
     RecordResult,
+    WouldBreak,
 )
 from engine.database import make_engine, migrate, session_factory
 from engine.keys import ApiKey, Scope, verify
 from engine.queries import BadCursor, GroupBy, OutcomeFilter, Queries, StoredOutcome
-from engine.records import RecordIn
+from engine.records import RecordIn, parse_record
+from engine.sandbox import Sandbox, SandboxCrashed
 from engine.service import PromiseService
 from engine.settings import Settings
 from rules.loader import load_catalog
@@ -70,6 +76,7 @@ class Engine:
         self.service = PromiseService(catalog, sessions)
         self.queries = Queries(catalog, sessions)
         self.catalog = catalog
+        self.sandbox = Sandbox(settings)
 
 
 def get_engine(request: Request) -> Engine:
@@ -129,14 +136,25 @@ Until = Annotated[datetime | None, Query(alias="to", description="ISO 8601, excl
 Limit = Annotated[int, Query(ge=1, le=1000)]
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    app.state.engine.sandbox.close()
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     app = FastAPI(
         title="Promise engine",
         summary="Customer promises checked against every interaction, in event time.",
         version="0.1.0",
+        lifespan=_lifespan,
     )
     app.state.engine = Engine(settings)
+
+    @app.exception_handler(SandboxCrashed)
+    def _sandbox_crashed(_: Request, exc: SandboxCrashed) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=503)
 
     @app.exception_handler(BadCursor)
     def _bad_cursor(_: Request, exc: BadCursor) -> JSONResponse:
@@ -327,6 +345,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             open=[_out(o) for o in standing.open],
             at_risk=[_out(o) for o in standing.at_risk],
             recent_breaches=[_out(o) for o in standing.recent_breaches],
+        )
+
+    @app.post("/customers/{customer_id}/check", response_model=CheckAnswer, tags=["customers"])
+    def check_customer(
+        customer_id: str, planned: ProspectiveRecord, e: EngineDep, key: Reader
+    ) -> CheckAnswer:
+        """Pre-flight: which promises would this record break, and why? Nothing is stored.
+
+        For example, before the claims team asks for `policy_number` by email: Ask Once
+        answers with the earlier record in which the customer already gave it.
+        """
+        raw = {**planned.model_dump(mode="json", exclude_none=True), "customer_id": customer_id}
+        raw.setdefault("id", "pre-flight-check")
+        raw.setdefault("occurred_at", datetime.now(UTC).isoformat())
+        parsed = parse_record(raw)
+        if isinstance(parsed, list):
+            raise HTTPException(422, [{"field": p.field, "reason": p.reason} for p in parsed])
+        verdicts = [v for v in e.sandbox.preflight(raw) if key.team in (None, v["owner"])]
+        return CheckAnswer(
+            customer_id=customer_id,
+            ok=not verdicts,
+            would_break=[WouldBreak(**v) for v in verdicts],
         )
 
     @app.get("/promises", response_model=list[PromiseOut], tags=["promises"])

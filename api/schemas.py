@@ -105,3 +105,41 @@ class Readiness(BaseModel):
     database: bool
     worker_seen_seconds_ago: float | None
     evaluation_lag: int = Field(description="Records accepted but not evaluated yet.")
+
+
+class ProspectiveRecord(BaseModel):
+    """A record about to happen; the customer comes from the path, the id is optional."""
+
+    model_config = {"extra": "forbid"}
+
+    id: str | None = Field(default=None, examples=["planned-1"])
+    occurred_at: datetime | None = Field(default=None, description="Default: now.")
+    case_id: str | None = None
+    channel: str = Field(examples=["email"])
+    direction: Literal["inbound", "outbound", "internal"] = Field(examples=["outbound"])
+    type: str = Field(examples=["info_requested"])
+    team: str | None = Field(default=None, examples=["claims"])
+    agent: str | None = None
+    attributes: dict = Field(default_factory=dict, examples=[{"item": "policy_number"}])
+
+
+class EvidenceOut(BaseModel):
+    id: str
+    occurred_at: datetime
+    type: str
+    channel: str
+    team: str | None
+
+
+class WouldBreak(BaseModel):
+    promise: str
+    title: str
+    owner: str
+    why: str = Field(examples=["already: info provided by phone on 2024-03-01 to claims"])
+    evidence: list[EvidenceOut]
+
+
+class CheckAnswer(BaseModel):
+    customer_id: str
+    ok: bool = Field(description="True when the record would break no promise.")
+    would_break: list[WouldBreak]

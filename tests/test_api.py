@@ -177,3 +177,35 @@ def test_a_team_restricted_key_sees_only_its_teams_promises(server: Server) -> N
     assert care.get("/promises/email-reply-1bd").status_code == 403
     standing = care.get("/customers/C-1/promises").json()
     assert standing["open"] == [] and len(standing["recent_breaches"]) == 1
+
+
+def test_a_pre_flight_check_names_the_promise_and_the_earlier_record(server: Server) -> None:
+    client = server.client()
+    client.post("/interactions", json=HISTORY)
+    server.wait_for(lambda: len(outcomes(server)) == 3)
+    before = outcomes(server)
+    planned = {
+        "occurred_at": "2024-03-05T09:00:00Z",
+        "channel": "email",
+        "direction": "outbound",
+        "type": "info_requested",
+        "team": "claims",
+        "attributes": {"item": "policy_number"},
+    }
+    answer = client.post("/customers/C-1/check", json=planned).json()
+    assert answer["ok"] is False
+    (verdict,) = answer["would_break"]
+    assert verdict["promise"] == "ask-once"
+    assert [e["id"] for e in verdict["evidence"]] == ["p1"]
+    assert verdict["why"] == "already: info provided by phone on 2024-03-01 to claims"
+
+    other_item = {**planned, "attributes": {"item": "address"}}
+    assert client.post("/customers/C-1/check", json=other_item).json() == {
+        "customer_id": "C-1",
+        "ok": True,
+        "would_break": [],
+    }
+    assert (
+        client.post("/customers/C-1/check", json={**planned, "direction": "up"}).status_code == 422
+    )
+    assert outcomes(server) == before  # nothing was stored

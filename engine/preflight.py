@@ -1,0 +1,95 @@
+"""Pre-flight: would this prospective record break a promise? Evaluated, never stored.
+
+Each promise the record could concern is evaluated twice over its scope's stored records,
+with and without the record, at the engine's clock; what is broken only with it is the
+answer, with the earlier records that make it so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine import store
+from engine.evaluator import Evaluator
+from engine.records import Interaction
+from rules.models import Catalog
+
+
+@dataclass(frozen=True)
+class EvidenceRecord:
+    id: str
+    occurred_at: str
+    type: str
+    channel: str
+    team: str | None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    promise: str
+    title: str
+    owner: str
+    why: str
+    evidence: list[EvidenceRecord] = field(default_factory=list)
+
+
+def would_break(
+    catalog: Catalog, sessions: sessionmaker[Session], record: Interaction
+) -> list[Verdict]:
+    evaluator = Evaluator(catalog, on_change=lambda outcome: None)
+    fields = record.fields()
+    verdicts: list[Verdict] = []
+    with sessions() as session:
+        clock = max(store.get_clock(session) or 0, record.at)
+        for pid, promise in catalog.promises.items():
+            scope = store.scope_value(fields, promise.scope)
+            if scope is None:
+                continue
+            history = [
+                r for r in store.scope_records(session, promise.scope, scope) if r.id != record.id
+            ]
+            before = evaluator.reevaluate(pid, scope, history, clock)
+            broken_before = {k for k, o in before.items() if o.state == "broken"}
+            after = evaluator.reevaluate(pid, scope, [*history, record], clock)
+            evaluator.forget(pid, scope)
+            by_id = {r.id: r for r in history}
+            for key, outcome in after.items():
+                if outcome.state != "broken" or key in broken_before:
+                    continue
+                earlier = [by_id[i] for i in outcome.evidence if i in by_id]
+                verdicts.append(
+                    Verdict(
+                        pid,
+                        promise.title,
+                        promise.owner,
+                        _why(earlier),
+                        [_evidence(r) for r in earlier],
+                    )
+                )
+    return verdicts
+
+
+def _why(earlier: list[Interaction]) -> str:
+    if not earlier:
+        return "it would break this promise"
+    parts = [
+        f"{r.type.replace('_', ' ')} by {r.channel} on {r.occurred_at:%Y-%m-%d}"
+        + (f" to {r.team}" if r.team else "")
+        for r in earlier
+    ]
+    return "already: " + "; ".join(parts)
+
+
+def _evidence(record: Interaction) -> EvidenceRecord:
+    return EvidenceRecord(
+        record.id, record.occurred_at.isoformat(), record.type, record.channel, record.team
+    )
+
+
+def as_json(verdicts: list[Verdict]) -> list[dict[str, Any]]:
+    from dataclasses import asdict
+
+    return [asdict(v) for v in verdicts]

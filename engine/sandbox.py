@@ -1,0 +1,76 @@
+"""Evaluations that store nothing (pre-flight checks) run in a child process.
+
+durable-rules can crash the process it runs in; the HTTP service must survive that, so
+such work goes to a one-process pool that is replaced if it dies.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+from engine.settings import Settings
+
+
+class SandboxCrashed(RuntimeError):
+    """The evaluation process died (e.g. a segfault in the rules core); try again."""
+
+
+class Sandbox:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._pool: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def _executor(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(
+                    max_workers=1, mp_context=multiprocessing.get_context("spawn")
+                )
+            return self._pool
+
+    def preflight(self, raw_record: dict[str, Any]) -> list[dict[str, Any]]:
+        try:
+            return (
+                self._executor()
+                .submit(_preflight_job, self.settings.model_dump(mode="json"), raw_record)
+                .result()
+            )
+        except BrokenProcessPool:
+            with self._lock:
+                self._pool = None
+            raise SandboxCrashed(
+                "the evaluation process died; the request can be retried"
+            ) from None
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+
+
+_cached: dict[str, Any] = {}
+
+
+def _preflight_job(settings: dict[str, Any], raw_record: dict[str, Any]) -> list[dict[str, Any]]:
+    """Runs in the child: load once, then answer each request."""
+    from engine.database import make_engine, session_factory
+    from engine.preflight import as_json, would_break
+    from engine.records import parse_record
+    from rules.loader import load_catalog
+
+    key = repr(sorted(settings.items()))
+    if _cached.get("key") != key:
+        config = Settings(**settings)
+        _cached.update(
+            key=key,
+            catalog=load_catalog(config.dir),
+            sessions=session_factory(make_engine(config.database_url)),
+        )
+    record = parse_record(raw_record)
+    if isinstance(record, list):  # validated by the caller; kept as a guard
+        raise ValueError("; ".join(map(str, record)))
+    return as_json(would_break(_cached["catalog"], _cached["sessions"], record))
