@@ -19,6 +19,8 @@ from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
 from api.schemas import (
+    BreachAction,
+    BreachHandling,
     CheckAnswer,
     ComplianceAnswer,
     ComplianceGroup,
@@ -36,6 +38,7 @@ from api.schemas import (
     RecordResult,
     WouldBreak,
 )
+from engine import breaches
 from engine.database import make_engine, migrate, session_factory
 from engine.keys import ApiKey, Scope, verify
 from engine.queries import BadCursor, GroupBy, OutcomeFilter, Queries, StoredOutcome
@@ -307,6 +310,32 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         return OutcomePage(items=[_out(o) for o in page.items], next_cursor=page.next_cursor)
 
+    @app.patch("/breaches/{outcome_id}", response_model=OutcomeOut, tags=["compliance"])
+    def patch_breach(
+        outcome_id: int, action: BreachAction, e: EngineDep, key: Reader
+    ) -> OutcomeOut:
+        """Acknowledge or resolve a breach, with an assignee and a root-cause note; kept with
+        the key that acted and when. A team-restricted key acts for its own team only."""
+        try:
+            breaches.act(
+                e.sessions,
+                outcome_id,
+                action.status,
+                key.name,
+                assignee=action.assignee,
+                note=action.note,
+                team=key.team,
+            )
+        except breaches.NotABreach as exc:
+            raise HTTPException(404, str(exc)) from None
+        except breaches.OtherTeam as exc:
+            raise HTTPException(
+                403, f"the key '{key.name}' may only act for team '{key.team}': {exc}"
+            ) from None
+        stored = e.queries.outcome(outcome_id)
+        assert stored is not None  # it was just acted upon
+        return _out(stored)
+
     @app.get("/compliance", response_model=ComplianceAnswer, tags=["compliance"])
     def get_compliance(
         e: EngineDep,
@@ -391,7 +420,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def _out(stored: StoredOutcome) -> OutcomeOut:
-    return OutcomeOut(id=stored.id, team=stored.team, channel=stored.channel, **stored.fields)
+    handling = BreachHandling(**vars(stored.handling)) if stored.handling else None
+    return OutcomeOut(
+        id=stored.id, team=stored.team, channel=stored.channel, handling=handling, **stored.fields
+    )
 
 
 def _promise(promise: Any) -> PromiseOut:

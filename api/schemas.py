@@ -26,6 +26,24 @@ class IngestAnswer(BaseModel):
     results: list[RecordResult]
 
 
+class BreachHandling(BaseModel):
+    status: Literal["acknowledged", "resolved"]
+    assignee: str | None
+    note: str | None = Field(description="Root cause, or what was done.")
+    actor: str = Field(description="The API key that acted.")
+    acted_at: datetime
+
+
+class BreachAction(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    status: Literal["acknowledged", "resolved"]
+    assignee: str | None = Field(default=None, max_length=256, examples=["j.smith"])
+    note: str | None = Field(
+        default=None, max_length=4000, examples=["Claims template asked again; template fixed"]
+    )
+
+
 class OutcomeOut(BaseModel):
     """The SPEC §6 outcome fields, plus the row id, the owning team and the channel."""
 
@@ -41,6 +59,9 @@ class OutcomeOut(BaseModel):
     evidence: list[str] = Field(examples=[["evt-1", "evt-7"]])
     team: str = Field(examples=["contact-centre"])
     channel: str | None = Field(examples=["email"])
+    handling: BreachHandling | None = Field(
+        default=None, description="The latest acknowledgement or resolution of a breach."
+    )
 
 
 class OutcomePage(BaseModel):

@@ -15,7 +15,8 @@ from typing import Any, Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine import store
+from engine import breaches, store
+from engine.breaches import Handling
 from engine.outcomes import OPEN_STATES, State
 from engine.schema import OutcomeRow, PromiseVersionRow
 from rules.models import Catalog
@@ -44,6 +45,7 @@ class StoredOutcome:
     team: str
     channel: str | None
     fields: dict[str, Any]
+    handling: Handling | None = None
 
 
 @dataclass(frozen=True)
@@ -115,11 +117,20 @@ class Queries:
             query = query.where(OutcomeRow.id > decode_cursor(cursor))
         with self.sessions() as session:
             rows = list(session.scalars(query))
-        more = len(rows) > limit
-        rows = rows[:limit]
+            more = len(rows) > limit
+            rows = rows[:limit]
+            handled = breaches.latest(session, [r.id for r in rows if r.state == "broken"])
         return Page(
-            [_stored(r) for r in rows], encode_cursor(rows[-1].id) if more and rows else None
+            [_stored(r, handled.get(r.id)) for r in rows],
+            encode_cursor(rows[-1].id) if more and rows else None,
         )
+
+    def outcome(self, outcome_id: int) -> StoredOutcome | None:
+        with self.sessions() as session:
+            row = session.get(OutcomeRow, outcome_id)
+            if row is None:
+                return None
+            return _stored(row, breaches.latest(session, [row.id]).get(row.id))
 
     def compliance(
         self,
@@ -208,8 +219,8 @@ class Queries:
             return store.last_beat(session, WORKER)
 
 
-def _stored(row: OutcomeRow) -> StoredOutcome:
-    return StoredOutcome(row.id, row.owner, row.channel, store.row_to_outcome(row).spec())
+def _stored(row: OutcomeRow, handling: Handling | None = None) -> StoredOutcome:
+    return StoredOutcome(row.id, row.owner, row.channel, store.row_to_outcome(row).spec(), handling)
 
 
 def _iso_week(moment: datetime | None) -> str:

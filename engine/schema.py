@@ -175,3 +175,19 @@ class ApiKeyRow(Base):
     team: Mapped[str | None]
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+
+
+class BreachActionRow(Base):
+    """Someone acknowledged or resolved a breach: who, when, assignee, root-cause note."""
+
+    __tablename__ = "breach_actions"
+
+    id: Mapped[int] = mapped_column(ID_TYPE, primary_key=True, autoincrement=True)
+    outcome_id: Mapped[int] = mapped_column(
+        ID_TYPE, ForeignKey("outcomes.id", ondelete="CASCADE"), index=True
+    )
+    status: Mapped[str] = mapped_column(String(16))
+    assignee: Mapped[str | None]
+    note: Mapped[str | None] = mapped_column(String(4000))
+    actor: Mapped[str]
+    acted_at: Mapped[datetime]

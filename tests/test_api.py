@@ -209,3 +209,37 @@ def test_a_pre_flight_check_names_the_promise_and_the_earlier_record(server: Ser
         client.post("/customers/C-1/check", json={**planned, "direction": "up"}).status_code == 422
     )
     assert outcomes(server) == before  # nothing was stored
+
+
+def test_a_breach_is_acknowledged_then_resolved_with_who_and_when(server: Server) -> None:
+    client = server.client()
+    client.post("/interactions", json=HISTORY)
+    server.wait_for(lambda: len(outcomes(server)) == 3)
+    (breach,) = client.get("/breaches").json()["items"]
+    assert breach["handling"] is None
+
+    care = server.client(
+        server.promise(
+            "keys", "create", "care-lead", "--scopes", "read", "--team", "customer-care"
+        ).strip()
+    )
+    acked = care.patch(
+        f"/breaches/{breach['id']}", json={"status": "acknowledged", "assignee": "j.smith"}
+    ).json()
+    assert acked["handling"]["status"] == "acknowledged"
+    assert (acked["handling"]["assignee"], acked["handling"]["actor"]) == ("j.smith", "care-lead")
+    note = "Claims letter template asked for the policy number again; template fixed"
+    care.patch(f"/breaches/{breach['id']}", json={"status": "resolved", "note": note})
+    (listed,) = client.get("/breaches").json()["items"]
+    assert (listed["handling"]["status"], listed["handling"]["note"]) == ("resolved", note)
+
+    centre = server.client(
+        server.promise(
+            "keys", "create", "cc-lead", "--scopes", "read", "--team", "contact-centre"
+        ).strip()
+    )
+    assert centre.patch(f"/breaches/{breach['id']}", json={"status": "resolved"}).status_code == 403
+    kept = next(o for o in outcomes(server) if o["state"] == "kept")
+    missing = client.patch(f"/breaches/{kept['id']}", json={"status": "resolved"})
+    assert missing.status_code == 404 and "not a breach" in missing.json()["detail"]
+    assert client.patch(f"/breaches/{breach['id']}", json={"status": "ignored"}).status_code == 422
