@@ -13,11 +13,13 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
+from api.metrics import Metrics
 from api.schemas import (
     BreachAction,
     BreachHandling,
@@ -80,6 +82,7 @@ class Engine:
         self.queries = Queries(catalog, sessions)
         self.catalog = catalog
         self.sandbox = Sandbox(settings)
+        self.metrics = Metrics(self.queries)
 
 
 def get_engine(request: Request) -> Engine:
@@ -163,6 +166,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def _bad_cursor(_: Request, exc: BadCursor) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=400)
 
+    @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
+    def metrics(e: EngineDep, _: Reader) -> PlainTextResponse:
+        """Prometheus text format: records ingested by status, stored, evaluation lag,
+        outcomes by promise and state."""
+        return PlainTextResponse(e.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
     @app.get("/healthz", response_model=Health, tags=["operations"])
     def healthz() -> Health:
         """The process is alive (needs no database)."""
@@ -238,6 +247,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
             for a in answers
         ]
+        for result in results:
+            e.metrics.ingested.labels(result.status).inc()
         return IngestAnswer(
             accepted=sum(r.status == "accepted" for r in results),
             duplicate=sum(r.status == "duplicate" for r in results),

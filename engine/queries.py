@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine import breaches, store
@@ -213,6 +213,17 @@ class Queries:
         """Records accepted but not evaluated yet."""
         with self.sessions() as session:
             return store.pending_count(session)
+
+    def totals(self) -> tuple[int, dict[tuple[str, str], int]]:
+        """Records stored, and outcomes per (promise, state): for /metrics."""
+        with self.sessions() as session:
+            records = store.count_records(session)
+            rows = session.execute(
+                select(OutcomeRow.promise_id, OutcomeRow.state, func.count()).group_by(
+                    OutcomeRow.promise_id, OutcomeRow.state
+                )
+            )
+            return records, {(p, s): n for p, s, n in rows}
 
     def worker_seen(self) -> datetime | None:
         with self.sessions() as session:

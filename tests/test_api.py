@@ -243,3 +243,15 @@ def test_a_breach_is_acknowledged_then_resolved_with_who_and_when(server: Server
     missing = client.patch(f"/breaches/{kept['id']}", json={"status": "resolved"})
     assert missing.status_code == 404 and "not a breach" in missing.json()["detail"]
     assert client.patch(f"/breaches/{breach['id']}", json={"status": "ignored"}).status_code == 422
+
+
+def test_metrics_count_ingested_records_lag_and_outcomes(server: Server) -> None:
+    client = server.client()
+    client.post("/interactions", json=[*HISTORY, {"id": "bad"}])
+    server.wait_for(lambda: len(outcomes(server)) == 3)
+    text = client.get("/metrics").text
+    assert 'promise_records_ingested_total{status="accepted"} 5.0' in text
+    assert 'promise_records_ingested_total{status="rejected"} 1.0' in text
+    assert "promise_records_stored 5.0" in text
+    assert "promise_evaluation_lag_records 0.0" in text
+    assert 'promise_outcomes{promise="ask-once",state="broken"} 1.0' in text
