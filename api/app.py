@@ -6,6 +6,7 @@ happens here: accepted records are queued for the worker process.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -38,6 +39,7 @@ from api.schemas import (
     ProspectiveRecord,
     Readiness,
     RecordResult,
+    ReloadAnswer,
     WouldBreak,
 )
 from engine import breaches
@@ -48,7 +50,9 @@ from engine.records import RecordIn, parse_record
 from engine.sandbox import Sandbox, SandboxCrashed
 from engine.service import PromiseService
 from engine.settings import Settings
-from rules.loader import load_catalog
+from rules.errors import DefinitionError
+from rules.loader import check_directory, load_catalog
+from rules.models import Catalog
 from rules.summary import summarise
 from rules.version import canonical
 
@@ -73,16 +77,35 @@ class Engine:
     """What the routes need, built once per application."""
 
     def __init__(self, settings: Settings) -> None:
+        self.settings = settings
         self.db = make_engine(settings.database_url)
         migrate(self.db)
-        catalog = load_catalog(settings.dir)
-        sessions = session_factory(self.db)
-        self.sessions = sessions
-        self.service = PromiseService(catalog, sessions)
-        self.queries = Queries(catalog, sessions)
-        self.catalog = catalog
+        self.sessions = session_factory(self.db)
+        self._use(load_catalog(settings.dir))
         self.sandbox = Sandbox(settings)
         self.metrics = Metrics(self.queries)
+        self._reloading = threading.Lock()
+
+    def _use(self, catalog: Catalog) -> None:
+        # PromiseService records every version it has not seen before.
+        self.service = PromiseService(catalog, self.sessions)
+        self.queries = Queries(catalog, self.sessions)
+        self.catalog = catalog
+
+    def reload(self) -> list[str]:
+        """Load the catalog again; an invalid one raises and leaves the running one in force.
+
+        Returns the ids of promises that changed (a new version) or appeared.
+        """
+        with self._reloading:
+            result = check_directory(self.settings.dir)
+            if result.catalog is None:
+                raise DefinitionError(result.errors)
+            before = {pid: p.version for pid, p in self.catalog.promises.items()}
+            self._use(result.catalog)
+            return sorted(
+                pid for pid, p in result.catalog.promises.items() if before.get(pid) != p.version
+            )
 
 
 def get_engine(request: Request) -> Engine:
@@ -125,6 +148,7 @@ def _scope(scope: Scope) -> Any:
 
 
 Reader = Annotated[ApiKey, _scope("read")]
+Admin = Annotated[ApiKey, _scope("admin")]
 Ingester = Annotated[ApiKey, _scope("ingest")]
 
 
@@ -402,12 +426,41 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         parsed = parse_record(raw)
         if isinstance(parsed, list):
             raise HTTPException(422, [{"field": p.field, "reason": p.reason} for p in parsed])
-        verdicts = [v for v in e.sandbox.preflight(raw) if key.team in (None, v["owner"])]
+        in_force = ",".join(f"{p.id}@{p.version}" for p in e.catalog.promises.values())
+        verdicts = [v for v in e.sandbox.preflight(raw, in_force) if key.team in (None, v["owner"])]
         return CheckAnswer(
             customer_id=customer_id,
             ok=not verdicts,
             would_break=[WouldBreak(**v) for v in verdicts],
         )
+
+    @app.post(
+        "/promises/reload",
+        response_model=ReloadAnswer,
+        tags=["promises"],
+        responses={
+            422: {
+                "description": "The edited catalog is invalid; the running promises stay in force."
+            }
+        },
+    )
+    def reload_promises(e: EngineDep, _: Admin) -> ReloadAnswer | JSONResponse:
+        """Pick up edits to the promise files without a restart (also on SIGHUP).
+
+        The catalog is validated first: an invalid edit is refused with the same
+        `FILE:LINE: message` problems as `promise check`, and nothing changes.
+        """
+        try:
+            changed = e.reload()
+        except DefinitionError as exc:
+            return JSONResponse(
+                {
+                    "detail": "the promise catalog is invalid; the running promises stay in force",
+                    "problems": [str(p) for p in exc.problems],
+                },
+                status_code=422,
+            )
+        return ReloadAnswer(promises=len(e.catalog.promises), changed=changed)
 
     @app.get("/promises", response_model=list[PromiseOut], tags=["promises"])
     def get_promises(e: EngineDep, key: Reader) -> list[PromiseOut]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -228,6 +229,15 @@ def serve(
     application = create_app(Settings())  # migrates and loads the catalog before the worker
     supervisor = Supervisor(live=live, interval=interval)
     supervisor.start()
+
+    def reload_on_hangup(_signal: int, _frame: object) -> None:
+        try:
+            changed = application.state.engine.reload()
+            typer.echo(f"reloaded promises; changed: {', '.join(changed) or 'none'}", err=True)
+        except DefinitionError as exc:
+            typer.echo(f"promise files are invalid; keeping the running promises:\n{exc}", err=True)
+
+    signal.signal(signal.SIGHUP, reload_on_hangup)
     try:
         uvicorn.run(application, host=host, port=port, log_level="info")
     finally:

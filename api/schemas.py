@@ -164,3 +164,8 @@ class CheckAnswer(BaseModel):
     customer_id: str
     ok: bool = Field(description="True when the record would break no promise.")
     would_break: list[WouldBreak]
+
+
+class ReloadAnswer(BaseModel):
+    promises: int = Field(description="Promises now in force.")
+    changed: list[str] = Field(description="Promises with a new version, or new.")

@@ -14,12 +14,14 @@ import threading
 import time
 from datetime import UTC, datetime
 
+from sqlalchemy.orm import Session, sessionmaker
+
 from engine import store
 from engine.database import make_engine, migrate, session_factory
 from engine.queries import WORKER
 from engine.service import PromiseService
 from engine.settings import Settings
-from rules.loader import load_catalog
+from rules.loader import check_directory, files_fingerprint, load_catalog
 
 log = logging.getLogger("promise.worker")
 
@@ -29,7 +31,10 @@ def run_worker(settings: Settings, *, live: bool, interval: float, once: bool = 
     migrate(engine)
     sessions = session_factory(engine)
     service = PromiseService(load_catalog(settings.dir), sessions)
+    files = files_fingerprint(settings.dir)
     while True:
+        if files != (files := files_fingerprint(settings.dir)):
+            service = _reloaded(settings, sessions) or service
         done = service.evaluate_pending()
         if live:
             service.advance(datetime.now(UTC))
@@ -39,6 +44,19 @@ def run_worker(settings: Settings, *, live: bool, interval: float, once: bool = 
             return
         if not done:
             time.sleep(interval)
+
+
+def _reloaded(settings: Settings, sessions: sessionmaker[Session]) -> PromiseService | None:
+    """The edited catalog, or None (and the problems logged) if it is invalid."""
+    result = check_directory(settings.dir)
+    if result.catalog is None:
+        log.error(
+            "promise files changed but are invalid; keeping the running promises:\n%s",
+            "\n".join(map(str, result.errors)),
+        )
+        return None
+    log.info("promise files changed: reloaded %d promises", len(result.catalog.promises))
+    return PromiseService(result.catalog, sessions)
 
 
 class Supervisor:

@@ -33,11 +33,12 @@ class Sandbox:
                 )
             return self._pool
 
-    def preflight(self, raw_record: dict[str, Any]) -> list[dict[str, Any]]:
+    def preflight(self, raw_record: dict[str, Any], catalog: str) -> list[dict[str, Any]]:
+        """``catalog`` names the catalog in force (it changes on reload)."""
         try:
             return (
                 self._executor()
-                .submit(_preflight_job, self.settings.model_dump(mode="json"), raw_record)
+                .submit(_preflight_job, self.settings.model_dump(mode="json"), catalog, raw_record)
                 .result()
             )
         except BrokenProcessPool:
@@ -55,14 +56,16 @@ class Sandbox:
 _cached: dict[str, Any] = {}
 
 
-def _preflight_job(settings: dict[str, Any], raw_record: dict[str, Any]) -> list[dict[str, Any]]:
+def _preflight_job(
+    settings: dict[str, Any], catalog: str, raw_record: dict[str, Any]
+) -> list[dict[str, Any]]:
     """Runs in the child: load once, then answer each request."""
     from engine.database import make_engine, session_factory
     from engine.preflight import as_json, would_break
     from engine.records import parse_record
     from rules.loader import load_catalog
 
-    key = repr(sorted(settings.items()))
+    key = repr((sorted(settings.items()), catalog))
     if _cached.get("key") != key:
         config = Settings(**settings)
         _cached.update(

@@ -8,6 +8,7 @@ example catalogs) are not part of the catalog.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import typing
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -69,6 +70,20 @@ class CheckResult:
     @property
     def warnings(self) -> list[Problem]:
         return [p for p in self.problems if p.severity == "warning"]
+
+
+def files_fingerprint(directory: Path) -> str:
+    """Changes whenever a catalog file is added, removed or edited (cheap: stat only)."""
+    entries = (
+        sorted(
+            (p.name, p.stat().st_size, p.stat().st_mtime_ns)
+            for p in Path(directory).iterdir()
+            if p.suffix in (".yaml", ".yml")
+        )
+        if Path(directory).is_dir()
+        else []
+    )
+    return hashlib.sha256(repr(entries).encode()).hexdigest()
 
 
 def load_catalog(directory: Path) -> Catalog:

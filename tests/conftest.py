@@ -113,6 +113,7 @@ class Server:
     database_url: str
     tmp_path: Path
     admin_key: str
+    promise_dir: Path
 
     def client(self, key: str | None = None) -> httpx.Client:
         """An HTTP client with ``key`` (default: an admin key) as its bearer token."""
@@ -122,7 +123,7 @@ class Server:
 
     def promise(self, *args: str) -> str:
         """Run the `promise` command against this server's database; its stdout."""
-        return run_promise(self.database_url, self.tmp_path, *args)
+        return run_promise(self.database_url, self.tmp_path, *args, promise_dir=self.promise_dir)
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 20) -> None:
         deadline = time.monotonic() + timeout
@@ -139,12 +140,10 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def run_promise(database_url: str, cwd: Path, *args: str) -> str:
-    env = {
-        **os.environ,
-        "PROMISE_DATABASE_URL": database_url,
-        "PROMISE_DIR": str(ROOT / "promises"),
-    }
+def run_promise(
+    database_url: str, cwd: Path, *args: str, promise_dir: Path = ROOT / "promises"
+) -> str:
+    env = {**os.environ, "PROMISE_DATABASE_URL": database_url, "PROMISE_DIR": str(promise_dir)}
     done = subprocess.run(
         [str(Path(sys.executable).parent / "promise"), *args],
         cwd=cwd,
@@ -157,7 +156,9 @@ def run_promise(database_url: str, cwd: Path, *args: str) -> str:
     return done.stdout
 
 
-def start_server(database_url: str, tmp_path: Path, *extra: str) -> Server:
+def start_server(
+    database_url: str, tmp_path: Path, *extra: str, promise_dir: Path = ROOT / "promises"
+) -> Server:
     admin_key = run_promise(
         database_url,
         tmp_path,
@@ -169,11 +170,7 @@ def start_server(database_url: str, tmp_path: Path, *extra: str) -> Server:
     ).strip()
     port = _free_port()
     log = (tmp_path / f"serve-{port}.log").open("wb")
-    env = {
-        **os.environ,
-        "PROMISE_DATABASE_URL": database_url,
-        "PROMISE_DIR": str(ROOT / "promises"),
-    }
+    env = {**os.environ, "PROMISE_DATABASE_URL": database_url, "PROMISE_DIR": str(promise_dir)}
     process = subprocess.Popen(
         [
             str(Path(sys.executable).parent / "promise"),
@@ -189,7 +186,9 @@ def start_server(database_url: str, tmp_path: Path, *extra: str) -> Server:
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    server = Server(f"http://127.0.0.1:{port}", process, database_url, tmp_path, admin_key)
+    server = Server(
+        f"http://127.0.0.1:{port}", process, database_url, tmp_path, admin_key, promise_dir
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
