@@ -249,6 +249,7 @@ def worker(
     live: Annotated[bool, typer.Option(help="Advance the clock with the wall clock.")] = True,
     interval: Annotated[float, typer.Option(help="Poll interval when idle, seconds.")] = 0.5,
     once: Annotated[bool, typer.Option("--once", help="Drain the queue, then exit.")] = False,
+    batch: Annotated[int, typer.Option(min=1, help="Records per transaction.")] = 2_000,
 ) -> None:
     """Evaluate accepted records from the database queue (started by `promise serve`).
 
@@ -258,7 +259,8 @@ def worker(
     """
     from api.worker import run_worker
 
-    run_worker(Settings(), live=live, interval=interval, once=once)
+    evaluated = run_worker(Settings(), live=live, interval=interval, once=once, batch=batch)
+    typer.echo(f"evaluated {evaluated} records", err=True)
 
 
 keys_app = typer.Typer(

@@ -26,22 +26,28 @@ from rules.loader import check_directory, files_fingerprint, load_catalog
 log = logging.getLogger("promise.worker")
 
 
-def run_worker(settings: Settings, *, live: bool, interval: float, once: bool = False) -> None:
+def run_worker(
+    settings: Settings, *, live: bool, interval: float, once: bool = False, batch: int = 2_000
+) -> int:
+    """Run until stopped (or, with ``once``, until the queue is empty); returns how many
+    records this worker evaluated."""
     engine = make_engine(settings.database_url)
     migrate(engine)
     sessions = session_factory(engine)
     service = PromiseService(load_catalog(settings.dir), sessions)
     files = files_fingerprint(settings.dir)
+    evaluated = 0
     while True:
         if files != (files := files_fingerprint(settings.dir)):
             service = _reloaded(settings, sessions) or service
-        done = service.evaluate_pending()
+        done = service.evaluate_pending(batch)
+        evaluated += done
         if live:
             service.advance(datetime.now(UTC))
         with sessions.begin() as session:
             store.beat(session, WORKER)
         if once and not done:
-            return
+            return evaluated
         if not done:
             time.sleep(interval)
 

@@ -45,6 +45,7 @@ class PromiseService:
         self.evaluator = Evaluator(catalog, on_change=lambda outcome: None)
         self.scope_fields = sorted({p.scope for p in catalog.promises.values()})
         with sessions.begin() as session:
+            store.set_clock(session, 0)  # the clock row exists before workers race to move it
             for name in self.scope_fields:
                 store.index_scope_field(session, name)
             store.record_versions(session, (_version_row(p) for p in catalog.promises.values()))
@@ -181,6 +182,7 @@ class PromiseService:
     # --- evaluation and outcome history --------------------------------------------------------
 
     def _evaluate(self, session: Session, work: dict[tuple[str, str], str], clock: int) -> None:
+        store.lock_scopes(session, work)
         cache: dict[tuple[str, str], list[Interaction]] = {}
         for (pid, scope), reason in sorted(work.items()):
             promise = self.catalog.promises[pid]

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import case, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from engine.outcomes import Outcome
@@ -195,11 +196,29 @@ def get_clock(session: Session) -> int | None:
 
 
 def set_clock(session: Session, micros: int) -> None:
-    row = session.get(EngineStateRow, CLOCK)
-    if row is None:
+    """Move the stored clock forward (never back), safely against concurrent workers."""
+    if session.get(EngineStateRow, CLOCK) is None:
         session.add(EngineStateRow(name=CLOCK, value=micros))
-    elif micros > row.value:
-        row.value = micros
+        session.flush()
+        return
+    value = EngineStateRow.value
+    session.execute(
+        update(EngineStateRow)
+        .where(EngineStateRow.name == CLOCK)
+        .values(value=case((value < micros, micros), else_=value))
+        .execution_options(synchronize_session=False)
+    )
+
+
+def lock_scopes(session: Session, keys: Iterable[tuple[str, str]]) -> None:
+    """Serialise evaluation of each (promise, scope) across workers (PostgreSQL advisory
+    locks, released at commit); taken in sorted order, so workers cannot deadlock."""
+    if session.get_bind().dialect.name != "postgresql":
+        return  # SQLite serialises writers itself
+    for promise, scope in sorted(keys):
+        digest = hashlib.blake2b(f"{promise}\x00{scope}".encode(), digest_size=8).digest()
+        lock = int.from_bytes(digest, "big", signed=True)
+        session.execute(text("SELECT pg_advisory_xact_lock(:lock)"), {"lock": lock})
 
 
 def beat(session: Session, name: str) -> None:

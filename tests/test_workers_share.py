@@ -1,0 +1,83 @@
+"""Several workers share one PostgreSQL database: each record evaluated once, scopes never
+evaluated by two at once, and the outcomes equal a single-process evaluation."""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+import reference
+from engine.database import session_factory
+from engine.service import PromiseService
+from rules.models import Catalog
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+from synthetic import history  # noqa: E402
+
+
+@pytest.mark.slow
+def test_three_workers_agree_with_a_single_process(
+    db_engine: Engine, catalog: Catalog, tmp_path: Path
+) -> None:
+    if db_engine.dialect.name != "postgresql":
+        pytest.skip("several workers share a PostgreSQL database (SKIP LOCKED, advisory locks)")
+    rnd = random.Random(8)
+    # Few customers and cases, so that concurrent batches keep hitting the same scopes.
+    records = [
+        {**r, "customer_id": f"C-{rnd.randrange(5)}", "case_id": f"K-{rnd.randrange(12)}"}
+        for r in history(1_500, seed=5)
+    ]
+    rnd.shuffle(records)
+    service = PromiseService(catalog, session_factory(db_engine))
+    for start in range(0, len(records), 50):  # accepted and queued, not evaluated
+        service.accept(records[start : start + 50])
+
+    env = {
+        **os.environ,
+        "PROMISE_DATABASE_URL": db_engine.url.render_as_string(False),
+        "PROMISE_DIR": str(ROOT / "promises"),
+    }
+    command = [
+        str(Path(sys.executable).parent / "promise"),
+        "worker",
+        "--no-live",
+        "--once",
+        "--interval",
+        "0.05",
+        "--batch",
+        "40",
+    ]
+    workers = [
+        subprocess.Popen(command, env=env, cwd=tmp_path, stderr=subprocess.PIPE) for _ in range(3)
+    ]
+    shares = []
+    for worker in workers:
+        _, err = worker.communicate(timeout=300)
+        assert worker.returncode == 0, err.decode()[-2000:]
+        shares.append(int(err.decode().split("evaluated ")[-1].split()[0]))
+    assert sum(shares) == len(records), shares  # each record evaluated exactly once
+    assert sum(share > 0 for share in shares) >= 2, shares  # the work was really shared
+
+    stored = sorted(
+        (
+            {k: o.spec()[k] for k in ("promise", "scope", "state", "evidence")}
+            for o in service.outcomes()
+        ),
+        key=lambda o: (o["promise"], o["scope"], o["evidence"]),
+    )
+    expected = reference.evaluate(
+        catalog, [{**r, "occurred_at": datetime.fromisoformat(r["occurred_at"])} for r in records]
+    )
+    want = sorted(
+        ({k: o[k] for k in ("promise", "scope", "state", "evidence")} for o in expected),
+        key=lambda o: (o["promise"], o["scope"], o["evidence"]),
+    )
+    assert stored == want
