@@ -14,12 +14,16 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed
 
-# Until the HTTP service exists, the main job is a demo: validate the catalog, then
-# evaluate a deterministic synthetic history into the SQLite default (promise.db).
+# The main job: validate the catalog, evaluate a deterministic synthetic history into the
+# SQLite default (promise.db), print an admin API key, then serve the API on port 8000.
+# --no-live keeps the clock at the demo data's own time (2024) instead of today's.
 run: install
 	$(BIN)/promise check promises
 	$(BIN)/python bench/synthetic.py --records 20000 > demo-history.jsonl
 	$(BIN)/promise replay demo-history.jsonl --db sqlite:///promise.db
+	@echo "An admin API key for this demo (send it as 'Authorization: Bearer <key>'):"
+	@$(BIN)/promise keys create demo-$$(date +%s) --scopes admin
+	$(BIN)/promise serve --port 8000 --no-live
 
 lint: install
 	$(BIN)/ruff check .

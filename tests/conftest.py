@@ -23,6 +23,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from engine.database import make_engine, migrate, session_factory
+from engine.keys import create_key
 from engine.schema import Base
 from engine.service import PromiseService
 from rules.loader import load_catalog
@@ -159,15 +160,9 @@ def run_promise(
 def start_server(
     database_url: str, tmp_path: Path, *extra: str, promise_dir: Path = ROOT / "promises"
 ) -> Server:
-    admin_key = run_promise(
-        database_url,
-        tmp_path,
-        "keys",
-        "create",
-        f"admin-{uuid.uuid4().hex[:6]}",
-        "--scopes",
-        "admin",
-    ).strip()
+    keys_db = make_engine(database_url)
+    admin_key = create_key(session_factory(keys_db), f"admin-{uuid.uuid4().hex[:6]}", ["admin"])
+    keys_db.dispose()
     port = _free_port()
     log = (tmp_path / f"serve-{port}.log").open("wb")
     env = {**os.environ, "PROMISE_DATABASE_URL": database_url, "PROMISE_DIR": str(promise_dir)}
