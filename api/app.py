@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Path as FastAPIPath
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -148,6 +149,7 @@ def _scope(scope: Scope) -> Any:
 
 
 Reader = Annotated[ApiKey, _scope("read")]
+OutcomeId = Annotated[int, FastAPIPath(ge=1, le=2**63 - 1, description="An outcome's `id`.")]
 Admin = Annotated[ApiKey, _scope("admin")]
 Ingester = Annotated[ApiKey, _scope("ingest")]
 
@@ -347,7 +349,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.patch("/breaches/{outcome_id}", response_model=OutcomeOut, tags=["compliance"])
     def patch_breach(
-        outcome_id: int, action: BreachAction, e: EngineDep, key: Reader
+        outcome_id: OutcomeId, action: BreachAction, e: EngineDep, key: Reader
     ) -> OutcomeOut:
         """Acknowledge or resolve a breach, with an assignee and a root-cause note; kept with
         the key that acted and when. A team-restricted key acts for its own team only."""

@@ -86,9 +86,10 @@ def encode_cursor(row_id: int) -> str:
 def decode_cursor(cursor: str) -> int:
     try:
         kind, _, value = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
-        if kind != "o":
+        row_id = int(value)
+        if kind != "o" or not 0 <= row_id < 2**63:
             raise ValueError
-        return int(value)
+        return row_id
     except ValueError:
         raise BadCursor(f"cursor {cursor!r} was not issued by this service") from None
 
