@@ -23,12 +23,14 @@ from starlette.concurrency import run_in_threadpool
 
 from api.metrics import Metrics
 from api.schemas import (
+    BacktestAnswer,
     BreachAction,
     BreachHandling,
     CheckAnswer,
     ComplianceAnswer,
     ComplianceGroup,
     CustomerStanding,
+    DraftPromise,
     Health,
     IngestAnswer,
     OutcomeOut,
@@ -463,6 +465,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 status_code=422,
             )
         return ReloadAnswer(promises=len(e.catalog.promises), changed=changed)
+
+    @app.post(
+        "/promises/backtest",
+        response_model=BacktestAnswer,
+        tags=["promises"],
+        responses={422: {"description": "The draft is invalid (FILE:LINE problems)."}},
+    )
+    def backtest_promise(draft: DraftPromise, e: EngineDep, _: Reader) -> Any:
+        """Evaluate a draft definition over the stored history, storing nothing: its
+        outcomes, and which opportunities would change state against the version in force."""
+        try:
+            return BacktestAnswer(**e.sandbox.backtest(draft.yaml))
+        except DefinitionError as exc:
+            return JSONResponse(
+                {
+                    "detail": "the draft promise is invalid",
+                    "problems": [str(p) for p in exc.problems],
+                },
+                status_code=422,
+            )
 
     @app.get("/promises", response_model=list[PromiseOut], tags=["promises"])
     def get_promises(e: EngineDep, key: Reader) -> list[PromiseOut]:

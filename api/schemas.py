@@ -169,3 +169,34 @@ class CheckAnswer(BaseModel):
 class ReloadAnswer(BaseModel):
     promises: int = Field(description="Promises now in force.")
     changed: list[str] = Field(description="Promises with a new version, or new.")
+
+
+class DraftPromise(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    yaml: str = Field(
+        max_length=100_000,
+        description="A promise file's text, as in promises/.",
+        examples=[
+            "id: two-handoffs\ntitle: At most one handoff\nowner: operations\n"
+            "kind: limit\nscope: case_id\ncount: {type: handoff}\nmax: 1\n"
+        ],
+    )
+
+
+class BacktestChange(BaseModel):
+    key: str
+    scope: str
+    current: str | None
+    draft: str | None
+
+
+class BacktestAnswer(BaseModel):
+    promise: str
+    version: str = Field(description="The draft's version.")
+    summary: dict[str, int] = Field(description="The draft's outcomes by state.")
+    current_summary: dict[str, int] | None = Field(
+        description="The version in force, by state; null if the promise is new."
+    )
+    changed: list[BacktestChange] = Field(description="Opportunities whose state would differ.")
+    outcomes: list[dict]

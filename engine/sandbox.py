@@ -35,12 +35,18 @@ class Sandbox:
 
     def preflight(self, raw_record: dict[str, Any], catalog: str) -> list[dict[str, Any]]:
         """``catalog`` names the catalog in force (it changes on reload)."""
+        return self._run(_preflight_job, self._settings(), catalog, raw_record)
+
+    def backtest(self, draft_yaml: str) -> dict[str, Any]:
+        """Run a draft over the stored history; DefinitionError if the draft is invalid."""
+        return self._run(_backtest_job, self._settings(), draft_yaml)
+
+    def _settings(self) -> dict[str, Any]:
+        return self.settings.model_dump(mode="json")
+
+    def _run(self, job: Any, *args: Any) -> Any:
         try:
-            return (
-                self._executor()
-                .submit(_preflight_job, self.settings.model_dump(mode="json"), catalog, raw_record)
-                .result()
-            )
+            return self._executor().submit(job, *args).result()
         except BrokenProcessPool:
             with self._lock:
                 self._pool = None
@@ -77,3 +83,14 @@ def _preflight_job(
     if isinstance(record, list):  # validated by the caller; kept as a guard
         raise ValueError("; ".join(map(str, record)))
     return as_json(would_break(_cached["catalog"], _cached["sessions"], record))
+
+
+def _backtest_job(settings: dict[str, Any], draft_yaml: str) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    from engine.backtest import backtest, load_draft
+    from engine.database import make_engine, session_factory
+
+    config = Settings(**settings)
+    draft = load_draft(config.dir, draft_yaml)  # DefinitionError pickles back to the caller
+    return asdict(backtest(draft, session_factory(make_engine(config.database_url))))

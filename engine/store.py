@@ -252,6 +252,11 @@ def outcomes_in_scope(session: Session, promise_id: str, scope: str) -> dict[str
     return {row.key: row for row in rows}
 
 
+def outcomes_of(session: Session, promise_id: str) -> dict[str, OutcomeRow]:
+    rows = session.scalars(select(OutcomeRow).where(OutcomeRow.promise_id == promise_id))
+    return {row.key: row for row in rows}
+
+
 def all_outcomes(session: Session) -> dict[tuple[str, str], OutcomeRow]:
     return {(row.promise_id, row.key): row for row in session.scalars(select(OutcomeRow))}
 

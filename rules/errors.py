@@ -35,3 +35,7 @@ class DefinitionError(PromiseError):
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = sorted(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
+
+    def __reduce__(self) -> tuple[type[DefinitionError], tuple[list[Problem]]]:
+        # Rebuilt from the problems, not the message, when it crosses a process boundary.
+        return (DefinitionError, (self.problems,))

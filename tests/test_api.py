@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import Server
+from conftest import ROOT, Server
 
 
 def record(id: str, when: str, **fields: Any) -> dict[str, Any]:
@@ -255,3 +255,35 @@ def test_metrics_count_ingested_records_lag_and_outcomes(server: Server) -> None
     assert "promise_records_stored 5.0" in text
     assert "promise_evaluation_lag_records 0.0" in text
     assert 'promise_outcomes{promise="ask-once",state="broken"} 1.0' in text
+
+
+def test_a_draft_is_backtested_over_the_history_without_storing_anything(server: Server) -> None:
+    client = server.client()
+    handoffs = [
+        record(
+            f"h{i}",
+            f"2024-03-0{i}T09:00:00Z",
+            case_id="K-1",
+            type="handoff",
+            channel="other",
+            direction="internal",
+        )
+        for i in (1, 2)
+    ]
+    client.post("/interactions", json=[*HISTORY, *handoffs])
+    server.wait_for(lambda: len(outcomes(server)) == 4)
+    before = outcomes(server)
+    draft = (ROOT / "promises" / "two-handoffs.yaml").read_text().replace("max: 2", "max: 1")
+    answer = client.post("/promises/backtest", json={"yaml": draft}).json()
+    assert answer["summary"] == {"broken": 1}
+    assert answer["current_summary"] == {"kept": 1}
+    assert answer["changed"] == [
+        {"key": "K-1", "scope": "K-1", "current": "kept", "draft": "broken"}
+    ]
+    assert answer["outcomes"][0]["evidence"] == ["h1", "h2"]
+    invalid = client.post("/promises/backtest", json={"yaml": draft.replace("max: 1", "max: x")})
+    assert invalid.status_code == 422
+    assert invalid.json()["problems"] == [
+        "draft.yaml:10: 'max': input should be a valid integer, got 'x'"
+    ]
+    assert outcomes(server) == before
