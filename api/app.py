@@ -31,6 +31,7 @@ from api.schemas import (
     ComplianceGroup,
     CustomerStanding,
     DraftPromise,
+    GivenOut,
     Health,
     IngestAnswer,
     OutcomeOut,
@@ -408,11 +409,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def customer_promises(customer_id: str, e: EngineDep, key: Reader) -> CustomerStanding:
         """Every promise's standing for one customer: open clocks, at risk, recent breaches."""
         standing = e.queries.standing(customer_id, team=key.team)
+        given = [
+            g
+            for g in e.sandbox.given(customer_id, _in_force(e))
+            if key.team in (None, e.catalog.promises[g["promise"]].owner)
+        ]
         return CustomerStanding(
             customer_id=customer_id,
             open=[_out(o) for o in standing.open],
             at_risk=[_out(o) for o in standing.at_risk],
             recent_breaches=[_out(o) for o in standing.recent_breaches],
+            given=[GivenOut(**g) for g in given],
         )
 
     @app.post("/customers/{customer_id}/check", response_model=CheckAnswer, tags=["customers"])
@@ -430,8 +437,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         parsed = parse_record(raw)
         if isinstance(parsed, list):
             raise HTTPException(422, [{"field": p.field, "reason": p.reason} for p in parsed])
-        in_force = ",".join(f"{p.id}@{p.version}" for p in e.catalog.promises.values())
-        verdicts = [v for v in e.sandbox.preflight(raw, in_force) if key.team in (None, v["owner"])]
+        verdicts = [
+            v for v in e.sandbox.preflight(raw, _in_force(e)) if key.team in (None, v["owner"])
+        ]
         return CheckAnswer(
             customer_id=customer_id,
             ok=not verdicts,
@@ -505,6 +513,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
 
     return app
+
+
+def _in_force(e: Engine) -> str:
+    """Names the catalog in force, so the sandbox reloads after a reload."""
+    return ",".join(f"{p.id}@{p.version}" for p in e.catalog.promises.values())
 
 
 def _out(stored: StoredOutcome) -> OutcomeOut:

@@ -88,11 +88,24 @@ class ComplianceAnswer(BaseModel):
     model_config = {"populate_by_name": True}
 
 
+class GivenOut(BaseModel):
+    promise: str = Field(examples=["ask-once"])
+    record: str
+    occurred_at: datetime
+    channel: str
+    team: str | None
+    same: dict = Field(
+        description="The values that must not be asked for again.",
+        examples=[{"attributes.item": "policy_number"}],
+    )
+
+
 class CustomerStanding(BaseModel):
     customer_id: str
     open: list[OutcomeOut] = Field(description="Open clocks, with their due times.")
     at_risk: list[OutcomeOut]
     recent_breaches: list[OutcomeOut]
+    given: list[GivenOut] = Field(description="What the customer already gave (Ask Once).")
 
 
 class PromiseVersion(BaseModel):

@@ -7,15 +7,17 @@ answer, with the earlier records that make it so.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine import store
 from engine.evaluator import Evaluator
+from engine.kinds.never import NeverRunner
 from engine.records import Interaction
-from rules.models import Catalog
+from rules.compiler import MICROSECOND
+from rules.models import Catalog, NeverPromise
 
 
 @dataclass(frozen=True)
@@ -89,7 +91,52 @@ def _evidence(record: Interaction) -> EvidenceRecord:
     )
 
 
-def as_json(verdicts: list[Verdict]) -> list[dict[str, Any]]:
-    from dataclasses import asdict
+def as_json(items: list[Verdict] | list[Given]) -> list[dict[str, Any]]:
+    return [asdict(item) for item in items]
 
-    return [asdict(v) for v in verdicts]
+
+@dataclass(frozen=True)
+class Given:
+    """Something the customer already gave, as a ``never`` promise's ``first`` record."""
+
+    promise: str
+    record: str
+    occurred_at: str
+    channel: str
+    team: str | None
+    same: dict[str, Any]
+
+
+def already_given(
+    catalog: Catalog, sessions: sessionmaker[Session], customer_id: str
+) -> list[Given]:
+    """For promises scoped by customer whose ``first`` records are still within their window."""
+    evaluator = Evaluator(catalog, on_change=lambda outcome: None)
+    given: list[Given] = []
+    with sessions() as session:
+        clock = store.get_clock(session) or 0
+        history = store.scope_records(session, "customer_id", customer_id)
+    by_id = {r.id: r for r in history}
+    for pid, promise in catalog.promises.items():
+        if not isinstance(promise, NeverPromise) or promise.scope != "customer_id":
+            continue
+        evaluator.reevaluate(pid, customer_id, history, clock)
+        runner = evaluator.runners[pid]
+        assert isinstance(runner, NeverRunner)
+        window = promise.within // MICROSECOND if promise.within else None
+        for fact in runner.firsts.get(customer_id, []):
+            if window is not None and fact["at"] + window < clock:
+                continue  # too long ago to count
+            record = by_id[fact["id"].rstrip("~")]
+            given.append(
+                Given(
+                    pid,
+                    record.id,
+                    record.occurred_at.isoformat(),
+                    record.channel,
+                    record.team,
+                    {f: fact.get(f) for f in promise.same},
+                )
+            )
+        evaluator.forget(pid, customer_id)
+    return given

@@ -37,6 +37,10 @@ class Sandbox:
         """``catalog`` names the catalog in force (it changes on reload)."""
         return self._run(_preflight_job, self._settings(), catalog, raw_record)
 
+    def given(self, customer_id: str, catalog: str) -> list[dict[str, Any]]:
+        """What the customer already gave (Ask Once ``first`` records still in their window)."""
+        return self._run(_given_job, self._settings(), catalog, customer_id)
+
     def backtest(self, draft_yaml: str) -> dict[str, Any]:
         """Run a draft over the stored history; DefinitionError if the draft is invalid."""
         return self._run(_backtest_job, self._settings(), draft_yaml)
@@ -62,13 +66,9 @@ class Sandbox:
 _cached: dict[str, Any] = {}
 
 
-def _preflight_job(
-    settings: dict[str, Any], catalog: str, raw_record: dict[str, Any]
-) -> list[dict[str, Any]]:
-    """Runs in the child: load once, then answer each request."""
+def _loaded(settings: dict[str, Any], catalog: str) -> tuple[Any, Any]:
+    """The catalog and sessions in the child, loaded once per catalog in force."""
     from engine.database import make_engine, session_factory
-    from engine.preflight import as_json, would_break
-    from engine.records import parse_record
     from rules.loader import load_catalog
 
     key = repr((sorted(settings.items()), catalog))
@@ -79,10 +79,25 @@ def _preflight_job(
             catalog=load_catalog(config.dir),
             sessions=session_factory(make_engine(config.database_url)),
         )
+    return _cached["catalog"], _cached["sessions"]
+
+
+def _preflight_job(
+    settings: dict[str, Any], catalog: str, raw_record: dict[str, Any]
+) -> list[dict[str, Any]]:
+    from engine.preflight import as_json, would_break
+    from engine.records import parse_record
+
     record = parse_record(raw_record)
     if isinstance(record, list):  # validated by the caller; kept as a guard
         raise ValueError("; ".join(map(str, record)))
-    return as_json(would_break(_cached["catalog"], _cached["sessions"], record))
+    return as_json(would_break(*_loaded(settings, catalog), record))
+
+
+def _given_job(settings: dict[str, Any], catalog: str, customer_id: str) -> list[dict[str, Any]]:
+    from engine.preflight import already_given, as_json
+
+    return as_json(already_given(*_loaded(settings, catalog), customer_id))
 
 
 def _backtest_job(settings: dict[str, Any], draft_yaml: str) -> dict[str, Any]:

@@ -76,6 +76,9 @@ def test_ingest_then_the_outcomes_appear(server: Server) -> None:
     assert [o["scope"] for o in standing["open"]] == ["K-1"]
     assert standing["open"][0]["due_at"] == "2024-03-04T15:30:00Z"
     assert [o["promise"] for o in standing["recent_breaches"]] == ["ask-once"]
+    assert [
+        (g["promise"], g["record"], g["channel"], g["team"], g["same"]) for g in standing["given"]
+    ] == [("ask-once", "p1", "phone", "claims", {"attributes.item": "policy_number"})]
 
 
 def test_a_late_reply_posted_later_turns_the_breach_into_kept(server: Server) -> None:
