@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from conftest import ROOT, Server
+from conftest import ROOT, Server, start_server, stop_server
 
 
 def record(id: str, when: str, **fields: Any) -> dict[str, Any]:
@@ -290,3 +291,22 @@ def test_a_draft_is_backtested_over_the_history_without_storing_anything(server:
         "draft.yaml:10: 'max': input should be a valid integer, got 'x'"
     ]
     assert outcomes(server) == before
+
+
+def test_live_the_wall_clock_breaks_deadlines_without_new_records(
+    db_engine: Any, tmp_path: Any
+) -> None:
+    live = start_server(db_engine.url.render_as_string(hide_password=False), tmp_path)
+    try:
+        client = live.client()
+        five_hours_ago = (datetime.now(UTC) - timedelta(hours=5)).isoformat()
+        client.post(
+            "/interactions",
+            json=record(
+                "t1", five_hours_ago, case_id="B-1", type="problem_reported", channel="app"
+            ),
+        )
+        # The 4-hour travel guarantee is broken by the clock alone, no later record needed.
+        live.wait_for(lambda: [o["state"] for o in outcomes(live)] == ["broken"])
+    finally:
+        stop_server(live)
