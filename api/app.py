@@ -177,6 +177,30 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.engine.sandbox.close()
 
 
+def _aware(since: datetime | None, until: datetime | None) -> None:
+    for name, moment in (("from", since), ("to", until)):
+        if moment is not None and moment.tzinfo is None:
+            raise HTTPException(422, f"'{name}' needs a UTC offset or Z, e.g. 2024-03-01T00:00:00Z")
+
+
+class Listing:
+    """Query parameters shared by /outcomes and /breaches."""
+
+    def __init__(
+        self,
+        promise: str | None = None,
+        team: str | None = None,
+        customer_id: str | None = None,
+        since: Since = None,
+        until: Until = None,
+        cursor: Annotated[str | None, Query(description="`next_cursor` of the page before")] = None,
+        limit: Limit = 100,
+    ) -> None:
+        _aware(since, until)
+        self.promise, self.team, self.customer_id = promise, team, customer_id
+        self.since, self.until, self.cursor, self.limit = since, until, cursor, limit
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     app = FastAPI(
@@ -285,70 +309,34 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             results=results,
         )
 
-    def _filter(
-        promise: str | None,
-        team: str | None,
-        customer_id: str | None,
-        state: str | None,
-        since: datetime | None,
-        until: datetime | None,
-        by_decision: bool = False,
-    ) -> OutcomeFilter:
-        for name, moment in (("from", since), ("to", until)):
-            if moment is not None and moment.tzinfo is None:
-                raise HTTPException(422, f"'{name}' needs a UTC offset or Z")
-        return OutcomeFilter(
-            promise,
-            team,
-            customer_id,
-            state,
-            since,
-            until,  # type: ignore[arg-type]
-            by_decision,
+    def _page(
+        e: Engine, key: ApiKey, listing: Listing, state: str | None, by_decision: bool
+    ) -> OutcomePage:
+        where = OutcomeFilter(
+            promise=listing.promise,
+            team=_team_of(key, listing.team),
+            customer_id=listing.customer_id,
+            state=state,  # type: ignore[arg-type]
+            since=listing.since,
+            until=listing.until,
+            by_decision=by_decision,
         )
+        page = e.queries.outcomes(where, listing.cursor, listing.limit)
+        return OutcomePage(items=[_out(o) for o in page.items], next_cursor=page.next_cursor)
 
     @app.get("/outcomes", response_model=OutcomePage, tags=["compliance"])
     def get_outcomes(
-        e: EngineDep,
-        key: Reader,
-        promise: str | None = None,
-        team: str | None = None,
-        customer_id: str | None = None,
-        state: State = None,
-        since: Since = None,
-        until: Until = None,
-        cursor: str | None = None,
-        limit: Limit = 100,
+        e: EngineDep, key: Reader, listing: Annotated[Listing, Depends()], state: State = None
     ) -> OutcomePage:
         """Outcomes, oldest first; `from`/`to` bound when the opportunity opened."""
-        page = e.queries.outcomes(
-            _filter(promise, _team_of(key, team), customer_id, state, since, until),
-            cursor,
-            limit,
-        )
-        return OutcomePage(items=[_out(o) for o in page.items], next_cursor=page.next_cursor)
+        return _page(e, key, listing, state, by_decision=False)
 
     @app.get("/breaches", response_model=OutcomePage, tags=["compliance"])
     def get_breaches(
-        e: EngineDep,
-        key: Reader,
-        promise: str | None = None,
-        team: str | None = None,
-        customer_id: str | None = None,
-        since: Since = None,
-        until: Until = None,
-        cursor: str | None = None,
-        limit: Limit = 100,
+        e: EngineDep, key: Reader, listing: Annotated[Listing, Depends()]
     ) -> OutcomePage:
-        """Broken outcomes; `from`/`to` bound when the promise broke."""
-        page = e.queries.outcomes(
-            _filter(
-                promise, _team_of(key, team), customer_id, "broken", since, until, by_decision=True
-            ),
-            cursor,
-            limit,
-        )
-        return OutcomePage(items=[_out(o) for o in page.items], next_cursor=page.next_cursor)
+        """Broken outcomes, oldest first; `from`/`to` bound when the promise broke."""
+        return _page(e, key, listing, "broken", by_decision=True)
 
     @app.patch("/breaches/{outcome_id}", response_model=OutcomeOut, tags=["compliance"])
     def patch_breach(
@@ -385,7 +373,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         group_by: GroupBy = "promise",
     ) -> ComplianceAnswer:
         """Kept, broken and compliance (kept / decided) of outcomes decided in the period."""
-        _filter(None, None, None, None, since, until)
+        _aware(since, until)
         rows = e.queries.compliance(since, until, group_by, team=key.team)
         return ComplianceAnswer(
             group_by=group_by,
