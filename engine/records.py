@@ -44,7 +44,27 @@ class RecordIn(BaseModel):
     def _not_too_deep(cls, value: dict[str, Any]) -> dict[str, Any]:
         if _depth(value) > MAX_DEPTH:
             raise ValueError(f"attributes are nested more than {MAX_DEPTH} levels deep")
+        if _has_nul(value):
+            raise ValueError("text must not contain NUL (\\u0000) characters")
         return value
+
+    @field_validator("id", "customer_id", "case_id", "channel", "type", "team", "agent")
+    @classmethod
+    def _no_nul(cls, value: str | None) -> str | None:
+        # Databases (PostgreSQL) cannot store NUL in text: refuse it here, with a reason.
+        if value is not None and "\x00" in value:
+            raise ValueError("must not contain NUL (\\u0000) characters")
+        return value
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def _depth(value: Any) -> int:

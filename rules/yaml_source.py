@@ -15,6 +15,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.reader import ReaderError
 
 from rules.errors import Problem
 
@@ -94,4 +95,8 @@ def read_yaml(file: Path) -> YamlDocument | Problem:
         line = mark.line + 1 if mark else 1
         reason = exc.problem or exc.context or "invalid YAML"
         return Problem(file, line, f"YAML syntax error: {reason}")
+    except ReaderError as exc:  # a character YAML does not allow, found before parsing
+        line = text.count("\n", 0, exc.position) + 1
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        return Problem(file, line, f"YAML syntax error: {exc.reason} (U+{code:04X})")
     return YamlDocument(file, _plain(tree), tree)

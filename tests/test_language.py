@@ -281,3 +281,10 @@ def test_durations_parse_and_format_round_trip(text: str, seconds: int) -> None:
 def test_bad_durations_explain_themselves(value: object, words: str) -> None:
     with pytest.raises(ValueError, match=words):
         parse_duration(value)
+
+
+def test_a_character_yaml_forbids_is_a_problem_with_its_line(tmp_path: Path) -> None:
+    write_catalog(tmp_path, {"odd.yaml": "id: odd\ntitle: bad \x0f char\n"})
+    assert problems_of(tmp_path) == [
+        "odd.yaml:2: YAML syntax error: special characters are not allowed (U+000F)"
+    ]
