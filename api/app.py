@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
+from urllib.parse import unquote
 
 import orjson
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
@@ -214,6 +215,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(SandboxCrashed)
     def _sandbox_crashed(_: Request, exc: SandboxCrashed) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=503)
+
+    @app.middleware("http")
+    async def _refuse_nul(request: Request, call_next: Any) -> Any:
+        # No database can store NUL in text; refuse it in URLs before it reaches one.
+        if (
+            "\x00" in request.url.path
+            or "%00" in request.url.query
+            or "\x00" in unquote(request.url.query)
+        ):
+            return JSONResponse(
+                {"detail": "NUL (\\u0000) characters are not allowed in URLs"}, status_code=400
+            )
+        return await call_next(request)
 
     @app.exception_handler(BadCursor)
     def _bad_cursor(_: Request, exc: BadCursor) -> JSONResponse:

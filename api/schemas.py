@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL (\\u0000) characters")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_no_nul)]
+"""Text the database can store (PostgreSQL refuses NUL characters)."""
 
 
 class Problem(BaseModel):
@@ -38,8 +48,8 @@ class BreachAction(BaseModel):
     model_config = {"extra": "forbid"}
 
     status: Literal["acknowledged", "resolved"]
-    assignee: str | None = Field(default=None, max_length=256, examples=["j.smith"])
-    note: str | None = Field(
+    assignee: Text | None = Field(default=None, max_length=256, examples=["j.smith"])
+    note: Text | None = Field(
         default=None, max_length=4000, examples=["Claims template asked again; template fixed"]
     )
 

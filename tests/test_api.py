@@ -127,6 +127,9 @@ def test_bad_input_gets_precise_4xx_answers_and_loses_nothing_else(server: Serve
     assert server.client().get("/outcomes", params={"cursor": "nonsense"}).status_code == 400
     assert server.client().get("/outcomes", params={"state": "lost"}).status_code == 422
     assert server.client().get("/promises/nope").status_code == 404
+    nul = server.client().get("/outcomes", params={"customer_id": "C\x001"})
+    assert nul.status_code == 400 and "NUL" in nul.json()["detail"]
+    assert server.client().get("/customers/C%001/promises").status_code == 400
 
 
 def test_promises_are_listed_with_summaries_and_versions(server: Server) -> None:
