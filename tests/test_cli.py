@@ -162,8 +162,20 @@ def test_replay_into_a_database_twice_stores_each_record_once(tmp_path: Path) ->
     assert first["outcomes"] == memory["outcomes"]
 
 
-@pytest.mark.parametrize("command", ["check", "compile", "replay"])
-def test_every_command_explains_itself_with_an_example(command: str) -> None:
-    result = run(command, "--help")
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["check"],
+        ["compile"],
+        ["replay"],
+        ["serve"],
+        ["worker"],
+        ["keys", "create"],
+        ["keys", "revoke"],
+        ["keys", "list"],
+    ],
+)
+def test_every_command_explains_itself_with_an_example(command: list[str]) -> None:
+    result = run(*command, "--help")
     assert result.returncode == 0
     assert "Example" in result.stdout
