@@ -1,9 +1,10 @@
-"""The only module that touches durable-rules: a Host driven synchronously, firings returned.
+"""The only module that touches durable-rules: rulesets driven synchronously, firings returned.
 
 durable-rules runs actions from a background thread, swallows their exceptions and can
 segfault when states are deleted under that thread (see durable-rules-notes.md). Here the
 background dispatch is disabled and every call returns the rule firings it caused, so the
-engine stays in charge of order and errors.
+engine stays in charge of order and errors. See docs/durable-rules-findings.md for the
+two memory-safety rules every caller relies on.
 """
 
 from __future__ import annotations
@@ -80,10 +81,6 @@ class RulesCore:
 
     def retract_fact(self, ruleset: str, fact: Fact) -> None:
         self._call(_core.retract_fact, ruleset, fact)
-
-    def delete_session(self, ruleset: str, sid: str) -> None:
-        """Forget everything held for ``sid``, freeing one of the ruleset's ~1,024 slots."""
-        _core.delete_state(self._handles[ruleset], sid)
 
     def _call(self, function: Any, ruleset: str, fact: Fact) -> list[Firing] | None:
         handle = self._handles[ruleset]

@@ -40,13 +40,13 @@ def _stream(count: int) -> list[dict[str, Any]]:
 def test_killing_the_worker_mid_stream_loses_and_doubles_nothing(
     server: Server, catalog: Catalog
 ) -> None:
-    records = _stream(2_000)
+    records = _stream(1_200)
     client = server.client()
     killed: list[int | None] = []
     for start in range(0, len(records), 100):
         answer = client.post("/interactions", json=records[start : start + 100]).json()
         assert answer["accepted"] == len(records[start : start + 100])
-        if start % 500 == 0:
+        if start % 300 == 0:
             server.wait_for(lambda: _worker_pid(server) not in (None, *killed))
             pid = _worker_pid(server)
             os.kill(pid, signal.SIGKILL)  # the supervisor starts a new one
