@@ -6,7 +6,6 @@ happens here: accepted records are queued for the worker process.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -14,15 +13,26 @@ from typing import Annotated, Any
 from urllib.parse import unquote
 
 import orjson
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
-from fastapi import Path as FastAPIPath
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
-from api.metrics import Metrics
+from api.deps import (
+    Admin,
+    Engine,
+    EngineDep,
+    Ingester,
+    Listing,
+    OutcomeId,
+    Reader,
+    Since,
+    State,
+    Until,
+    aware,
+    team_of,
+)
 from api.schemas import (
     BacktestAnswer,
     BreachAction,
@@ -48,16 +58,12 @@ from api.schemas import (
     WouldBreak,
 )
 from engine import breaches
-from engine.database import make_engine, migrate, session_factory
-from engine.keys import ApiKey, Scope, verify
-from engine.queries import BadCursor, GroupBy, OutcomeFilter, Queries, StoredOutcome
+from engine.keys import ApiKey
+from engine.queries import BadCursor, GroupBy, OutcomeFilter, StoredOutcome
 from engine.records import RecordIn, parse_record
-from engine.sandbox import Sandbox, SandboxCrashed
-from engine.service import PromiseService
+from engine.sandbox import SandboxCrashed
 from engine.settings import Settings
 from rules.errors import DefinitionError
-from rules.loader import check_directory, load_catalog
-from rules.models import Catalog
 from rules.summary import summarise
 from rules.version import canonical
 
@@ -75,131 +81,12 @@ _EXAMPLE_RECORD = {
     "team": "claims",
     "attributes": {"item": "policy_number"},
 }
-State = Annotated[str | None, Query(pattern="^(pending|at_risk|kept|broken|cancelled)$")]
-
-
-class Engine:
-    """What the routes need, built once per application."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.db = make_engine(settings.database_url)
-        migrate(self.db)
-        self.sessions = session_factory(self.db)
-        self._use(load_catalog(settings.dir))
-        self.sandbox = Sandbox(settings)
-        self.metrics = Metrics(self.queries)
-        self._reloading = threading.Lock()
-
-    def _use(self, catalog: Catalog) -> None:
-        # PromiseService records every version it has not seen before.
-        self.service = PromiseService(catalog, self.sessions)
-        self.queries = Queries(catalog, self.sessions)
-        self.catalog = catalog
-
-    def reload(self) -> list[str]:
-        """Load the catalog again; an invalid one raises and leaves the running one in force.
-
-        Returns the ids of promises that changed (a new version) or appeared.
-        """
-        with self._reloading:
-            result = check_directory(self.settings.dir)
-            if result.catalog is None:
-                raise DefinitionError(result.errors)
-            before = {pid: p.version for pid, p in self.catalog.promises.items()}
-            self._use(result.catalog)
-            return sorted(
-                pid for pid, p in result.catalog.promises.items() if before.get(pid) != p.version
-            )
-
-
-def get_engine(request: Request) -> Engine:
-    return request.app.state.engine
-
-
-EngineDep = Annotated[Engine, Depends(get_engine)]
-_bearer = HTTPBearer(auto_error=False, description="An API key from `promise keys create`.")
-
-
-def authenticated(
-    e: EngineDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> ApiKey:
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise HTTPException(
-            401,
-            "missing API key: send 'Authorization: Bearer <key>' (create "
-            "one with `promise keys create`)",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    key = verify(e.sessions, credentials.credentials)
-    if key is None:
-        raise HTTPException(
-            401, "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"}
-        )
-    return key
-
-
-def _scope(scope: Scope) -> Any:
-    def check(key: Annotated[ApiKey, Depends(authenticated)]) -> ApiKey:
-        if not key.allows(scope):
-            raise HTTPException(
-                403,
-                f"the key '{key.name}' lacks the '{scope}' scope "
-                f"(it has: {', '.join(sorted(key.scopes))})",
-            )
-        return key
-
-    return Depends(check)
-
-
-Reader = Annotated[ApiKey, _scope("read")]
-OutcomeId = Annotated[int, FastAPIPath(ge=1, le=2**63 - 1, description="An outcome's `id`.")]
-Admin = Annotated[ApiKey, _scope("admin")]
-Ingester = Annotated[ApiKey, _scope("ingest")]
-
-
-def _team_of(key: ApiKey, asked: str | None) -> str | None:
-    """A team-restricted key reads its own team only."""
-    if key.team is None:
-        return asked
-    if asked not in (None, key.team):
-        raise HTTPException(403, f"the key '{key.name}' may only read team '{key.team}'")
-    return key.team
-
-
-Since = Annotated[datetime | None, Query(alias="from", description="ISO 8601, inclusive")]
-Until = Annotated[datetime | None, Query(alias="to", description="ISO 8601, exclusive")]
-Limit = Annotated[int, Query(ge=1, le=1000)]
 
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
     app.state.engine.sandbox.close()
-
-
-def _aware(since: datetime | None, until: datetime | None) -> None:
-    for name, moment in (("from", since), ("to", until)):
-        if moment is not None and moment.tzinfo is None:
-            raise HTTPException(422, f"'{name}' needs a UTC offset or Z, e.g. 2024-03-01T00:00:00Z")
-
-
-class Listing:
-    """Query parameters shared by /outcomes and /breaches."""
-
-    def __init__(
-        self,
-        promise: str | None = None,
-        team: str | None = None,
-        customer_id: str | None = None,
-        since: Since = None,
-        until: Until = None,
-        cursor: Annotated[str | None, Query(description="`next_cursor` of the page before")] = None,
-        limit: Limit = 100,
-    ) -> None:
-        _aware(since, until)
-        self.promise, self.team, self.customer_id = promise, team, customer_id
-        self.since, self.until, self.cursor, self.limit = since, until, cursor, limit
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -328,7 +215,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ) -> OutcomePage:
         where = OutcomeFilter(
             promise=listing.promise,
-            team=_team_of(key, listing.team),
+            team=team_of(key, listing.team),
             customer_id=listing.customer_id,
             state=state,  # type: ignore[arg-type]
             since=listing.since,
@@ -387,7 +274,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         group_by: GroupBy = "promise",
     ) -> ComplianceAnswer:
         """Kept, broken and compliance (kept / decided) of outcomes decided in the period."""
-        _aware(since, until)
+        aware(since, until)
         rows = e.queries.compliance(since, until, group_by, team=key.team)
         return ComplianceAnswer(
             group_by=group_by,
@@ -507,7 +394,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         promise = e.catalog.promises.get(promise_id)
         if promise is None:
             raise HTTPException(404, f"no promise '{promise_id}'; see GET /promises")
-        _team_of(key, promise.owner)
+        team_of(key, promise.owner)
         return PromiseDetail(
             **_promise(promise).model_dump(),
             definition=canonical(promise),
