@@ -1,8 +1,10 @@
-"""The evaluation worker: drains the queue of accepted records and, live, moves the clock.
+"""The background processes: the evaluation worker and the alert dispatcher.
 
-It runs apart from the HTTP process (``promise worker``, or supervised by ``promise
-serve``), so a crash in the rules core can take neither the API nor an accepted record
-with it: the queue is only emptied together with the outcomes.
+The worker drains the queue of accepted records and, live, moves the clock. It runs apart
+from the HTTP process (``promise worker``, or supervised by ``promise serve``), so a crash
+in the rules core can take neither the API nor an accepted record with it: the queue is
+only emptied together with the outcomes. The dispatcher (``promise dispatcher``) delivers
+the alerts those outcomes queued, so a slow receiver never holds up evaluation.
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine import store
 from engine.database import make_engine, migrate, session_factory
+from engine.dispatch import Dispatcher
 from engine.queries import WORKER
 from engine.service import PromiseService
 from engine.settings import Settings
 from rules.loader import check_directory, files_fingerprint, load_catalog
+from rules.models import Catalog
 
 log = logging.getLogger("promise.worker")
 
@@ -53,6 +57,12 @@ def run_worker(
 
 
 def _reloaded(settings: Settings, sessions: sessionmaker[Session]) -> PromiseService | None:
+    """A service over the edited catalog, or None if it is invalid."""
+    catalog = _reloaded_catalog(settings)
+    return PromiseService(catalog, sessions) if catalog is not None else None
+
+
+def _reloaded_catalog(settings: Settings) -> Catalog | None:
     """The edited catalog, or None (and the problems logged) if it is invalid."""
     result = check_directory(settings.dir)
     if result.catalog is None:
@@ -62,25 +72,46 @@ def _reloaded(settings: Settings, sessions: sessionmaker[Session]) -> PromiseSer
         )
         return None
     log.info("promise files changed: reloaded %d promises", len(result.catalog.promises))
-    return PromiseService(result.catalog, sessions)
+    return result.catalog
+
+
+def run_dispatcher(settings: Settings, *, interval: float, once: bool = False) -> int:
+    """Deliver alerts until stopped (or, with ``once``, until nothing is due); returns how
+    many deliveries were attempted."""
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    sessions = session_factory(engine)
+    dispatcher = Dispatcher(settings, load_catalog(settings.dir), sessions)
+    files = files_fingerprint(settings.dir)
+    attempted = 0
+    try:
+        while True:
+            if files != (files := files_fingerprint(settings.dir)):
+                catalog = _reloaded_catalog(settings)
+                if catalog is not None:
+                    dispatcher.catalog = catalog
+            done = dispatcher.run_once()
+            attempted += done
+            if once and not done:
+                return attempted
+            if not done:
+                time.sleep(interval)
+    finally:
+        dispatcher.close()
 
 
 class Supervisor:
-    """Keeps one worker process running beside the HTTP server; restarts it if it dies."""
+    """Keeps one background process (``promise worker`` or ``promise dispatcher``) running
+    beside the HTTP server; restarts it if it dies."""
 
-    def __init__(self, live: bool, interval: float) -> None:
-        self.command = [
-            sys.executable,
-            "-m",
-            "api.cli",
-            "worker",
-            "--interval",
-            str(interval),
-            "--live" if live else "--no-live",
-        ]
+    def __init__(self, command: str, *options: str) -> None:
+        self.name = command
+        self.command = [sys.executable, "-m", "api.cli", command, *options]
         self.process: subprocess.Popen[bytes] | None = None
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, name="worker-supervisor", daemon=True)
+        self._thread = threading.Thread(
+            target=self._watch, name=f"{command}-supervisor", daemon=True
+        )
 
     def start(self) -> None:
         self._thread.start()
@@ -94,7 +125,7 @@ class Supervisor:
                 time.sleep(0.2)
             if self._stop.is_set():
                 break
-            log.warning("worker exited with %s; restarting", self.process.returncode)
+            log.warning("%s exited with %s; restarting", self.name, self.process.returncode)
             backoff = 0.5 if time.monotonic() - started > 30 else min(backoff * 2, 10)
             self._stop.wait(backoff)
 

@@ -191,3 +191,58 @@ class BreachActionRow(Base):
     note: Mapped[str | None] = mapped_column(String(4000))
     actor: Mapped[str]
     acted_at: Mapped[datetime]
+
+
+class AlertRow(Base):
+    """A message owed to a team: an outcome became at risk or broken, a breach was
+    corrected, or a digest of held alerts. Written in the transaction that changed the
+    outcome (the outbox), so an alert exists exactly when its cause does."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (Index("ix_alerts_promise_key", "promise_id", "outcome_key"),)
+
+    id: Mapped[int] = mapped_column(ID_TYPE, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))  # alert | correction | digest
+    team: Mapped[str] = mapped_column(index=True)
+    promise_id: Mapped[str | None]
+    outcome_key: Mapped[str | None] = mapped_column(String(2 * TEXT))
+    state: Mapped[str] = mapped_column(String(16))
+    corrects: Mapped[int | None] = mapped_column(ID_TYPE)
+    customer_id: Mapped[str | None] = mapped_column(index=True)
+    outcome: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    reason: Mapped[str] = mapped_column(String(1024))
+    created_at: Mapped[datetime]
+
+
+class DeliveryRow(Base):
+    """One alert on one of its team's routes: retried with backoff until delivered or dead."""
+
+    __tablename__ = "alert_deliveries"
+    __table_args__ = (Index("ix_deliveries_status_next", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(ID_TYPE, primary_key=True, autoincrement=True)
+    alert_id: Mapped[int] = mapped_column(
+        ID_TYPE, ForeignKey("alerts.id", ondelete="CASCADE"), index=True
+    )
+    route: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    last_error: Mapped[str | None] = mapped_column(String(1024))
+    delivered_at: Mapped[datetime | None]
+    digest_id: Mapped[int | None] = mapped_column(ID_TYPE)
+
+
+class SilenceRow(Base):
+    """A silence set through the API (those in teams.yaml live in the catalog)."""
+
+    __tablename__ = "silences"
+
+    id: Mapped[int] = mapped_column(ID_TYPE, primary_key=True, autoincrement=True)
+    team: Mapped[str]
+    promise_id: Mapped[str | None]
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    reason: Mapped[str] = mapped_column(String(1024))
+    created_by: Mapped[str]
+    created_at: Mapped[datetime]

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine import store
+from engine import outbox, store
 from engine.evaluator import Evaluator
 from engine.outcomes import OPEN_STATES, Outcome
 from engine.records import Interaction, Rejection, from_micros, parse_record, to_micros
@@ -202,27 +202,32 @@ class PromiseService:
         stored: dict[str, OutcomeRow],
         reason: str,
     ) -> None:
-        """Make stored outcomes equal the fresh ones, keeping a revision for each change."""
+        """Make stored outcomes equal the fresh ones, keeping a revision for each change and
+        queueing the alerts the changes owe (in this same transaction: the outbox)."""
         created: list[Outcome] = []
+        changes: list[outbox.Change] = []
         for key, outcome in fresh.items():
             row = stored.pop(key, None)
             if row is None:
                 created.append(outcome)
+                changes.append((None, outcome))
                 continue
             before = store.row_to_outcome(row)
             if _frozen(before, promise):
                 continue
             if before.verdict() != outcome.verdict():
                 store.add_revision(session, promise.id, key, before, outcome, reason)
+                changes.append((before, outcome))
             store.apply_outcome(row, outcome)
         store.add_outcomes(session, created, promise.owner)
         for key, row in stored.items():
             before = store.row_to_outcome(row)
             if not _frozen(before, promise):
                 session.delete(row)
-                store.add_revision(
-                    session, promise.id, key, before, None, f"{reason}: no longer an opportunity"
-                )
+                gone = f"{reason}: no longer an opportunity"
+                store.add_revision(session, promise.id, key, before, None, gone)
+                changes.append((before, None))
+        outbox.write(session, promise, self.catalog.teams.get(promise.owner), changes, reason)
 
     def recompute(
         self, until: datetime | None = None, stored: list[Interaction] | None = None

@@ -122,9 +122,27 @@ ROUTE_DOCS: dict[str, type[_Strict]] = {
 }
 
 
+class DigestDoc(_Strict):
+    every: str  # a duration, parsed by the loader so that a bad one points at its line
+
+
+class SilenceDoc(_Strict):
+    """Mute a team's alerts (or one promise's) for a time window, saying why and who."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
+
+    promise: str | None = None
+    from_: str = Field(alias="from")  # ISO 8601 with offset, parsed by the loader
+    until: str
+    reason: str
+    by: str
+
+
 class TeamDoc(_Strict):
     name: str
     alerts: list[dict[str, Any]] = []
+    digest: DigestDoc | None = None
+    silences: list[dict[str, Any]] = []  # each a SilenceDoc, validated on its own
 
 
 class TeamsFileDoc(_Strict):

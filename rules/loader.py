@@ -11,7 +11,7 @@ import dataclasses
 import hashlib
 import typing
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from rules.documents import (
     LimitDoc,
     NeverDoc,
     PromiseDoc,
+    SilenceDoc,
     TeamDoc,
     TeamsFileDoc,
     WebhookRouteDoc,
@@ -44,6 +45,7 @@ from rules.models import (
     NeverPromise,
     Promise,
     Route,
+    Silence,
     Team,
     WebhookRoute,
 )
@@ -131,6 +133,13 @@ def check_directory(directory: Path) -> CheckResult:
                 "missing: every promise's owner must be a team listed in teams.yaml",
             )
         )
+    for doc, where, promise_id in loader.silenced_promises:
+        if promise_id not in promises:
+            loader.report(
+                doc,
+                where,
+                f"unknown promise '{promise_id}'{did_you_mean(promise_id, list(promises))}",
+            )
     problems = sorted(loader.problems)
     if any(p.severity == "error" for p in problems):
         return CheckResult(None, problems)
@@ -150,6 +159,8 @@ class _Loader:
         # Teams and calendars that exist but are invalid: already reported, so a promise
         # naming one is not also told that it is unknown.
         self.defined: set[str] = set()
+        # Silences naming a promise, checked once every promise is known.
+        self.silenced_promises: list[tuple[YamlDocument, Location, str]] = []
 
     def report(
         self,
@@ -206,8 +217,52 @@ class _Loader:
                 route = self.route(doc, raw, ("teams", team_id, "alerts", index))
                 if route is not None:
                     routes.append(route)
-            teams[team_id] = Team(id=team_id, name=team.name, routes=tuple(routes))
+            where = ("teams", team_id)
+            digest = None
+            if team.digest is not None:
+                try:
+                    digest = parse_duration(team.digest.every)
+                except ValueError as exc:
+                    self.report(doc, (*where, "digest", "every"), str(exc))
+            silences = [
+                silence
+                for index, raw in enumerate(team.silences)
+                if (silence := self.silence(doc, raw, team_id, (*where, "silences", index)))
+            ]
+            teams[team_id] = Team(
+                id=team_id,
+                name=team.name,
+                routes=tuple(routes),
+                digest_every=digest,
+                silences=tuple(silences),
+            )
         return teams
+
+    def silence(self, doc: YamlDocument, raw: Any, team: str, where: Location) -> Silence | None:
+        parsed = self.validate(doc, SilenceDoc, raw, where)
+        if parsed is None:
+            return None
+        moments = []
+        for key, text in (("from", parsed.from_), ("until", parsed.until)):
+            try:
+                moment = datetime.fromisoformat(text)
+            except ValueError:
+                moment = None
+            if moment is None or moment.tzinfo is None:
+                self.report(
+                    doc,
+                    (*where, key),
+                    f"{key} must be an ISO 8601 time with a UTC offset, e.g. "
+                    f"2024-03-01T09:00:00+00:00; got {text!r}",
+                )
+                return None
+            moments.append(moment)
+        if moments[1] <= moments[0]:
+            self.report(doc, (*where, "until"), "until must be later than from")
+            return None
+        if parsed.promise is not None:
+            self.silenced_promises.append((doc, (*where, "promise"), parsed.promise))
+        return Silence(team, moments[0], moments[1], parsed.reason, parsed.by, parsed.promise)
 
     def route(self, doc: YamlDocument, raw: dict, where: Location) -> Route | None:
         kinds = [k for k in ROUTE_DOCS if k in raw]

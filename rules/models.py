@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 
 from rules.business_time import Calendar
@@ -147,10 +147,32 @@ Route = WebhookRoute | EmailRoute | LogRoute
 
 
 @dataclass(frozen=True)
+class Silence:
+    """Alerts of ``team`` (only ``promise``'s, when given) are not sent in [starts, ends)."""
+
+    team: str
+    starts: datetime
+    ends: datetime
+    reason: str
+    by: str
+    promise: str | None = None
+
+    def covers(self, team: str, promise: str, moment: datetime) -> bool:
+        return (
+            self.team == team
+            and self.promise in (None, promise)
+            and self.starts <= moment < self.ends
+        )
+
+
+@dataclass(frozen=True)
 class Team:
     id: str
     name: str
     routes: tuple[Route, ...] = ()
+    digest_every: timedelta | None = None
+    """Send one message per this period listing new alerts, instead of one per alert."""
+    silences: tuple[Silence, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,382 @@
+"""Alerts reach the owning team: outbox, signed webhooks, email, retries, corrections,
+silences and digests, against real local receivers and a real database."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from receivers import SmtpReceiver, WebhookReceiver
+from sqlalchemy import Engine, select
+
+from engine.database import session_factory
+from engine.dispatch import Dispatcher
+from engine.schema import AlertRow, DeliveryRow
+from engine.service import PromiseService
+from engine.settings import Settings
+from rules.loader import load_catalog
+
+ROOT = Path(__file__).resolve().parents[1]
+SECRET = "test-webhook-secret"
+
+
+def catalog_dir(tmp_path: Path, routes: str, extra: dict[str, list[str]] | None = None) -> Path:
+    """The shipped promises with every team's alerts sent to ``routes`` (YAML flow list),
+    and ``extra`` lines added to some teams."""
+    target = tmp_path / "promises"
+    shutil.copytree(ROOT / "promises", target, ignore=shutil.ignore_patterns("teams.yaml"))
+    catalog = load_catalog(ROOT / "promises")
+    lines = ["teams:"]
+    for team in catalog.teams.values():
+        lines += [f"  {team.id}:", f"    name: {team.name}", f"    alerts: {routes}"]
+        lines += [f"    {line}" for line in (extra or {}).get(team.id, [])]
+    (target / "teams.yaml").write_text("\n".join(lines) + "\n")
+    return target
+
+
+def webhook_to(receiver: WebhookReceiver) -> str:
+    return f"[{{webhook: '{receiver.url}/hooks', secret: '${{PROMISE_TEST_HOOK_SECRET}}'}}]"
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookReceiver]:
+    running = WebhookReceiver().start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture(autouse=True)
+def _secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROMISE_TEST_HOOK_SECRET", SECRET)
+
+
+def settings_for(db_engine: Engine, promises: Path, **overrides: Any) -> Settings:
+    return Settings(
+        database_url=db_engine.url.render_as_string(hide_password=False),
+        dir=promises,
+        alert_backoff_seconds=0.05,
+        **overrides,
+    )
+
+
+def record(id: str, when: str, **fields: Any) -> dict[str, Any]:
+    base = {
+        "id": id,
+        "occurred_at": f"2024-03-01T{when}:00Z",
+        "customer_id": "C-1",
+        "case_id": "B-1",
+        "channel": "phone",
+        "direction": "inbound",
+        "type": "problem_reported",
+    }
+    return {**base, **fields}
+
+
+def at(when: str) -> datetime:
+    return datetime.fromisoformat(f"2024-03-01T{when}:00+00:00")
+
+
+def drain(dispatcher: Dispatcher, until: float = 10) -> None:
+    """Run the dispatcher until nothing is due (retries included) or ``until`` seconds."""
+    deadline = time.monotonic() + until
+    while time.monotonic() < deadline:
+        if not dispatcher.run_once():
+            with dispatcher.sessions() as session:
+                waiting = session.scalar(
+                    select(DeliveryRow.id).where(DeliveryRow.status == "pending").limit(1)
+                )
+            if waiting is None:
+                return
+            time.sleep(0.02)
+
+
+def statuses(service: PromiseService) -> list[tuple[str, str, str]]:
+    with service.sessions() as session:
+        rows = session.execute(
+            select(AlertRow.kind, AlertRow.state, DeliveryRow.status)
+            .join(DeliveryRow, DeliveryRow.alert_id == AlertRow.id)
+            .order_by(DeliveryRow.id)
+        )
+        return [tuple(r) for r in rows]
+
+
+def travel_problem_breaks(service: PromiseService) -> None:
+    """A booking problem at 10:00 (travel guarantee: 4 h, at risk after 3 h) left unresolved."""
+    service.ingest([record("p1", "10:00")])
+    service.advance(at("13:30"))  # at risk
+    service.advance(at("14:30"))  # broken
+
+
+def test_an_at_risk_then_broken_outcome_sends_one_signed_webhook_per_state(
+    db_engine: Engine, tmp_path: Path, receiver: WebhookReceiver
+) -> None:
+    promises = catalog_dir(tmp_path, webhook_to(receiver))
+    settings = settings_for(db_engine, promises, public_url="https://promises.example.org")
+    sessions = session_factory(db_engine)
+    service = PromiseService(load_catalog(promises), sessions)
+    travel_problem_breaks(service)
+    service.advance(at("18:00"))  # still broken: no second alert
+    dispatcher = Dispatcher(settings, service.catalog, sessions)
+    drain(dispatcher)
+
+    first, second = receiver.received
+    assert all(d.signed_by(SECRET) for d in receiver.received)
+    assert not first.signed_by("another secret")
+    assert [d.json["state"] for d in receiver.received] == ["at_risk", "broken"]
+    body = second.json
+    assert body["id"] == second.headers["idempotency-key"] != first.headers["idempotency-key"]
+    assert abs(int(second.headers["x-promise-timestamp"]) - time.time()) < 60
+    assert body | {"id": None, "created_at": None, "outcome_id": None, "link": None} == body | {
+        "id": None,
+        "kind": "alert",
+        "promise": "travel-guarantee",
+        "title": "A reported booking problem is resolved within 4 hours, day or night",
+        "team": "travel-support",
+        "state": "broken",
+        "customer_id": "C-1",
+        "scope": "B-1",
+        "opened_at": "2024-03-01T10:00:00+00:00",
+        "due_at": "2024-03-01T14:00:00+00:00",
+        "decided_at": "2024-03-01T14:00:00+00:00",
+        "evidence": ["p1"],
+        "corrects": None,
+        "created_at": None,
+        "outcome_id": None,
+        "link": None,
+    }
+    assert body["link"] == f"https://promises.example.org/outcomes/{body['outcome_id']}"
+    assert "BROKEN" in body["text"] and "customer C-1" in body["text"]
+    assert body["subject"] == "[travel-support] travel-guarantee broken for C-1"
+    assert statuses(service) == [
+        ("alert", "at_risk", "delivered"),
+        ("alert", "broken", "delivered"),
+    ]
+
+
+def test_alerts_queue_while_the_receiver_is_down_and_all_arrive_once_it_is_back(
+    db_engine: Engine, tmp_path: Path, receiver: WebhookReceiver
+) -> None:
+    receiver.stop()  # down: connections are refused
+    promises = catalog_dir(tmp_path, webhook_to(receiver))
+    sessions = session_factory(db_engine)
+    service = PromiseService(load_catalog(promises), sessions)
+    service.ingest([record(f"p{n}", "10:00", case_id=f"B-{n}") for n in range(5)])
+    service.advance(at("15:00"))  # five breaches
+    dispatcher = Dispatcher(settings_for(db_engine, promises), service.catalog, sessions)
+    dispatcher.run_once()
+    with sessions() as session:
+        failed = session.scalars(select(DeliveryRow)).all()
+    assert [(d.status, d.attempts) for d in failed] == [("pending", 1)] * 5
+    assert all("ConnectError" in (d.last_error or "") for d in failed)
+
+    receiver.status = 503  # up, but failing: still retried
+    receiver.start()
+    time.sleep(0.1)
+    dispatcher.run_once()
+    receiver.status = 200
+    drain(dispatcher)
+    assert sorted(receiver.keys()) == sorted(f"alert-{d.alert_id}" for d in failed)
+    assert len(set(receiver.keys())) == 5  # each once
+    assert {s for *_, s in statuses(service)} == {"delivered"}
+
+
+def test_a_delivery_is_dead_after_the_configured_attempts(
+    db_engine: Engine, tmp_path: Path, receiver: WebhookReceiver
+) -> None:
+    receiver.status = 500
+    promises = catalog_dir(tmp_path, webhook_to(receiver))
+    sessions = session_factory(db_engine)
+    service = PromiseService(load_catalog(promises), sessions)
+    service.ingest([record("p1", "10:00")])
+    service.advance(at("15:00"))
+    settings = settings_for(db_engine, promises, alert_max_attempts=3)
+    drain(Dispatcher(settings, service.catalog, sessions))
+    with sessions() as session:
+        (delivery,) = session.scalars(select(DeliveryRow)).all()
+    assert (delivery.status, delivery.attempts) == ("dead", 3)
+    assert "answered 500" in (delivery.last_error or "")
+
+
+def test_a_late_record_that_turns_a_breach_into_kept_sends_a_correction(
+    db_engine: Engine, tmp_path: Path, receiver: WebhookReceiver
+) -> None:
+    promises = catalog_dir(tmp_path, webhook_to(receiver))
+    sessions = session_factory(db_engine)
+    service = PromiseService(load_catalog(promises), sessions)
+    travel_problem_breaks(service)
+    dispatcher = Dispatcher(settings_for(db_engine, promises), service.catalog, sessions)
+    drain(dispatcher)
+    broken = receiver.received[-1].json
+    # The resolution happened at 13:45 but reaches us only now.
+    service.ingest([record("r1", "13:45", type="resolved", direction="internal")])
+    drain(dispatcher)
+    correction = receiver.received[-1].json
+    assert correction["kind"] == "correction"
+    assert correction["corrects"] == broken["id"]
+    assert correction["state"] == "kept"
+    assert correction["evidence"] == ["p1", "r1"]
+    assert correction["reason"] == "new record(s) r1"  # after the clock had broken it
+    assert receiver.received[-1].path == receiver.received[-2].path  # the same route
+    # Broken again by yet another revision? Not here: the outcome stays kept, no more alerts.
+    service.advance(at("23:00"))
+    drain(dispatcher)
+    assert len(receiver.received) == 3
+
+
+def test_email_alerts_arrive_at_a_real_smtp_server(db_engine: Engine, tmp_path: Path) -> None:
+    with SmtpReceiver() as smtp:
+        promises = catalog_dir(tmp_path, "[{email: travel-leads@example.org}]")
+        sessions = session_factory(db_engine)
+        service = PromiseService(load_catalog(promises), sessions)
+        service.ingest([record("p1", "10:00")])
+        service.advance(at("15:00"))
+        settings = settings_for(
+            db_engine, promises, smtp_host="127.0.0.1", smtp_port=smtp.port, smtp_from="pe@x.org"
+        )
+        drain(Dispatcher(settings, service.catalog, sessions))
+        ((sender, recipients, content),) = smtp.messages
+    assert sender == "pe@x.org" and recipients == ["travel-leads@example.org"]
+    assert "Subject: [travel-support] travel-guarantee broken for C-1" in content
+    assert 'BROKEN: "A reported booking problem is resolved within 4 hours' in content
+    assert statuses(service) == [("alert", "broken", "delivered")]
+
+
+def test_a_team_template_overrides_the_message_text(
+    db_engine: Engine, tmp_path: Path, receiver: WebhookReceiver
+) -> None:
+    promises = catalog_dir(tmp_path, webhook_to(receiver))
+    (promises / "templates" / "travel-support").mkdir(parents=True)
+    (promises / "templates" / "travel-support" / "alert.txt.j2").write_text(
+        "Travel desk: {{ alert.customer_id }} waited since {{ alert.opened_at }}"
+    )
+    sessions = session_factory(db_engine)
+    service = PromiseService(load_catalog(promises), sessions)
+    service.ingest([record("p1", "10:00")])
+    service.advance(at("15:00"))
+    drain(Dispatcher(settings_for(db_engine, promises), service.catalog, sessions))
+    assert (
+        receiver.received[0].json["text"]
+        == "Travel desk: C-1 waited since 2024-03-01T10:00:00+00:00"
+    )
+
+
+def test_a_silence_in_teams_yaml_mutes_its_team_and_says_why(
+    db_engine: Engine, tmp_path: Path, receiver: WebhookReceiver
+) -> None:
+    silence = (
+        "silences: [{promise: travel-guarantee, from: '2020-01-01T00:00:00Z', "
+        "until: '2100-01-01T00:00:00Z', reason: booking system migration, by: ana}]"
+    )
+    promises = catalog_dir(tmp_path, webhook_to(receiver), {"travel-support": [silence]})
+    sessions = session_factory(db_engine)
+    service = PromiseService(load_catalog(promises), sessions)
+    service.ingest([record("p1", "10:00")])
+    service.advance(at("15:00"))
+    drain(Dispatcher(settings_for(db_engine, promises), service.catalog, sessions))
+    assert receiver.received == []
+    with sessions() as session:
+        (delivery,) = session.scalars(select(DeliveryRow)).all()
+    assert delivery.status == "silenced"
+    assert delivery.last_error is not None
+    assert delivery.last_error.startswith("silenced: booking system migration (by ana, until 2100")
+
+
+def test_a_digest_sends_one_message_listing_the_new_breaches(
+    db_engine: Engine, tmp_path: Path, receiver: WebhookReceiver
+) -> None:
+    promises = catalog_dir(
+        tmp_path, webhook_to(receiver), {"travel-support": ["digest: {every: 1h}"]}
+    )
+    sessions = session_factory(db_engine)
+    service = PromiseService(load_catalog(promises), sessions)
+    service.ingest([record(f"p{n}", "10:00", case_id=f"B-{n}") for n in range(3)])
+    service.advance(at("15:00"))
+    dispatcher = Dispatcher(settings_for(db_engine, promises), service.catalog, sessions)
+    drain(dispatcher)
+    (digest,) = receiver.received
+    body = digest.json
+    assert body["kind"] == "digest" and digest.signed_by(SECRET)
+    assert sorted(a["scope"] for a in body["alerts"]) == ["B-0", "B-1", "B-2"]
+    assert body["text"].startswith("3 promise alert(s) for travel-support since the last digest")
+    # More breaches within the hour wait for the next digest.
+    service.ingest([record("p9", "16:00", case_id="B-9")])
+    service.advance(at("21:00"))
+    drain(dispatcher)
+    assert len(receiver.received) == 1
+    assert statuses(service)[-1] == ("alert", "broken", "held")
+
+
+def test_a_dispatcher_killed_in_mid_delivery_loses_nothing(
+    db_engine: Engine, tmp_path: Path, receiver: WebhookReceiver
+) -> None:
+    """SIGKILL a real `promise dispatcher` while the receiver is still answering; the next
+    one sends the same alerts again under the same keys, and every alert arrives."""
+    promises = catalog_dir(tmp_path, webhook_to(receiver))
+    sessions = session_factory(db_engine)
+    service = PromiseService(load_catalog(promises), sessions)
+    service.ingest([record(f"p{n}", "10:00", case_id=f"B-{n}") for n in range(4)])
+    service.advance(at("15:00"))
+    with sessions() as session:
+        expected = {f"alert-{i}" for i in session.scalars(select(AlertRow.id))}
+    assert len(expected) == 4
+    env = {
+        **os.environ,
+        "PROMISE_DATABASE_URL": db_engine.url.render_as_string(hide_password=False),
+        "PROMISE_DIR": str(promises),
+        "PROMISE_ALERT_LEASE_SECONDS": "1",
+    }
+    command = [str(Path(sys.executable).parent / "promise"), "dispatcher", "--interval", "0.05"]
+    receiver.delay = 3  # the first request is in flight when the kill comes
+    first = subprocess.Popen(command, env=env, cwd=tmp_path)
+    receiver.wait_for(0)
+    time.sleep(1.5)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    receiver.delay = 0
+    second = subprocess.Popen([*command, "--once"], env=env, cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 30
+        while set(receiver.keys()) != expected and time.monotonic() < deadline:
+            time.sleep(0.1)
+            if second.poll() is not None:  # --once ended before the lease ran out: again
+                second = subprocess.Popen([*command, "--once"], env=env, cwd=tmp_path)
+    finally:
+        second.kill()
+    assert set(receiver.keys()) == expected
+    assert {s for *_, s in statuses(service)} == {"delivered"}
+
+
+def test_alerts_are_written_in_the_outcomes_transaction(
+    db_engine: Engine, tmp_path: Path, receiver: WebhookReceiver
+) -> None:
+    """A crash that undoes the evaluation undoes its alerts: no alert without its outcome."""
+    promises = catalog_dir(tmp_path, webhook_to(receiver))
+    sessions = session_factory(db_engine)
+    service = PromiseService(load_catalog(promises), sessions)
+    service.ingest([record("p1", "10:00")])
+
+    class Crash(Exception):
+        pass
+
+    original = service._sync
+
+    def crash_after_sync(*args: Any) -> None:
+        original(*args)
+        raise Crash
+
+    service._sync = crash_after_sync  # type: ignore[method-assign]
+    with pytest.raises(Crash):
+        service.advance(at("15:00"))
+    assert statuses(service) == []
+    service._sync = original  # type: ignore[method-assign]
+    service.advance(at("15:00"))
+    assert statuses(service) == [("alert", "broken", "pending")]
