@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, Field
 
@@ -223,3 +223,63 @@ class BacktestAnswer(BaseModel):
     )
     changed: list[BacktestChange] = Field(description="Opportunities whose state would differ.")
     outcomes: list[dict]
+
+
+class DeliveryOut(BaseModel):
+    route: str = Field(examples=["webhook https://hooks.example.org/cc"])
+    status: Literal["pending", "held", "delivered", "digested", "silenced", "dead"] = Field(
+        description="held: waiting for the team's digest; digested: sent in a digest."
+    )
+    attempts: int
+    next_attempt_at: datetime | None = Field(description="When a pending delivery is tried next.")
+    last_error: str | None = Field(description="Why the last attempt failed, or the silence.")
+    delivered_at: datetime | None
+
+
+class AlertOut(BaseModel):
+    id: str = Field(examples=["alert-12"], description="Also the receivers' idempotency key.")
+    kind: Literal["alert", "correction", "digest"]
+    team: str
+    promise: str | None
+    state: str = Field(description="at_risk or broken; for a correction, the outcome's new state.")
+    customer_id: str | None
+    corrects: str | None = Field(description="The alert a correction takes back.")
+    reason: str
+    created_at: datetime
+    outcome: dict[str, Any] | None = Field(description="The outcome when the alert was raised.")
+    deliveries: list[DeliveryOut]
+
+
+class AlertPage(BaseModel):
+    items: list[AlertOut]
+    next_cursor: str | None
+
+
+class RetryAnswer(BaseModel):
+    alert: AlertOut
+    requeued: int = Field(description="Dead deliveries given a fresh set of attempts.")
+
+
+class SilenceIn(BaseModel):
+    model_config = {"extra": "forbid", "populate_by_name": True}
+
+    team: Text = Field(max_length=256, examples=["contact-centre"])
+    promise: Text | None = Field(
+        default=None, max_length=256, description="Only this promise; all of the team's if absent."
+    )
+    starts_at: datetime | None = Field(
+        default=None, alias="from", description="ISO 8601 with offset; default now."
+    )
+    ends_at: datetime = Field(alias="until", examples=["2024-03-01T18:00:00Z"])
+    reason: Text = Field(min_length=1, max_length=1024, examples=["mail server migration"])
+
+
+class SilenceOut(BaseModel):
+    id: int | None = Field(description="null for silences written in teams.yaml")
+    team: str
+    promise: str | None
+    starts_at: datetime
+    ends_at: datetime
+    reason: str
+    by: str = Field(description="Who set it: the API key's name, or `by` in teams.yaml.")
+    source: Literal["teams.yaml", "api"]

@@ -18,8 +18,8 @@ import httpx
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine import notify
-from engine.schema import AlertRow, DeliveryRow, OutcomeRow, SilenceRow
+from engine import notify, silences
+from engine.schema import AlertRow, DeliveryRow, OutcomeRow
 from engine.settings import Settings
 from engine.store import now
 from rules.models import Catalog, Silence
@@ -75,11 +75,11 @@ class Dispatcher:
                 query = query.with_for_update(skip_locked=True)
             deliveries = list(session.scalars(query))
             alerts = _by_id(session, {d.alert_id for d in deliveries})
-            silences = active_silences(session, self.catalog, moment)
+            muting = silences.active(session, self.catalog, moment)
             jobs = []
             for delivery in deliveries:
                 alert = alerts[delivery.alert_id]
-                muted = self._muted(session, alert, delivery, silences, moment)
+                muted = self._muted(session, alert, delivery, muting, moment)
                 if muted:
                     delivery.status, delivery.last_error = "silenced", muted
                     continue
@@ -211,7 +211,7 @@ class Dispatcher:
             .where(DeliveryRow.status == "held")
             .distinct()
         ).all()
-        silences = active_silences(session, self.catalog, moment)
+        muting = silences.active(session, self.catalog, moment)
         for team_id in held_teams:
             team = self.catalog.teams.get(team_id)
             held = _held(session, team_id)
@@ -229,7 +229,7 @@ class Dispatcher:
             alerts = _by_id(session, {d.alert_id for d in held})
             to_send = []
             for delivery in held:
-                muted = self._muted(session, alerts[delivery.alert_id], delivery, silences, moment)
+                muted = self._muted(session, alerts[delivery.alert_id], delivery, muting, moment)
                 if muted:
                     delivery.status, delivery.last_error = "silenced", muted
                 else:
@@ -260,18 +260,6 @@ class Dispatcher:
                 )
                 for route in routes
             )
-
-
-def active_silences(session: Session, catalog: Catalog, moment: datetime) -> list[Silence]:
-    """Silences in force at ``moment``: those in teams.yaml and those set through the API."""
-    rows = session.scalars(
-        select(SilenceRow).where(SilenceRow.starts_at <= moment, SilenceRow.ends_at > moment)
-    )
-    stored = [
-        Silence(r.team, r.starts_at, r.ends_at, r.reason, r.created_by, r.promise_id) for r in rows
-    ]
-    defined = [s for team in catalog.teams.values() for s in team.silences]
-    return [s for s in defined if s.starts <= moment < s.ends] + stored
 
 
 def _by_id(session: Session, ids: set[int]) -> dict[int, AlertRow]:

@@ -15,14 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from receivers import SmtpReceiver, WebhookReceiver
 from sqlalchemy import Engine, select
 
+from conftest import start_server, stop_server
 from engine.database import session_factory
 from engine.dispatch import Dispatcher
 from engine.schema import AlertRow, DeliveryRow
 from engine.service import PromiseService
 from engine.settings import Settings
+from receivers import SmtpReceiver, WebhookReceiver
 from rules.loader import load_catalog
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -380,3 +381,89 @@ def test_alerts_are_written_in_the_outcomes_transaction(
     service._sync = original  # type: ignore[method-assign]
     service.advance(at("15:00"))
     assert statuses(service) == [("alert", "broken", "pending")]
+
+
+def test_through_the_service_alerts_reach_the_team_and_can_be_listed_and_silenced(
+    db_engine: Engine, tmp_path: Path, receiver: WebhookReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real `promise serve` (API, worker, dispatcher) over the test database."""
+    monkeypatch.setenv("PROMISE_ALERT_BACKOFF_SECONDS", "0.1")
+    promises = catalog_dir(tmp_path, webhook_to(receiver))
+    url = db_engine.url.render_as_string(hide_password=False)
+    server = start_server(url, tmp_path, "--no-live", promise_dir=promises)
+    try:
+        with server.client() as client:
+            # B-1 opens at 10:00; a record of another case at 15:00 moves the clock past due.
+            post = client.post(
+                "/interactions",
+                json=[record("p1", "10:00"), record("x1", "15:00", case_id="B-2", type="note")],
+            )
+            assert post.json()["accepted"] == 2
+            (delivery,) = receiver.wait_for(1)
+            assert delivery.signed_by(SECRET)
+            body = delivery.json
+            assert (body["promise"], body["scope"], body["state"]) == (
+                "travel-guarantee",
+                "B-1",
+                "broken",
+            )
+            link = client.get(body["link"].removeprefix("http://127.0.0.1:8000"))
+            assert link.status_code == 200 and link.json()["evidence"] == ["p1"]
+
+            server.wait_for(
+                lambda: client.get("/alerts", params={"status": "delivered"}).json()["items"]
+            )
+            (listed,) = client.get("/alerts", params={"team": "travel-support"}).json()["items"]
+            assert listed["id"] == body["id"]
+            assert listed["deliveries"][0]["status"] == "delivered"
+            assert listed["deliveries"][0]["route"] == f"webhook {receiver.url}/hooks"
+
+            other = server.promise("keys", "create", "care", "--scopes", "read", "--team", "ops")
+            refused = client.post(
+                "/silences",
+                json={"team": "travel-support", "until": "2100-01-01T00:00:00Z", "reason": "x"},
+                headers={"Authorization": f"Bearer {other.strip()}"},
+            )
+            assert refused.status_code == 403
+            bad = client.post(
+                "/silences",
+                json={
+                    "team": "travel-support",
+                    "promise": "ask-once",
+                    "until": "2100-01-01T00:00Z",
+                    "reason": "migration",
+                },
+            )
+            assert bad.status_code == 422
+            assert "team 'travel-support' owns no promise 'ask-once'" in bad.json()["detail"]
+            silence = client.post(
+                "/silences",
+                json={
+                    "team": "travel-support",
+                    "until": "2100-01-01T00:00:00Z",
+                    "reason": "booking system migration",
+                },
+            )
+            assert silence.status_code == 201, silence.text
+            assert silence.json()["by"].startswith("admin-")
+            client.post(
+                "/interactions",
+                json=[
+                    record("p2", "16:00", case_id="B-3"),
+                    record("x2", "21:00", case_id="B-4", type="note"),
+                ],
+            )
+            server.wait_for(
+                lambda: client.get("/alerts", params={"status": "silenced"}).json()["items"]
+            )
+            (muted,) = client.get("/alerts", params={"status": "silenced"}).json()["items"]
+            assert muted["outcome"]["scope"] == "B-3"
+            assert muted["deliveries"][0]["last_error"].startswith(
+                "silenced: booking system migration (by admin-"
+            )
+            ended = client.delete(f"/silences/{silence.json()['id']}")
+            assert ended.status_code == 200
+            assert client.get("/silences", params={"active": True}).json() == []
+            assert len(receiver.received) == 1
+    finally:
+        stop_server(server)

@@ -1,0 +1,121 @@
+"""HTTP routes for alerts and silences: what reached each team, what died, what is muted."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query
+from fastapi import Path as FastAPIPath
+
+from api.deps import Admin, EngineDep, Reader, team_of
+from api.schemas import AlertOut, AlertPage, DeliveryOut, RetryAnswer, SilenceIn, SilenceOut
+from engine import alerts, silences
+from engine.alerts import Alert, AlertFilter
+from rules.models import Silence
+
+router = APIRouter(tags=["alerts"])
+AlertNumber = Annotated[
+    int, FastAPIPath(ge=1, le=2**63 - 1, description="The number in an alert id (alert-12: 12).")
+]
+DeliveryStatus = Annotated[
+    str | None, Query(pattern="^(pending|held|delivered|digested|silenced|dead)$")
+]
+Kind = Annotated[str | None, Query(pattern="^(alert|correction|digest)$")]
+
+
+@router.get("/alerts", response_model=AlertPage)
+def get_alerts(
+    e: EngineDep,
+    key: Reader,
+    team: str | None = None,
+    promise: str | None = None,
+    customer_id: str | None = None,
+    kind: Kind = None,
+    status: DeliveryStatus = None,
+    cursor: Annotated[str | None, Query(description="`next_cursor` of the page before")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> AlertPage:
+    """Alerts raised to the owning teams, oldest first, each with its deliveries per route;
+    `status=dead` lists the alerts that a route gave up on."""
+    where = AlertFilter(team_of(key, team), promise, kind, status, customer_id)
+    items, next_cursor = alerts.list_alerts(e.sessions, where, cursor, limit)
+    return AlertPage(items=[_out(a) for a in items], next_cursor=next_cursor)
+
+
+@router.get("/alerts/{number}", response_model=AlertOut)
+def get_alert(number: AlertNumber, e: EngineDep, key: Reader) -> AlertOut:
+    """One alert with its deliveries (route, status, attempts, last error)."""
+    return _out(_owned(e, key.team, number))
+
+
+@router.post("/alerts/{number}/retry", response_model=RetryAnswer)
+def retry_alert(number: AlertNumber, e: EngineDep, _: Admin) -> RetryAnswer:
+    """Send a dead alert again: its dead deliveries get a fresh set of attempts."""
+    _owned(e, None, number)
+    requeued = alerts.retry_dead(e.sessions, number)
+    return RetryAnswer(alert=_out(_owned(e, None, number)), requeued=requeued)
+
+
+@router.get("/silences", response_model=list[SilenceOut])
+def get_silences(
+    e: EngineDep,
+    key: Reader,
+    team: str | None = None,
+    active: Annotated[bool, Query(description="Only those in force now.")] = False,
+) -> list[SilenceOut]:
+    """Silences from teams.yaml and the API."""
+    moment = datetime.now(UTC) if active else None
+    found = silences.listed(e.sessions, e.catalog, team_of(key, team), moment)
+    return [SilenceOut(**asdict(s)) for s in found]
+
+
+@router.post("/silences", response_model=SilenceOut, status_code=201)
+def post_silence(body: SilenceIn, e: EngineDep, key: Reader) -> SilenceOut:
+    """Mute a team's alerts (or one promise's) until a time, with a reason; the key's name
+    is kept as who set it. Alerts raised meanwhile are kept, marked `silenced`."""
+    for name, moment in (("from", body.starts_at), ("until", body.ends_at)):
+        if moment is not None and moment.tzinfo is None:
+            raise HTTPException(422, f"'{name}' needs a UTC offset or Z, e.g. 2024-03-01T18:00Z")
+    silence = Silence(
+        team=team_of(key, body.team) or body.team,
+        starts=body.starts_at or datetime.now(UTC),
+        ends=body.ends_at,
+        reason=body.reason,
+        by=key.name,
+        promise=body.promise,
+    )
+    try:
+        return SilenceOut(**asdict(silences.add(e.sessions, e.catalog, silence)))
+    except silences.SilenceProblem as exc:
+        raise HTTPException(422, str(exc)) from None
+
+
+@router.delete("/silences/{number}", response_model=SilenceOut)
+def delete_silence(
+    number: Annotated[int, FastAPIPath(ge=1, le=2**63 - 1)], e: EngineDep, key: Reader
+) -> SilenceOut:
+    """End a silence now; it stays listed with its new end."""
+    try:
+        return SilenceOut(**asdict(silences.end(e.sessions, number, key.team)))
+    except LookupError as exc:
+        raise HTTPException(404, str(exc)) from None
+    except silences.OtherTeam as exc:
+        raise HTTPException(403, f"the key '{key.name}' may not: {exc}") from None
+
+
+def _owned(e: EngineDep, team: str | None, number: int) -> Alert:
+    alert = alerts.get_alert(e.sessions, number)
+    if alert is None or team not in (None, alert.team):
+        raise HTTPException(
+            404, f"no alert alert-{number}" + (f" of team '{team}'" if team else "")
+        )
+    return alert
+
+
+def _out(alert: Alert) -> AlertOut:
+    fields = asdict(alert)
+    fields.pop("number")
+    fields["deliveries"] = [DeliveryOut(**d) for d in fields["deliveries"]]
+    return AlertOut(**fields)
