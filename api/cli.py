@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
-from datetime import datetime
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Annotated
 
@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from engine import reports
 from engine.database import make_engine, migrate, session_factory
 from engine.keys import KeyProblem, create_key, list_keys, revoke
 from engine.outcomes import STATES
@@ -214,7 +215,8 @@ def serve(
     ] = True,
     interval: Annotated[float, typer.Option(help="Worker poll interval, seconds.")] = 0.5,
 ) -> None:
-    """Run the HTTP API, with an evaluation worker process beside it (restarted if it dies).
+    """Run the HTTP API, with an evaluation worker and an alert dispatcher process beside it
+    (each restarted if it dies).
 
     Uses $PROMISE_DATABASE_URL (default: sqlite:///promise.db in this directory) and
     $PROMISE_DIR (default: ./promises). OpenAPI at /docs and /openapi.json.
@@ -227,8 +229,12 @@ def serve(
     from api.worker import Supervisor
 
     application = create_app(Settings())  # migrates and loads the catalog before the worker
-    supervisor = Supervisor(live=live, interval=interval)
-    supervisor.start()
+    supervisors = [
+        Supervisor("worker", "--interval", str(interval), "--live" if live else "--no-live"),
+        Supervisor("dispatcher", "--interval", str(interval)),
+    ]
+    for supervisor in supervisors:
+        supervisor.start()
 
     def reload_on_hangup(_signal: int, _frame: object) -> None:
         try:
@@ -241,7 +247,8 @@ def serve(
     try:
         uvicorn.run(application, host=host, port=port, log_level="info")
     finally:
-        supervisor.stop()
+        for supervisor in supervisors:
+            supervisor.stop()
 
 
 @app.command()
@@ -261,6 +268,28 @@ def worker(
 
     evaluated = run_worker(Settings(), live=live, interval=interval, once=once, batch=batch)
     typer.echo(f"evaluated {evaluated} records", err=True)
+
+
+@app.command()
+def dispatcher(
+    interval: Annotated[float, typer.Option(help="Poll interval when idle, seconds.")] = 0.5,
+    once: Annotated[bool, typer.Option("--once", help="Send what is due now, then exit.")] = False,
+) -> None:
+    """Deliver queued alerts to the owning teams' routes (started by `promise serve`).
+
+    Retries with exponential backoff ($PROMISE_ALERT_BACKOFF_SECONDS, doubling) and marks a
+    delivery dead after $PROMISE_ALERT_MAX_ATTEMPTS; applies silences and digests from
+    teams.yaml and the API. Webhook secrets and SMTP settings come from the environment.
+
+    Example: `CC_WEBHOOK_SECRET=s3cret promise dispatcher --once`
+    """
+    import logging
+
+    from api.worker import run_dispatcher
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    attempted = run_dispatcher(Settings(), interval=interval, once=once)
+    typer.echo(f"attempted {attempted} deliveries", err=True)
 
 
 keys_app = typer.Typer(
@@ -320,6 +349,64 @@ def keys_list() -> None:
         typer.echo(
             f"{name}\t{','.join(scopes)}\t{team or '-'}\t{'revoked' if revoked else 'active'}"
         )
+
+
+@app.command()
+def report(
+    team: Annotated[str, typer.Option(help="The team whose promises are reported on.")],
+    since: Annotated[
+        str, typer.Option("--from", help="First day (YYYY-MM-DD, UTC) or ISO 8601 time.")
+    ],
+    until: Annotated[
+        str, typer.Option("--to", help="Day or ISO 8601 time the period ends (exclusive).")
+    ],
+    fmt: Annotated[
+        reports.Format, typer.Option("--format", help="html, md (markdown) or csv.")
+    ] = "html",
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write here instead of standard output.")
+    ] = None,
+) -> None:
+    """Report a team's breaches over outcomes decided in [--from, --to).
+
+    Per promise: attainment and error budget, a weekly trend, every breach with its
+    evidence explained; then what is at risk now and the top breach drivers. Reads
+    $PROMISE_DATABASE_URL and $PROMISE_DIR.
+
+    Example: `promise report --team contact-centre --from 2024-03-01 --to 2024-04-01 --format md`
+    """
+    start, end = _report_time(since, "--from"), _report_time(until, "--to")
+    if start >= end:
+        raise typer.BadParameter("must be after --from", param_hint="--to")
+    settings = Settings()
+    try:
+        built = reports.build_report(_sessions(), _load(settings.dir), team, start, end)
+    except reports.UnknownTeam as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    text = reports.render(built, fmt)
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {out} ({len(built.breaches)} breaches)", err=True)
+
+
+def _report_time(text: str, hint: str) -> datetime:
+    """``YYYY-MM-DD`` is that day's UTC midnight; anything else needs a UTC offset."""
+    try:
+        if len(text) == 10:
+            return datetime.combine(date.fromisoformat(text), time(), UTC)
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{text!r} is neither YYYY-MM-DD nor an ISO 8601 time", param_hint=hint
+        ) from None
+    if moment.tzinfo is None:
+        raise typer.BadParameter(
+            "give a UTC offset or Z, e.g. 2024-03-01T00:00:00Z, or a day", param_hint=hint
+        )
+    return moment
 
 
 def summary_table(result: ReplayResult) -> Table:

@@ -8,7 +8,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    """``PROMISE_DATABASE_URL`` and ``PROMISE_DIR``, with working defaults."""
+    """Every setting is ``PROMISE_<NAME>`` in the environment, with a working default."""
 
     model_config = SettingsConfigDict(env_prefix="PROMISE_", extra="ignore")
 
@@ -16,3 +16,23 @@ class Settings(BaseSettings):
     """SQLAlchemy URL; the default is a SQLite file in the working directory."""
     dir: Path = Path("promises")
     """The promise catalog."""
+    features_dir: Path = Path("features")
+    """The living documentation (``<promise-id>.feature``), shown on the dashboard."""
+
+    public_url: str = "http://127.0.0.1:8000"
+    """Where people reach this service; alerts link to outcomes under it."""
+    alert_max_attempts: int = 10
+    """Delivery attempts per alert and route before it is marked dead."""
+    alert_backoff_seconds: float = 5.0
+    """The wait after the first failed attempt; doubled after each further failure."""
+    alert_backoff_max_seconds: float = 3600.0
+    alert_lease_seconds: float = 60.0
+    """How long a claimed delivery is left to its dispatcher before another may retry it
+    (a dispatcher killed in mid-delivery loses nothing: the alert is sent again)."""
+    webhook_timeout_seconds: float = 10.0
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    smtp_starttls: bool = False
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_from: str = "promise-engine@localhost"

@@ -1,0 +1,50 @@
+"""``GET /reports/{team}``: a team's breach report as HTML, markdown or CSV.
+
+The same report as ``promise report``; built per request from the database, so it is a plain
+``def`` route (run in the thread pool).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query
+from fastapi import Path as FastAPIPath
+from fastapi.responses import Response
+
+from api.deps import EngineDep, Reader, Since, Until, aware, team_of
+from engine import reports
+
+router = APIRouter(tags=["reports"])
+
+
+@router.get(
+    "/reports/{team}",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The report",
+            "content": {media: {} for media in reports.MEDIA_TYPES.values()},
+        },
+        403: {"description": "The key may only read another team"},
+        404: {"description": "Unknown team; the message names the known teams"},
+    },
+)
+def get_report(
+    team: Annotated[str, FastAPIPath(description="A team id from teams.yaml.")],
+    e: EngineDep,
+    key: Reader,
+    since: Since = None,
+    until: Until = None,
+    fmt: Annotated[reports.Format, Query(alias="format")] = "html",
+) -> Response:
+    """A team's breach report over outcomes decided in [from, to): attainment and error budget
+    per promise, a weekly trend, every breach with its evidence explained, what is at risk
+    now and the top breach drivers. A team-restricted key gets its own team's only."""
+    aware(since, until)
+    team_of(key, team)
+    try:
+        report = reports.build_report(e.sessions, e.catalog, team, since, until)
+    except reports.UnknownTeam as exc:
+        raise HTTPException(404, str(exc)) from None
+    return Response(reports.render(report, fmt), media_type=reports.MEDIA_TYPES[fmt])
