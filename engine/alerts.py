@@ -109,15 +109,37 @@ def retry_dead(sessions: sessionmaker[Session], number: int) -> int:
         return result.rowcount or 0
 
 
-def dead_count(sessions: sessionmaker[Session], team: str | None = None) -> int:
-    """Deliveries that gave up, for reports and health pages."""
-    query = select(func.count()).select_from(DeliveryRow).where(DeliveryRow.status == "dead")
-    if team is not None:
-        query = query.join(AlertRow, DeliveryRow.alert_id == AlertRow.id).where(
-            AlertRow.team == team
+def delivery_counts(
+    session: Session, team: str, since: datetime | None, until: datetime | None
+) -> dict[str, int]:
+    """Deliveries of ``team``'s alerts raised in [since, until), per status (for reports)."""
+    query = (
+        select(DeliveryRow.status, func.count())
+        .join(AlertRow, DeliveryRow.alert_id == AlertRow.id)
+        .where(AlertRow.team == team)
+        .group_by(DeliveryRow.status)
+    )
+    if since is not None:
+        query = query.where(AlertRow.created_at >= since)
+    if until is not None:
+        query = query.where(AlertRow.created_at < until)
+    return {status: count for status, count in session.execute(query).tuples()}
+
+
+def dead(session: Session, team: str, limit: int = 50) -> list[Alert]:
+    """``team``'s alerts that a route gave up on, newest first: someone must look."""
+    rows = session.scalars(
+        select(AlertRow)
+        .where(
+            AlertRow.team == team,
+            select(DeliveryRow.id)
+            .where(DeliveryRow.alert_id == AlertRow.id, DeliveryRow.status == "dead")
+            .exists(),
         )
-    with sessions() as session:
-        return session.scalar(query) or 0
+        .order_by(AlertRow.id.desc())
+        .limit(limit)
+    )
+    return _with_deliveries(session, list(rows))
 
 
 def _with_deliveries(session: Session, rows: list[AlertRow]) -> list[Alert]:

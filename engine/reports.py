@@ -14,7 +14,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -24,6 +24,8 @@ from markupsafe import Markup
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from engine import alerts
+from engine.alerts import Alert
 from engine.records import Interaction
 from engine.schema import InteractionRow, OutcomeRow
 from rules.models import (
@@ -326,6 +328,10 @@ class Report:
     by_channel: list[Driver]
     by_team: list[Driver]
     by_agent: list[Driver]
+    deliveries: dict[str, int] = field(default_factory=dict)
+    """The team's alert deliveries raised in the period, per status."""
+    dead_alerts: list[Alert] = field(default_factory=list)
+    """Alerts a route gave up on (whenever raised): they need someone to look."""
 
     @property
     def breaches(self) -> list[Breach]:
@@ -350,6 +356,8 @@ def build_report(
         broken = _broken(session, ids, since, until)
         risky = _at_risk(session, ids)
         records = _records(session, [r for row in broken for r in row.evidence])
+        deliveries = alerts.delivery_counts(session, team, since, until)
+        dead_alerts = alerts.dead(session, team)
     zones = {p.id: _zone(catalog, p) for p in owned}
     breaches = [_breach(row, catalog.promises[row.promise_id], zones, records) for row in broken]
     promises = [
@@ -387,6 +395,8 @@ def build_report(
         by_channel=_top((b.channel for b in breaches), top),
         by_team=_top((b.acting_team for b in breaches), top),
         by_agent=_top((b.agent for b in breaches), top),
+        deliveries=deliveries,
+        dead_alerts=dead_alerts,
     )
 
 

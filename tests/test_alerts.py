@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from conftest import start_server, stop_server
+from engine import alerts, reports
 from engine.database import session_factory
 from engine.dispatch import Dispatcher
 from engine.schema import AlertRow, DeliveryRow
@@ -205,6 +206,19 @@ def test_a_delivery_is_dead_after_the_configured_attempts(
         (delivery,) = session.scalars(select(DeliveryRow)).all()
     assert (delivery.status, delivery.attempts) == ("dead", 3)
     assert "answered 500" in (delivery.last_error or "")
+    # Dead alerts are listed for people to see, in the team's report and through the API.
+    report = reports.build_report(sessions, service.catalog, "travel-support")
+    assert report.deliveries == {"dead": 1}
+    (dead,) = report.dead_alerts
+    assert dead.id == f"alert-{delivery.alert_id}" and dead.deliveries[0].attempts == 3
+    assert f"| {dead.id} | travel-guarantee | broken | C-1 |" in reports.render(report, "md")
+    listed, _ = alerts.list_alerts(sessions, alerts.AlertFilter(status="dead"), None, 10)
+    assert [a.id for a in listed] == [dead.id]
+    # An operator retries it once the receiver is fixed.
+    receiver.status = 200
+    assert alerts.retry_dead(sessions, delivery.alert_id) == 1
+    drain(Dispatcher(settings, service.catalog, sessions))
+    assert receiver.keys() == [dead.id]
 
 
 def test_a_late_record_that_turns_a_breach_into_kept_sends_a_correction(
