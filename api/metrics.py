@@ -29,6 +29,14 @@ class _DatabaseGauges(Collector):
         for (promise, state), count in sorted(outcomes.items()):
             family.add_metric([promise, state], count)
         yield family
+        deliveries = GaugeMetricFamily(
+            "promise_alert_deliveries",
+            "Alert deliveries by owning team and status (dead: gave up after every retry).",
+            labels=["team", "status"],
+        )
+        for (team, status), count in sorted(self.queries.deliveries().items()):
+            deliveries.add_metric([team, status], count)
+        yield deliveries
 
 
 class Metrics:

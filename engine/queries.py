@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine import breaches, store
 from engine.breaches import Handling
 from engine.outcomes import OPEN_STATES, State
-from engine.schema import OutcomeRow, PromiseVersionRow
+from engine.schema import AlertRow, DeliveryRow, OutcomeRow, PromiseVersionRow
 from rules.models import Catalog
 
 GroupBy = Literal["promise", "team", "channel", "week"]
@@ -100,20 +100,7 @@ class Queries:
         self.sessions = sessions
 
     def outcomes(self, where: OutcomeFilter, cursor: str | None = None, limit: int = 100) -> Page:
-        query = select(OutcomeRow).order_by(OutcomeRow.id).limit(limit + 1)
-        moment = OutcomeRow.decided_at if where.by_decision else OutcomeRow.opened_at
-        for column, value in (
-            (OutcomeRow.promise_id, where.promise),
-            (OutcomeRow.owner, where.team),
-            (OutcomeRow.customer_id, where.customer_id),
-            (OutcomeRow.state, where.state),
-        ):
-            if value is not None:
-                query = query.where(column == value)
-        if where.since is not None:
-            query = query.where(moment >= where.since)
-        if where.until is not None:
-            query = query.where(moment < where.until)
+        query = _filtered(where).order_by(OutcomeRow.id).limit(limit + 1)
         if cursor is not None:
             query = query.where(OutcomeRow.id > decode_cursor(cursor))
         with self.sessions() as session:
@@ -125,6 +112,16 @@ class Queries:
             [_stored(r, handled.get(r.id)) for r in rows],
             encode_cursor(rows[-1].id) if more and rows else None,
         )
+
+    def latest(self, where: OutcomeFilter, limit: int = 50) -> list[StoredOutcome]:
+        """The newest outcomes first (by decision for ``by_decision``, else by opening): what
+        a dashboard shows, where pagination from the oldest would bury the news."""
+        moment = OutcomeRow.decided_at if where.by_decision else OutcomeRow.opened_at
+        query = _filtered(where).order_by(moment.desc(), OutcomeRow.id.desc()).limit(limit)
+        with self.sessions() as session:
+            rows = list(session.scalars(query))
+            handled = breaches.latest(session, [r.id for r in rows if r.state == "broken"])
+        return [_stored(r, handled.get(r.id)) for r in rows]
 
     def outcome(self, outcome_id: int) -> StoredOutcome | None:
         with self.sessions() as session:
@@ -193,6 +190,16 @@ class Queries:
             recent_breaches=breaches[:recent],
         )
 
+    def states(self, team: str | None = None) -> dict[tuple[str, str], int]:
+        """Outcomes per (promise, state) as they stand now, of one team or all."""
+        query = select(OutcomeRow.promise_id, OutcomeRow.state, func.count()).group_by(
+            OutcomeRow.promise_id, OutcomeRow.state
+        )
+        if team is not None:
+            query = query.where(OutcomeRow.owner == team)
+        with self.sessions() as session:
+            return {(p, s): n for p, s, n in session.execute(query)}
+
     def versions(self, promise_id: str) -> list[dict[str, Any]]:
         with self.sessions() as session:
             rows = session.scalars(
@@ -226,9 +233,37 @@ class Queries:
             )
             return records, {(p, s): n for p, s, n in rows}
 
+    def deliveries(self) -> dict[tuple[str, str], int]:
+        """Alert deliveries per (team, status): for /metrics (alert on ``dead``)."""
+        with self.sessions() as session:
+            rows = session.execute(
+                select(AlertRow.team, DeliveryRow.status, func.count())
+                .join(AlertRow, DeliveryRow.alert_id == AlertRow.id)
+                .group_by(AlertRow.team, DeliveryRow.status)
+            )
+            return {(team, status): n for team, status, n in rows}
+
     def worker_seen(self) -> datetime | None:
         with self.sessions() as session:
             return store.last_beat(session, WORKER)
+
+
+def _filtered(where: OutcomeFilter) -> Select[tuple[OutcomeRow]]:
+    query = select(OutcomeRow)
+    moment = OutcomeRow.decided_at if where.by_decision else OutcomeRow.opened_at
+    for column, value in (
+        (OutcomeRow.promise_id, where.promise),
+        (OutcomeRow.owner, where.team),
+        (OutcomeRow.customer_id, where.customer_id),
+        (OutcomeRow.state, where.state),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    if where.since is not None:
+        query = query.where(moment >= where.since)
+    if where.until is not None:
+        query = query.where(moment < where.until)
+    return query
 
 
 def _stored(row: OutcomeRow, handling: Handling | None = None) -> StoredOutcome:

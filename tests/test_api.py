@@ -262,6 +262,8 @@ def test_metrics_count_ingested_records_lag_and_outcomes(server: Server) -> None
     assert "promise_records_stored 5.0" in text
     assert "promise_evaluation_lag_records 0.0" in text
     assert 'promise_outcomes{promise="ask-once",state="broken"} 1.0' in text
+    delivered = 'promise_alert_deliveries{status="delivered",team="customer-care"} 1.0'
+    server.wait_for(lambda: delivered in client.get("/metrics").text)  # its log route
 
 
 def test_a_draft_is_backtested_over_the_history_without_storing_anything(server: Server) -> None:
