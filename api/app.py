@@ -19,6 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
+from api import alerts, reports, ui
 from api.deps import (
     Admin,
     Engine,
@@ -98,6 +99,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=_lifespan,
     )
     app.state.engine = Engine(settings)
+    app.include_router(ui.router)
+    app.include_router(reports.router)
+    app.include_router(alerts.router)
 
     @app.exception_handler(SandboxCrashed)
     def _sandbox_crashed(_: Request, exc: SandboxCrashed) -> JSONResponse:
@@ -231,6 +235,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ) -> OutcomePage:
         """Outcomes, oldest first; `from`/`to` bound when the opportunity opened."""
         return _page(e, key, listing, state, by_decision=False)
+
+    @app.get("/outcomes/{outcome_id}", response_model=OutcomeOut, tags=["compliance"])
+    def get_outcome(outcome_id: OutcomeId, e: EngineDep, key: Reader) -> OutcomeOut:
+        """One outcome: what alerts link to."""
+        stored = e.queries.outcome(outcome_id)
+        if stored is None or key.team not in (None, stored.team):
+            raise HTTPException(404, f"no outcome {outcome_id}")
+        return _out(stored)
 
     @app.get("/breaches", response_model=OutcomePage, tags=["compliance"])
     def get_breaches(

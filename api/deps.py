@@ -11,7 +11,7 @@ import threading
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Query, Request
+from fastapi import Cookie, Depends, HTTPException, Query, Request
 from fastapi import Path as FastAPIPath
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -72,17 +72,27 @@ EngineDep = Annotated[Engine, Depends(get_engine)]
 _bearer = HTTPBearer(auto_error=False, description="An API key from `promise keys create`.")
 
 
+KEY_COOKIE = "promise_key"
+"""Browsers cannot send bearer headers: the dashboard's login keeps the key in this cookie."""
+
+
 def authenticated(
-    e: EngineDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    e: EngineDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    cookie: Annotated[str | None, Cookie(alias=KEY_COOKIE, include_in_schema=False)] = None,
 ) -> ApiKey:
-    if credentials is None or credentials.scheme.lower() != "bearer":
+    if credentials is None and cookie:
+        token = cookie
+    elif credentials is None or credentials.scheme.lower() != "bearer":
         raise HTTPException(
             401,
             "missing API key: send 'Authorization: Bearer <key>' (create "
             "one with `promise keys create`)",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    key = verify(e.sessions, credentials.credentials)
+    else:
+        token = credentials.credentials
+    key = verify(e.sessions, token)
     if key is None:
         raise HTTPException(
             401, "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"}

@@ -1,0 +1,263 @@
+"""The dashboard: server-rendered pages under ``/ui`` for people, over the same engine queries
+and API keys as the JSON API.
+
+Browsers cannot send bearer headers, so a login form keeps the key in an HttpOnly,
+SameSite=Strict cookie; a page without a valid key redirects to that form instead of
+answering JSON. Routes read the database, so they are plain ``def``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Cookie, Depends, Form, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader
+from markupsafe import Markup
+
+from api.deps import KEY_COOKIE, Engine, EngineDep, get_engine
+from engine import reports
+from engine.journey import customer_journey
+from engine.keys import ApiKey, verify
+from engine.living_docs import scenarios
+from engine.queries import OutcomeFilter
+from rules.models import Promise
+from rules.summary import summarise
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+LOGIN = "/ui/login"
+
+_env = Environment(
+    loader=FileSystemLoader(Path(__file__).parent / "templates" / "ui"),
+    autoescape=True,  # interaction attributes are untrusted
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+_templates = Jinja2Templates(env=_env)
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def _when(moment: datetime | None) -> str:
+    return "" if moment is None else moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _shown(value: Any) -> str:
+    """An attribute value as text; nested values as JSON (escaped by the template)."""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+_env.filters.update(percent=_percent, when=_when, shown=_shown, segment=lambda s: quote(s, safe=""))
+
+
+def _viewer(e: EngineDep, cookie: Annotated[str | None, Cookie(alias=KEY_COOKIE)] = None) -> ApiKey:
+    """The logged-in key with the ``read`` scope, or a redirect to the login form."""
+    key = verify(e.sessions, cookie) if cookie else None
+    if key is None or not key.allows("read"):
+        raise HTTPException(303, "log in with an API key", headers={"Location": LOGIN})
+    return key
+
+
+Viewer = Annotated[ApiKey, Depends(_viewer)]
+From = Annotated[str | None, Query(alias="from", description="a date or ISO 8601 time")]
+To = Annotated[str | None, Query(alias="to", description="a date or ISO 8601 time")]
+
+
+def _page(
+    request: Request, template: str, key: ApiKey | None, status: int = 200, **context: Any
+) -> HTMLResponse:
+    teams = get_engine(request).catalog.teams
+    seen = [team for team in teams if key is not None and _sees(key, team)]
+    return _templates.TemplateResponse(
+        request,
+        f"{template}.html.j2",
+        {"key": key, "teams_nav": seen, **context},
+        status_code=status,
+    )
+
+
+def _refuse(request: Request, key: ApiKey, status: int, message: str) -> HTMLResponse:
+    return _page(request, "error", key, status, status_code=status, message=message)
+
+
+def _moment(text: str | None, name: str) -> datetime | None:
+    """A date or time from a form; without an offset it is UTC (dashboards speak UTC)."""
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"'{name}' is not a date or time: {text!r}; try 2024-03-01") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _sees(key: ApiKey, team: str) -> bool:
+    return key.team in (None, team)
+
+
+# --- login -------------------------------------------------------------------------------------
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request) -> HTMLResponse:
+    return _page(request, "login", None)
+
+
+@router.post("/login", response_class=HTMLResponse, response_model=None)
+def login(
+    request: Request, e: EngineDep, key: Annotated[str, Form()] = ""
+) -> HTMLResponse | RedirectResponse:
+    """Check the key once, then keep it in a cookie the page's scripts (none) cannot read."""
+    found = verify(e.sessions, key.strip()) if key.strip() else None
+    if found is None:
+        message = "That API key is unknown or revoked. Create one with `promise keys create`."
+        return _page(request, "login", None, 401, message=message)
+    if not found.allows("read"):
+        message = f"The key '{found.name}' lacks the 'read' scope the dashboard needs."
+        return _page(request, "login", None, 403, message=message)
+    response = RedirectResponse("/ui", status_code=303)
+    response.set_cookie(
+        KEY_COOKIE,
+        key.strip(),
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
+@router.post("/logout")
+def logout() -> RedirectResponse:
+    response = RedirectResponse(LOGIN, status_code=303)
+    response.delete_cookie(KEY_COOKIE)
+    return response
+
+
+# --- pages -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PromiseRow:
+    """One promise on the overview or a team page."""
+
+    promise: Promise
+    kept: int
+    broken: int
+    at_risk: int
+    pending: int
+    chart: Markup
+
+    @property
+    def attainment(self) -> float | None:
+        decided = self.kept + self.broken
+        return self.kept / decided if decided else None
+
+
+def _rows(
+    e: Engine,
+    promises: list[Promise],
+    team: str | None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[PromiseRow]:
+    """Kept and broken in the period (all time without one); open counts as of now. Outcomes
+    of ``team`` only, when given, like the JSON API for a team-restricted key."""
+    decided = {r.group: r for r in e.queries.compliance(since, until, "promise", team=team)}
+    now = e.queries.states(team)
+    rows = []
+    for p in promises:
+        counts = decided.get(p.id)
+        trend = reports.weekly_trend(e.sessions, promise=p.id, team=team, since=since, until=until)
+        rows.append(
+            PromiseRow(
+                promise=p,
+                kept=counts.kept if counts else 0,
+                broken=counts.broken if counts else 0,
+                at_risk=now.get((p.id, "at_risk"), 0),
+                pending=now.get((p.id, "pending"), 0),
+                chart=reports.trend_svg(trend, p.objective, width=240, height=80),
+            )
+        )
+    return rows
+
+
+@router.get("", response_class=HTMLResponse)
+def overview(
+    request: Request, e: EngineDep, key: Viewer, since: From = None, until: To = None
+) -> HTMLResponse:
+    """Every promise the key may see, with attainment, counts and its weekly trend."""
+    try:
+        period = _moment(since, "from"), _moment(until, "to")
+    except ValueError as exc:
+        return _refuse(request, key, 422, str(exc))
+    promises = [p for p in e.catalog.promises.values() if _sees(key, p.owner)]
+    return _page(
+        request,
+        "overview",
+        key,
+        rows=_rows(e, promises, key.team, *period),
+        since=since or "",
+        until=until or "",
+    )
+
+
+@router.get("/teams/{team}", response_class=HTMLResponse)
+def team_page(request: Request, team: str, e: EngineDep, key: Viewer) -> HTMLResponse:
+    """A team's promises, what is at risk now, and its latest breaches."""
+    if team not in e.catalog.teams:
+        return _refuse(request, key, 404, f"There is no team '{team}' in promises/teams.yaml.")
+    if not _sees(key, team):
+        return _refuse(request, key, 403, f"The key '{key.name}' may only read team '{key.team}'.")
+    promises = [p for p in e.catalog.promises.values() if p.owner == team]
+    trend = reports.weekly_trend(e.sessions, team=team)
+    return _page(
+        request,
+        "team",
+        key,
+        team=e.catalog.teams[team],
+        rows=_rows(e, promises, team),
+        chart=reports.trend_svg(trend, None),
+        at_risk=e.queries.latest(OutcomeFilter(team=team, state="at_risk"), 100),
+        breaches=e.queries.latest(OutcomeFilter(team=team, state="broken", by_decision=True), 20),
+    )
+
+
+@router.get("/promises/{promise_id}", response_class=HTMLResponse)
+def promise_page(request: Request, promise_id: str, e: EngineDep, key: Viewer) -> HTMLResponse:
+    """A promise in plain words, its living documentation and its latest outcomes."""
+    promise = e.catalog.promises.get(promise_id)
+    if promise is None:
+        return _refuse(request, key, 404, f"There is no promise '{promise_id}'.")
+    if not _sees(key, promise.owner):
+        return _refuse(request, key, 403, f"The key '{key.name}' may only read team '{key.team}'.")
+    [row] = _rows(e, [promise], key.team)
+    return _page(
+        request,
+        "promise",
+        key,
+        promise=promise,
+        row=row,
+        summary=summarise(promise),
+        scenarios=scenarios(e.settings.features_dir, promise.id),
+        outcomes=e.queries.latest(OutcomeFilter(promise=promise.id, team=key.team), 50),
+    )
+
+
+@router.get("/customers/{customer_id:path}", response_class=HTMLResponse)
+def customer_page(request: Request, customer_id: str, e: EngineDep, key: Viewer) -> HTMLResponse:
+    """The customer's journey across channels and teams, with its moments of truth.
+
+    Records are shown whoever handled them (the journey is the point); outcomes only of the
+    key's team when it is restricted, as everywhere else.
+    """
+    journey = customer_journey(e.sessions, e.queries, customer_id, team=key.team)
+    status = 200 if journey.total else 404
+    return _page(request, "customer", key, status, journey=journey)

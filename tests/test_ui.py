@@ -1,0 +1,242 @@
+"""The dashboard (/ui) through a real browser: Debian's headless Chromium, driven by Playwright,
+against a real `promise serve` with a small history evaluated by its worker."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from conftest import ROOT, Server
+
+CHROMIUM = "/usr/bin/chromium"
+SCRIPT = "<script>window.__pwned=1</script>"
+
+
+def record(id: str, when: str, customer: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "id": id,
+        "occurred_at": when,
+        "customer_id": customer,
+        "channel": "email",
+        "direction": "inbound",
+        "type": "message",
+        **fields,
+    }
+
+
+# ask-once: q1 asks C-1 again for what p1 gave (broken), q2 asks for something new (kept).
+# email-reply-1bd (8 business hours, uk-office): K-1 and K-4 answered in time (kept), K-2
+# never (broken once C-1's e3 moves the clock past its due time), K-3 at risk at the end.
+HISTORY = [
+    record(
+        "p1",
+        "2024-03-01T10:00:00Z",
+        "C-1",
+        channel="phone",
+        type="info_provided",
+        team="claims",
+        agent="a-17",
+        attributes={"item": "policy_number"},
+    ),
+    record("e1", "2024-03-01T16:00:00Z", "C-1", case_id="K-1", attributes={"subject": SCRIPT}),
+    record(
+        "r1",
+        "2024-03-04T09:30:00Z",
+        "C-1",
+        case_id="K-1",
+        direction="outbound",
+        team="contact-centre",
+        agent="a-3",
+    ),
+    record("e2", "2024-03-04T10:00:00Z", "C-2", case_id="K-2"),
+    record(
+        "q1",
+        "2024-03-04T11:00:00Z",
+        "C-1",
+        channel="phone",
+        direction="outbound",
+        type="info_requested",
+        team="contact-centre",
+        attributes={"item": "policy_number"},
+    ),
+    record(
+        "q2",
+        "2024-03-04T11:05:00Z",
+        "C-1",
+        direction="outbound",
+        type="info_requested",
+        team="claims",
+        attributes={"item": "address"},
+    ),
+    record("e3", "2024-03-05T10:00:00Z", "C-1", case_id="K-3"),
+    record("e4", "2024-03-05T11:00:00Z", "C-2", case_id="K-4"),
+    record("r4", "2024-03-05T12:00:00Z", "C-2", case_id="K-4", direction="outbound"),
+    record("n1", "2024-03-05T16:30:00Z", "C-3", channel="web", type="note"),
+]
+EXPECTED = {
+    ("ask-once", "C-1"): "broken",
+    ("ask-once", "C-1#2"): "kept",
+    ("email-reply-1bd", "K-1"): "kept",
+    ("email-reply-1bd", "K-2"): "broken",
+    ("email-reply-1bd", "K-3"): "at_risk",
+    ("email-reply-1bd", "K-4"): "kept",
+}
+FEATURE = """Feature: Ask Once
+  Scenario: Asking again for what the customer gave breaks the promise
+    Given the customer gave their policy number by phone
+  Scenario Outline: Asking for something new keeps it
+    Examples:
+      | item |
+"""
+
+
+def _states(server: Server) -> dict[tuple[str, str], str]:
+    items = server.client().get("/outcomes", params={"limit": 1000}).json()["items"]
+    seen: dict[tuple[str, str], str] = {}
+    for o in items:  # oldest first: a second outcome in the same scope gets a suffix
+        key = (o["promise"], o["scope"])
+        seen[(key[0], f"{key[1]}#2") if key in seen else key] = o["state"]
+    return seen
+
+
+def _ingest(server: Server) -> None:
+    assert server.client().post("/interactions", json=HISTORY).json()["accepted"] == len(HISTORY)
+    server.wait_for(lambda: _states(server) == EXPECTED)
+
+
+@contextmanager
+def _chromium() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def _shot(page: Page, shots: Path, name: str) -> None:
+    """Every page must also be safe from the untrusted attribute before it is kept."""
+    assert page.evaluate("typeof window.__pwned") == "undefined"
+    page.screenshot(path=shots / f"{name}.png", full_page=True)
+
+
+def test_the_dashboard_in_a_browser(server: Server, tmp_path: Path) -> None:
+    _ingest(server)
+    key = server.promise("keys", "create", "viewer", "--scopes", "read").strip()
+    (tmp_path / "features").mkdir()  # the server runs in tmp_path: its ./features
+    (tmp_path / "features" / "ask-once.feature").write_text(FEATURE)
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    with _chromium() as browser:
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+
+        page.goto(f"{server.url}/ui")
+        expect(page).to_have_url(f"{server.url}/ui/login")
+        page.fill("#key", key)
+        page.click("button[type=submit]")
+        expect(page).to_have_url(f"{server.url}/ui")
+        [cookie] = page.context.cookies()
+        assert (cookie["name"], cookie["httpOnly"], cookie["sameSite"]) == (
+            "promise_key",
+            True,
+            "Strict",
+        )
+
+        ask_once = page.locator("#promise-ask-once")
+        expect(ask_once.locator(".attainment")).to_have_text("50.0%")
+        expect(page.locator("#promise-email-reply-1bd .attainment")).to_have_text("66.7%")
+        expect(page.locator("#promise-email-reply-1bd")).to_contain_text("deadline")
+        expect(ask_once.locator("svg")).to_have_count(1)
+        expect(page.locator("#promise-two-handoffs .attainment")).to_have_text("-")
+        _shot(page, shots, "overview")
+        if os.environ.get("PROMISE_UPDATE_SCREENSHOTS") == "1":
+            shutil.copy(shots / "overview.png", ROOT / "docs" / "dashboard.png")
+
+        ask_once.get_by_role("link", name="ask-once").click()
+        expect(page).to_have_url(f"{server.url}/ui/promises/ask-once")
+        expect(page.locator(".summary")).to_contain_text("no later record of the same customer id")
+        expect(page.locator(".scenarios li")).to_have_text(
+            [
+                "Asking again for what the customer gave breaks the promise",
+                "Asking for something new keeps it (Scenario Outline)",
+            ]
+        )
+        expect(page.locator("table tbody tr")).to_have_count(2)
+        _shot(page, shots, "promise")
+
+        page.locator(".facts").get_by_role("link", name="customer-care").click()
+        expect(page).to_have_url(f"{server.url}/ui/teams/customer-care")
+        expect(page.locator("h1")).to_have_text("Customer Care")
+        expect(page.locator(".attainment")).to_have_text("50.0%")
+        expect(page.get_by_text("No breach yet.")).to_have_count(0)
+        _shot(page, shots, "team")
+
+        page.get_by_role("link", name="C-1").first.click()
+        expect(page).to_have_url(f"{server.url}/ui/customers/C-1")
+        records = page.locator("ol.timeline > li")
+        expect(records).to_have_count(6)
+        assert [r.get_attribute("id") for r in records.all()] == [
+            f"record-{i}" for i in ("p1", "e1", "r1", "q1", "q2", "e3")
+        ]
+        expect(page.locator("#record-q1 .marks")).to_contain_text("broke ask-once")
+        expect(page.locator("#record-q1 .badge.broken")).to_have_count(1)
+        expect(page.locator("#record-p1 .marks")).to_contain_text("evidence: ask-once broken")
+        expect(page.locator("#record-r1 .badge.kept")).to_have_text("kept email-reply-1bd")
+        expect(page.locator("#record-p1")).to_contain_text("phone")
+        expect(page.locator("#record-p1")).to_contain_text("a-17")
+        expect(page.locator("#record-e1 .attributes")).to_contain_text(SCRIPT)
+        open_clocks = page.locator("table").first
+        expect(open_clocks).to_contain_text("K-3")
+        expect(open_clocks).to_contain_text("at risk")
+        _shot(page, shots, "customer")
+
+        page.goto(f"{server.url}/ui/promises/email-reply-1bd")
+        expect(page.get_by_text("No living documentation yet")).to_be_visible()
+
+        page.goto(f"{server.url}/ui/teams/customer-care")
+        page.get_by_role("link", name="breach report").click()
+        expect(page).to_have_url(f"{server.url}/reports/customer-care")
+        expect(page.locator("h1")).to_contain_text("Breach report: Customer Care")
+        _shot(page, shots, "report")
+
+
+def test_the_dashboard_asks_for_a_key_and_keeps_teams_apart(server: Server) -> None:
+    care = server.promise(
+        "keys", "create", "care", "--scopes", "read", "--team", "customer-care"
+    ).strip()
+    with httpx.Client(base_url=server.url) as browser:
+        first = browser.get("/ui/teams/customer-care")
+        assert (first.status_code, first.headers["location"]) == (303, "/ui/login")
+
+        wrong = browser.post("/ui/login", data={"key": "pk_not-a-key"})
+        assert wrong.status_code == 401
+        assert "unknown or revoked" in wrong.text
+        assert "promise_key" not in browser.cookies
+
+        assert browser.post("/ui/login", data={"key": care}).status_code == 303
+        overview = browser.get("/ui")
+        assert overview.status_code == 200
+        assert "ask-once" in overview.text
+        assert "email-reply-1bd" not in overview.text
+        other = browser.get("/ui/teams/contact-centre")
+        assert other.status_code == 403
+        assert "may only read team &#39;customer-care&#39;" in other.text
+        assert browser.get("/ui/promises/email-reply-1bd").status_code == 403
+        assert browser.get("/ui/teams/nobody").status_code == 404
+        assert browser.get("/ui", params={"from": "yesterday"}).status_code == 422
+        assert browser.get("/ui", params={"from": "2024-03-01", "to": ""}).status_code == 200
+        # The cookie opens the JSON API too (e.g. the linked HTML report), with the same team.
+        assert [p["id"] for p in browser.get("/promises").json()] == ["ask-once"]
+
+        assert browser.post("/ui/logout").status_code == 303
+        assert browser.get("/ui").headers["location"] == "/ui/login"
