@@ -140,6 +140,13 @@ def replay_(
             "e.g. sqlite:///promise.db); records already there count too.",
         ),
     ] = None,
+    alerts: Annotated[
+        bool,
+        typer.Option(
+            help="With --db: queue alerts for at-risk and broken outcomes (--no-alerts "
+            "backfills history without paging anyone)."
+        ),
+    ] = True,
 ) -> None:
     """Evaluate interaction records from files against the promises, in event time.
 
@@ -167,7 +174,7 @@ def replay_(
             result = replay(catalog, records, clock, lambda n: bar.advance(evaluating, n))
         else:
             bar.add_task("storing and evaluating", total=None)
-            result = _replay_into(db, catalog, records, clock)
+            result = _replay_into(db, catalog, records, clock, alerts)
     result.rejected, result.duplicates = rejected, duplicates
     if as_json:
         typer.echo(json.dumps(result.to_json()))
@@ -184,12 +191,12 @@ def replay_(
 
 
 def _replay_into(
-    url: str, catalog: Catalog, records: list[Interaction], until: datetime | None
+    url: str, catalog: Catalog, records: list[Interaction], until: datetime | None, alerts: bool
 ) -> ReplayResult:
     """Store the records (idempotently) and evaluate everything the database holds."""
     engine = make_engine(url)
     migrate(engine)
-    service = PromiseService(catalog, session_factory(engine))
+    service = PromiseService(catalog, session_factory(engine), alerts=alerts)
     empty = service.record_count() == 0
     for start in range(0, len(records), 5_000):
         chunk = records[start : start + 5_000]

@@ -39,9 +39,14 @@ class IngestResult:
 class PromiseService:
     """One catalog over one database; use from one thread (durable-rules is single-threaded)."""
 
-    def __init__(self, catalog: Catalog, sessions: sessionmaker[Session]) -> None:
+    def __init__(
+        self, catalog: Catalog, sessions: sessionmaker[Session], *, alerts: bool = True
+    ) -> None:
+        """``alerts=False`` stores outcomes without queueing alerts: for backfilling history
+        that nobody needs to be paged about now."""
         self.catalog = catalog
         self.sessions = sessions
+        self.alerts = alerts
         self.evaluator = Evaluator(catalog, on_change=lambda outcome: None)
         self.scope_fields = sorted({p.scope for p in catalog.promises.values()})
         with sessions.begin() as session:
@@ -227,7 +232,8 @@ class PromiseService:
                 gone = f"{reason}: no longer an opportunity"
                 store.add_revision(session, promise.id, key, before, None, gone)
                 changes.append((before, None))
-        outbox.write(session, promise, self.catalog.teams.get(promise.owner), changes, reason)
+        if self.alerts:
+            outbox.write(session, promise, self.catalog.teams.get(promise.owner), changes, reason)
 
     def recompute(
         self, until: datetime | None = None, stored: list[Interaction] | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -162,6 +163,17 @@ def test_replay_into_a_database_twice_stores_each_record_once(tmp_path: Path) ->
     assert first["outcomes"] == memory["outcomes"]
 
 
+def test_replay_into_a_database_queues_alerts_unless_told_not_to(tmp_path: Path) -> None:
+    file = write_jsonl(tmp_path / "in.jsonl", RECORDS)  # ask-once breaks for C-1
+    counts = {}
+    for flag in ("--alerts", "--no-alerts"):
+        path = tmp_path / f"store{flag}.db"
+        assert run("replay", str(file), "--db", f"sqlite:///{path}", flag).returncode == 0
+        with sqlite3.connect(path) as db:
+            counts[flag] = db.execute("SELECT kind, team, state FROM alerts").fetchall()
+    assert counts == {"--alerts": [("alert", "customer-care", "broken")], "--no-alerts": []}
+
+
 @pytest.mark.parametrize(
     "command",
     [
@@ -170,6 +182,7 @@ def test_replay_into_a_database_twice_stores_each_record_once(tmp_path: Path) ->
         ["replay"],
         ["serve"],
         ["worker"],
+        ["dispatcher"],
         ["keys", "create"],
         ["keys", "revoke"],
         ["keys", "list"],
