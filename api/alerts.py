@@ -1,4 +1,5 @@
-"""HTTP routes for alerts and silences: what reached each team, what died, what is muted."""
+"""HTTP routes for alerts, silences and digests: what reached each team, what died, what is
+muted, and how often a team wants to hear."""
 
 from __future__ import annotations
 
@@ -10,9 +11,19 @@ from fastapi import APIRouter, HTTPException, Query
 from fastapi import Path as FastAPIPath
 
 from api.deps import Admin, EngineDep, Reader, team_of
-from api.schemas import AlertOut, AlertPage, DeliveryOut, RetryAnswer, SilenceIn, SilenceOut
-from engine import alerts, silences
+from api.schemas import (
+    AlertOut,
+    AlertPage,
+    DeliveryOut,
+    DigestIn,
+    RetryAnswer,
+    SilenceIn,
+    SilenceOut,
+    TeamOut,
+)
+from engine import alerts, digests, outbox, silences
 from engine.alerts import Alert, AlertFilter
+from rules.durations import format_duration, parse_duration
 from rules.models import Silence
 
 router = APIRouter(tags=["alerts"])
@@ -103,6 +114,51 @@ def delete_silence(
         raise HTTPException(404, str(exc)) from None
     except silences.OtherTeam as exc:
         raise HTTPException(403, f"the key '{key.name}' may not: {exc}") from None
+
+
+@router.get("/teams", response_model=list[TeamOut])
+def get_teams(e: EngineDep, key: Reader) -> list[TeamOut]:
+    """Owning teams with their alert routes (never secrets) and digest settings."""
+    return [_team(e, team) for team in e.catalog.teams if key.team in (None, team)]
+
+
+@router.put("/teams/{team}/digest", response_model=TeamOut)
+def put_digest(team: str, body: DigestIn, e: EngineDep, key: Reader) -> TeamOut:
+    """Set a team's digest period (overrides teams.yaml; `null` switches digests off): one
+    message per period lists the alerts raised since the last one."""
+    _known(e, team_of(key, team) or team)
+    try:
+        every = parse_duration(body.every) if body.every is not None else None
+    except ValueError as exc:
+        raise HTTPException(422, f"every: {exc}") from None
+    digests.override(e.sessions, team, every)
+    return _team(e, team)
+
+
+@router.delete("/teams/{team}/digest", response_model=TeamOut)
+def delete_digest(team: str, e: EngineDep, key: Reader) -> TeamOut:
+    """Drop the API's digest setting: teams.yaml decides again."""
+    _known(e, team_of(key, team) or team)
+    digests.clear(e.sessions, team)
+    return _team(e, team)
+
+
+def _known(e: EngineDep, team: str) -> None:
+    if team not in e.catalog.teams:
+        raise HTTPException(404, f"no team '{team}'; teams: {', '.join(sorted(e.catalog.teams))}")
+
+
+def _team(e: EngineDep, team: str) -> TeamOut:
+    with e.sessions() as session:
+        every = digests.effective(session, e.catalog)[team]
+    routes = [alerts.describe_route(outbox.route_json(r)) for r in e.catalog.teams[team].routes]
+    return TeamOut(
+        id=team,
+        name=e.catalog.teams[team].name,
+        routes=routes,
+        digest_every=format_duration(every) if every else None,
+        digest_source="api" if team in digests.overridden(e.sessions) else "teams.yaml",
+    )
 
 
 def _owned(e: EngineDep, team: str | None, number: int) -> Alert:

@@ -283,3 +283,24 @@ class SilenceOut(BaseModel):
     reason: str
     by: str = Field(description="Who set it: the API key's name, or `by` in teams.yaml.")
     source: Literal["teams.yaml", "api"]
+
+
+class TeamOut(BaseModel):
+    id: str = Field(examples=["contact-centre"])
+    name: str
+    routes: list[str] = Field(examples=[["webhook https://hooks.example.org/cc", "log"]])
+    digest_every: str | None = Field(
+        description="One message per this period listing new alerts (null: one per alert).",
+        examples=["30m"],
+    )
+    digest_source: Literal["teams.yaml", "api"]
+
+
+class DigestIn(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    every: Text | None = Field(
+        max_length=32,
+        description="A duration such as 30m or 1h; null switches digests off.",
+        examples=["30m"],
+    )

@@ -18,7 +18,7 @@ import httpx
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine import notify, silences
+from engine import digests, notify, silences
 from engine.schema import AlertRow, DeliveryRow, OutcomeRow
 from engine.settings import Settings
 from engine.store import now
@@ -54,7 +54,9 @@ class Dispatcher:
         """Make digests that are due, then send what is due; returns deliveries attempted."""
         moment = now()
         with self.sessions.begin() as session:
-            self._digest(session, moment)
+            periods = digests.effective(session, self.catalog)
+            self._hold(session, [team for team, every in periods.items() if every])
+            self._digest(session, moment, periods)
         jobs = self._claim(moment, batch)
         for job in jobs:
             self._deliver(job)
@@ -202,7 +204,28 @@ class Dispatcher:
 
     # --- digests -----------------------------------------------------------------------------
 
-    def _digest(self, session: Session, moment: datetime) -> None:
+    @staticmethod
+    def _hold(session: Session, teams: list[str]) -> None:
+        """New deliveries of teams that want digests wait for the next digest."""
+        if teams:
+            session.execute(
+                update(DeliveryRow)
+                .where(
+                    DeliveryRow.status == "pending",
+                    DeliveryRow.attempts == 0,
+                    DeliveryRow.alert_id.in_(
+                        select(AlertRow.id).where(
+                            AlertRow.team.in_(teams), AlertRow.kind != "digest"
+                        )
+                    ),
+                )
+                .values(status="held")
+                .execution_options(synchronize_session=False)
+            )
+
+    def _digest(
+        self, session: Session, moment: datetime, periods: dict[str, timedelta | None]
+    ) -> None:
         """Fold each team's held deliveries into one digest per period; release held
         deliveries of teams that no longer want digests."""
         held_teams = session.scalars(
@@ -213,9 +236,9 @@ class Dispatcher:
         ).all()
         muting = silences.active(session, self.catalog, moment)
         for team_id in held_teams:
-            team = self.catalog.teams.get(team_id)
+            every = periods.get(team_id)
             held = _held(session, team_id)
-            if team is None or team.digest_every is None:
+            if every is None:
                 for delivery in held:
                     delivery.status = "pending"
                 continue
@@ -224,7 +247,7 @@ class Dispatcher:
                     AlertRow.team == team_id, AlertRow.kind == "digest"
                 )
             )
-            if last is not None and moment - last < team.digest_every:
+            if last is not None and moment - last < every:
                 continue
             alerts = _by_id(session, {d.alert_id for d in held})
             to_send = []

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from engine import store
 from engine.outcomes import OPEN_STATES
 from engine.queries import OutcomeFilter, Queries, StoredOutcome
 from engine.records import Interaction
-from engine.schema import InteractionRow
 
 
 @dataclass(frozen=True)
@@ -55,18 +54,8 @@ def customer_journey(
 ) -> Journey:
     """The customer's records and, of ``team`` only when given, the outcomes they decided."""
     with sessions() as session:
-        rows = list(
-            session.scalars(
-                select(InteractionRow)
-                .where(InteractionRow.customer_id == customer_id)
-                .order_by(InteractionRow.at_us.desc(), InteractionRow.id.desc())
-                .limit(limit)
-            )
-        )
-        total = session.scalar(
-            select(func.count()).where(InteractionRow.customer_id == customer_id)
-        )
-    steps = {row.id: Step(_interaction(row)) for row in reversed(rows)}
+        records, total = store.customer_records(session, customer_id, limit)
+    steps = {record.id: Step(record) for record in records}
     found = queries.latest(OutcomeFilter(customer_id=customer_id, team=team), outcomes)
     for outcome in reversed(found):
         evidence: list[str] = outcome.fields["evidence"]
@@ -78,21 +67,6 @@ def customer_journey(
     return Journey(
         customer_id=customer_id,
         steps=list(steps.values()),
-        total=total or 0,
+        total=total,
         open=[o for o in reversed(found) if o.fields["state"] in OPEN_STATES],
-    )
-
-
-def _interaction(row: InteractionRow) -> Interaction:
-    return Interaction(
-        id=row.id,
-        occurred_at=row.occurred_at,
-        customer_id=row.customer_id,
-        channel=row.channel,
-        direction=row.direction,
-        type=row.type,
-        case_id=row.case_id,
-        team=row.team,
-        agent=row.agent,
-        attributes=row.attributes,
     )

@@ -67,18 +67,17 @@ def write(
 def queue(
     session: Session, rows: list[dict[str, Any]], team: Team | None, moment: datetime
 ) -> None:
-    """Insert alert rows and one delivery per route of their team (held for a digest when the
-    team wants one)."""
+    """Insert alert rows and one pending delivery per route of their team (the dispatcher
+    holds them for a digest if the team wants one when they are due)."""
     ids = session.scalars(
         insert(AlertRow).returning(AlertRow.id, sort_by_parameter_order=True), rows
     ).all()
     routes = [route_json(r) for r in team.routes] if team else []
-    status = "held" if team is not None and team.digest_every else "pending"
     deliveries = [
         {
             "alert_id": alert_id,
             "route": route,
-            "status": status,
+            "status": "pending",
             "attempts": 0,
             "next_attempt_at": moment,
         }

@@ -24,10 +24,10 @@ from markupsafe import Markup
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine import alerts
+from engine import alerts, store
 from engine.alerts import Alert
 from engine.records import Interaction
-from engine.schema import InteractionRow, OutcomeRow
+from engine.schema import OutcomeRow
 from rules.models import (
     Catalog,
     Compare,
@@ -355,7 +355,7 @@ def build_report(
         counts = _decided_counts(session, ids, since, until)
         broken = _broken(session, ids, since, until)
         risky = _at_risk(session, ids)
-        records = _records(session, [r for row in broken for r in row.evidence])
+        records = store.records_by_id(session, [r for row in broken for r in row.evidence])
         deliveries = alerts.delivery_counts(session, team, since, until)
         dead_alerts = alerts.dead(session, team)
     zones = {p.id: _zone(catalog, p) for p in owned}
@@ -436,28 +436,6 @@ def _at_risk(session: Session, ids: list[str]) -> list[OutcomeRow]:
         .order_by(OutcomeRow.due_at, OutcomeRow.id)
     )
     return list(session.scalars(query))
-
-
-def _records(session: Session, ids: list[str], chunk: int = 500) -> dict[str, Interaction]:
-    """Evidence records by id, read in chunks to stay under the databases' parameter limits."""
-    unique = sorted(set(ids))
-    found: dict[str, Interaction] = {}
-    for start in range(0, len(unique), chunk):
-        query = select(InteractionRow).where(InteractionRow.id.in_(unique[start : start + chunk]))
-        for row in session.scalars(query):
-            found[row.id] = Interaction(
-                id=row.id,
-                occurred_at=row.occurred_at,
-                customer_id=row.customer_id,
-                channel=row.channel,
-                direction=row.direction,
-                type=row.type,
-                case_id=row.case_id,
-                team=row.team,
-                agent=row.agent,
-                attributes=row.attributes,
-            )
-    return found
 
 
 def _zone(catalog: Catalog, promise: Promise) -> str:

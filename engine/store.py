@@ -118,6 +118,31 @@ def scope_records(session: Session, field: str, value: str) -> list[Interaction]
     return [Interaction(*row) for row in session.execute(query)]
 
 
+def records_by_id(session: Session, ids: Iterable[str], chunk: int = 500) -> dict[str, Interaction]:
+    """Stored records by id (evidence), read in chunks under the databases' parameter limits."""
+    unique = sorted(set(ids))
+    found: dict[str, Interaction] = {}
+    for start in range(0, len(unique), chunk):
+        query = select(*_RECORD_COLUMNS).where(InteractionRow.id.in_(unique[start : start + chunk]))
+        found.update((row.id, Interaction(*row)) for row in session.execute(query))
+    return found
+
+
+def customer_records(
+    session: Session, customer_id: str, limit: int
+) -> tuple[list[Interaction], int]:
+    """The customer's latest ``limit`` records in event-time order, and how many are stored."""
+    rows = session.execute(
+        select(*_RECORD_COLUMNS)
+        .where(InteractionRow.customer_id == customer_id)
+        .order_by(InteractionRow.at_us.desc(), InteractionRow.id.desc())
+        .limit(limit)
+    )
+    latest = [Interaction(*row) for row in rows]
+    total = session.scalar(select(func.count()).where(InteractionRow.customer_id == customer_id))
+    return latest[::-1], total or 0
+
+
 def latest_evaluated(session: Session, field: str, value: str) -> tuple[int, str] | None:
     """The event-time position (µs, id) of the scope's latest record already evaluated."""
     queued = select(PendingRow.record_id).where(PendingRow.record_id == InteractionRow.id)
@@ -223,17 +248,34 @@ def lock_scopes(session: Session, keys: Iterable[tuple[str, str]]) -> None:
 
 def beat(session: Session, name: str) -> None:
     """Record that ``name`` (a worker) is alive now."""
-    row = session.get(EngineStateRow, name)
-    moment = to_micros(now())
-    if row is None:
-        session.add(EngineStateRow(name=name, value=moment))
-    else:
-        row.value = moment
+    set_state(session, name, to_micros(now()))
 
 
 def last_beat(session: Session, name: str) -> datetime | None:
     row = session.get(EngineStateRow, name)
     return from_micros(row.value) if row else None
+
+
+def states_named(session: Session, prefix: str) -> dict[str, int]:
+    """Engine-state values whose names start with ``prefix``."""
+    rows = session.execute(
+        select(EngineStateRow.name, EngineStateRow.value).where(
+            EngineStateRow.name.startswith(prefix, autoescape=True)
+        )
+    )
+    return dict(rows.tuples().all())
+
+
+def set_state(session: Session, name: str, value: int) -> None:
+    row = session.get(EngineStateRow, name)
+    if row is None:
+        session.add(EngineStateRow(name=name, value=value))
+    else:
+        row.value = value
+
+
+def delete_state(session: Session, name: str) -> None:
+    session.execute(delete(EngineStateRow).where(EngineStateRow.name == name))
 
 
 def record_versions(session: Session, versions: Iterable[PromiseVersionRow]) -> None:

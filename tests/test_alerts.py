@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from conftest import start_server, stop_server
-from engine import alerts, reports
+from engine import alerts, digests, reports
 from engine.database import session_factory
 from engine.dispatch import Dispatcher
 from engine.schema import AlertRow, DeliveryRow
@@ -330,6 +330,28 @@ def test_a_digest_sends_one_message_listing_the_new_breaches(
     assert statuses(service)[-1] == ("alert", "broken", "held")
 
 
+def test_a_digest_set_through_the_api_overrides_teams_yaml_until_cleared(
+    db_engine: Engine, tmp_path: Path, receiver: WebhookReceiver
+) -> None:
+    promises = catalog_dir(tmp_path, webhook_to(receiver))  # no digest in teams.yaml
+    sessions = session_factory(db_engine)
+    service = PromiseService(load_catalog(promises), sessions)
+    dispatcher = Dispatcher(settings_for(db_engine, promises), service.catalog, sessions)
+    digests.override(sessions, "travel-support", timedelta(hours=1))
+    service.ingest([record(f"p{n}", "10:00", case_id=f"B-{n}") for n in range(2)])
+    service.advance(at("15:00"))
+    drain(dispatcher)
+    assert [d.json["kind"] for d in receiver.received] == ["digest"]
+    digests.override(sessions, "travel-support", None)  # off: one message per alert again
+    service.ingest([record("p7", "16:00", case_id="B-7")])
+    service.advance(at("21:00"))
+    drain(dispatcher)
+    assert [d.json["kind"] for d in receiver.received] == ["digest", "alert"]
+    digests.clear(sessions, "travel-support")
+    with sessions() as session:
+        assert digests.effective(session, service.catalog)["travel-support"] is None
+
+
 def test_a_dispatcher_killed_in_mid_delivery_loses_nothing(
     db_engine: Engine, tmp_path: Path, receiver: WebhookReceiver
 ) -> None:
@@ -475,6 +497,16 @@ def test_through_the_service_alerts_reach_the_team_and_can_be_listed_and_silence
             assert muted["deliveries"][0]["last_error"].startswith(
                 "silenced: booking system migration (by admin-"
             )
+            teams = {t["id"]: t for t in client.get("/teams").json()}
+            assert teams["travel-support"]["routes"] == [f"webhook {receiver.url}/hooks"]
+            assert teams["travel-support"]["digest_every"] is None
+            digest = client.put("/teams/travel-support/digest", json={"every": "2h"}).json()
+            assert (digest["digest_every"], digest["digest_source"]) == ("2h", "api")
+            bad_digest = client.put("/teams/travel-support/digest", json={"every": "soon"})
+            assert bad_digest.status_code == 422 and "bad duration 'soon'" in bad_digest.text
+            assert client.put("/teams/nobody/digest", json={"every": "1h"}).status_code == 404
+            cleared = client.delete("/teams/travel-support/digest").json()
+            assert (cleared["digest_every"], cleared["digest_source"]) == (None, "teams.yaml")
             ended = client.delete(f"/silences/{silence.json()['id']}")
             assert ended.status_code == 200
             assert client.get("/silences", params={"active": True}).json() == []
