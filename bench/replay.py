@@ -8,26 +8,43 @@ deterministic synthetic history (bench/synthetic.py) and the shipped catalog:
 - ``raw``: every record asserted (and retracted when held) into every compiled ruleset,
   actions doing nothing: the ceiling that durable-rules itself allows.
 - ``memory``: ``promise replay`` in memory (validation, evaluation, outcomes).
-- ``sqlite`` / ``postgres``: ``promise replay --db``: store the records, evaluate, store
-  outcomes and revisions.
+- ``reference``: tests/reference.py, the plain-Python oracle of the property tests. It is
+  quadratic (a never-promise looks back over every earlier record), so it runs on the
+  first ``--reference-records`` records only, beside the engine in memory on the same
+  records for a like-for-like ratio.
+- ``sqlite`` / ``postgres``: ``promise replay --db`` as the CLI does it: store the records,
+  evaluate, store outcomes, revisions and alert rows (the outbox), read the outcomes back.
+  PostgreSQL gets a fresh database, dropped at the end (also on Ctrl-C).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
-import os
-import platform
 import resource
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
+sys.path[:0] = [str(Path(__file__).resolve().parent)]
+from common import (  # noqa: E402
+    ROOT,
+    describe,
+    emit,
+    fresh_postgres,
+    goal_lines,
+    load_average,
+    machine,
+    run_json,
+    table,
+    terminate_on_sigterm,
+)
+
+GOAL_SQLITE = 10_000
+GOAL_RATIO = 0.5
 
 
 def _records(count: int) -> list[Any]:
@@ -74,6 +91,25 @@ def phase_memory(count: int) -> float:
     return time.perf_counter() - started
 
 
+def phase_reference(count: int) -> float:
+    from datetime import datetime
+
+    from synthetic import history
+
+    from rules.loader import load_catalog
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    import reference  # tests/reference.py
+
+    catalog = load_catalog(ROOT / "promises")
+    records = [
+        {**r, "occurred_at": datetime.fromisoformat(r["occurred_at"])} for r in history(count)
+    ]
+    started = time.perf_counter()
+    reference.evaluate(catalog, records)
+    return time.perf_counter() - started
+
+
 def phase_database(count: int, url: str) -> float:
     from engine.database import make_engine, migrate, session_factory
     from engine.service import PromiseService
@@ -84,10 +120,11 @@ def phase_database(count: int, url: str) -> float:
     engine = make_engine(url)
     migrate(engine)
     started = time.perf_counter()
-    service = PromiseService(catalog, session_factory(engine))
+    service = PromiseService(catalog, session_factory(engine))  # alerts on, as the CLI
     for start in range(0, len(records), 5_000):
         service.load(records[start : start + 5_000])
     service.recompute(stored=records)  # an empty database, as promise replay --db does
+    service.outcomes()  # the CLI reads them back for its summary
     return time.perf_counter() - started
 
 
@@ -95,21 +132,7 @@ def _run_phase(name: str, count: int, url: str | None) -> dict[str, Any]:
     command = [sys.executable, __file__, "--records", str(count), "--phase", name]
     if url:
         command += ["--url", url]
-    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-    return json.loads(output.strip().splitlines()[-1])
-
-
-def _fresh_postgres(server: str) -> str:
-    from sqlalchemy import text
-
-    from engine.database import make_engine
-
-    name = f"promise_bench_{os.getpid()}"
-    admin = make_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    return server.rpartition("/")[0] + "/" + name
+    return run_json(command)
 
 
 def main() -> None:
@@ -117,6 +140,12 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument(
+        "--reference-records",
+        type=int,
+        default=10_000,
+        help="records for the quadratic reference evaluator (0: skip it)",
+    )
     parser.add_argument("--postgres", help="a PostgreSQL server URL; a database is created")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.add_argument("--phase", help=argparse.SUPPRESS)
@@ -127,6 +156,7 @@ def main() -> None:
         runners = {
             "raw": lambda: phase_raw(args.records),
             "memory": lambda: phase_memory(args.records),
+            "reference": lambda: phase_reference(args.records),
             "database": lambda: phase_database(args.records, args.url),
         }
         seconds = runners[args.phase]()
@@ -134,46 +164,90 @@ def main() -> None:
         print(json.dumps({"seconds": seconds, "peak_rss_mb": round(peak, 1)}))
         return
 
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        plan: list[tuple[str, str, str | None]] = [
-            ("raw durable-rules (ceiling)", "raw", None),
-            ("engine, in memory", "memory", None),
-            ("engine + SQLite", "database", f"sqlite:///{tmp}/bench.db"),
+    terminate_on_sigterm()
+    load_start = load_average()
+    info = machine(args.postgres)
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
+        ref_n = min(args.reference_records, args.records)
+        plan: list[tuple[str, str, int, str | None]] = [
+            ("raw durable-rules (ceiling)", "raw", args.records, None),
+            ("engine, in memory", "memory", args.records, None),
+            ("engine + SQLite", "database", args.records, f"sqlite:///{tmp}/bench.db"),
         ]
         if args.postgres:
-            plan.append(("engine + PostgreSQL", "database", _fresh_postgres(args.postgres)))
-        for label, phase, url in plan:
-            result = _run_phase(phase, args.records, url)
+            url = stack.enter_context(fresh_postgres(args.postgres))
+            plan.append(("engine + PostgreSQL", "database", args.records, url))
+        if ref_n:
+            plan += [
+                ("reference evaluator", "reference", ref_n, None),
+                ("engine, in memory, same records", "memory", ref_n, None),
+            ]
+        for label, phase, count, url in plan:
+            before = load_average()
+            result = _run_phase(phase, count, url)
             rows.append(
                 {
                     "phase": label,
-                    "records": args.records,
+                    "records": count,
                     **result,
-                    "records_per_s": round(args.records / result["seconds"]),
+                    "records_per_s": round(count / result["seconds"]),
+                    "load_avg": max(before, load_average()),
                 }
             )
     ceiling = rows[0]["records_per_s"]
     for row in rows:
-        row["ratio_to_ceiling"] = round(row["records_per_s"] / ceiling, 2)
-    machine = {
-        "python": platform.python_version(),
-        "cpus": os.cpu_count(),
-        "platform": platform.platform(),
+        row["ratio_to_ceiling"] = round(row["records_per_s"] / ceiling, 3)
+    by = {r["phase"]: r for r in rows}
+    if ref_n:
+        ref, same = by["reference evaluator"], by["engine, in memory, same records"]
+        ref["engine_speedup"] = round(same["records_per_s"] / ref["records_per_s"], 1)
+    sqlite = by["engine + SQLite"]
+    goals = [
+        {
+            "goal": f"replay with SQLite >= {GOAL_SQLITE:,} records/s",
+            "measured": f"{sqlite['records_per_s']:,} records/s",
+            "met": sqlite["records_per_s"] >= GOAL_SQLITE,
+        },
+        {
+            "goal": f"replay with SQLite >= {GOAL_RATIO} x the raw durable-rules ceiling",
+            "measured": f"{sqlite['ratio_to_ceiling']:.2f} x",
+            "met": sqlite["ratio_to_ceiling"] >= GOAL_RATIO,
+        },
+    ]
+    load_end = load_average()
+    document = {
+        "benchmark": "replay",
+        "command": " ".join(["bench/replay.py", *sys.argv[1:]]),
+        "machine": info,
+        "load_average": {"start": load_start, "end": load_end},
+        "phases": rows,
+        "goals": goals,
     }
-    if args.json:
-        print(json.dumps({"machine": machine, "phases": rows}))
-        return
-    print(
-        f"records: {args.records:,}  machine: {machine['platform']}, "
-        f"{machine['cpus']} cpus, Python {machine['python']}"
-    )
-    print(f"{'phase':30} {'seconds':>9} {'records/s':>10} {'x ceiling':>10} {'peak RSS MB':>12}")
-    for row in rows:
-        print(
-            f"{row['phase']:30} {row['seconds']:9.1f} {row['records_per_s']:10,} "
-            f"{row['ratio_to_ceiling']:10.2f} {row['peak_rss_mb']:12.1f}"
+
+    def text() -> str:
+        columns = [
+            ("phase", "phase", ""),
+            ("records", "records", ","),
+            ("seconds", "seconds", ".1f"),
+            ("records_per_s", "records/s", ","),
+            ("ratio_to_ceiling", "x ceiling", ".3f"),
+            ("engine_speedup", "engine x faster", ".1f"),
+            ("peak_rss_mb", "peak RSS MB", ".1f"),
+            ("load_avg", "load avg", ".2f"),
+        ]
+        return "\n".join(
+            [
+                describe(info, load_start, load_end),
+                "",
+                table(rows, columns),
+                "",
+                "goals:",
+                goal_lines(goals),
+            ]
         )
+
+    emit(args.json, document, text)
 
 
 if __name__ == "__main__":
