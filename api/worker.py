@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine import store
+from engine import privacy, store
 from engine.database import make_engine, migrate, session_factory
 from engine.dispatch import Dispatcher
 from engine.queries import WORKER
@@ -28,6 +28,8 @@ from rules.loader import check_directory, files_fingerprint, load_catalog
 from rules.models import Catalog
 
 log = logging.getLogger("promise.worker")
+RETENTION_EVERY = 3600.0
+"""Seconds between retention runs of a worker (PROMISE_RETENTION_DAYS)."""
 
 
 def run_worker(
@@ -41,9 +43,15 @@ def run_worker(
     service = PromiseService(load_catalog(settings.dir), sessions)
     files = files_fingerprint(settings.dir)
     evaluated = 0
+    retention_due = time.monotonic()
     while True:
         if files != (files := files_fingerprint(settings.dir)):
             service = _reloaded(settings, sessions) or service
+        if settings.retention_days and time.monotonic() >= retention_due:
+            retention_due = time.monotonic() + RETENTION_EVERY
+            retained = privacy.apply_retention(sessions, service.catalog, settings.retention_days)
+            if retained.records:
+                log.info(retained.summary())
         done = service.evaluate_pending(batch)
         evaluated += done
         if live:

@@ -33,6 +33,8 @@ class Outcome:
     """When a deadline becomes at risk; kept so a running server knows when to look again."""
     channel: str | None = None
     """The channel of the record that opened the opportunity, for compliance by channel."""
+    sealed: bool = False
+    """Records behind it were erased or expired: its verdict is final (engine.privacy)."""
 
     def verdict(self) -> tuple[Any, ...]:
         """Everything a user sees; two outcomes with equal verdicts need no revision."""

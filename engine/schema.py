@@ -136,6 +136,9 @@ class OutcomeRow(Base):
     decided_at: Mapped[datetime | None] = mapped_column(index=True)
     evidence: Mapped[list[str]]
     updated_at: Mapped[datetime]
+    sealed_at: Mapped[datetime | None]
+    """Set when records behind the outcome were erased or expired (event time: the latest
+    record of its scope then); a sealed outcome is final (docs/semantics.md)."""
 
 
 class RevisionRow(Base):
@@ -246,3 +249,25 @@ class SilenceRow(Base):
     reason: Mapped[str] = mapped_column(String(1024))
     created_by: Mapped[str]
     created_at: Mapped[datetime]
+
+
+class ErasedRecordRow(Base):
+    """A tombstone: the keyed hash of an erased record's id, so that re-sending the record
+    cannot bring it back (the id itself is not kept)."""
+
+    __tablename__ = "erased_records"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    erased_at: Mapped[datetime]
+
+
+class ErasureRow(Base):
+    """One erasure of a customer's data: who, when, why and how much; never the customer."""
+
+    __tablename__ = "erasures"
+
+    id: Mapped[int] = mapped_column(ID_TYPE, primary_key=True, autoincrement=True)
+    erased_at: Mapped[datetime]
+    actor: Mapped[str]
+    reason: Mapped[str] = mapped_column(String(1024))
+    counts: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -16,11 +16,12 @@ from typing import Any, Literal
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine import outbox, store
+from engine import outbox, privacy, store
 from engine.evaluator import Evaluator
 from engine.outcomes import OPEN_STATES, Outcome
 from engine.records import Interaction, Rejection, from_micros, parse_record, to_micros
 from engine.schema import OutcomeRow, PromiseVersionRow
+from engine.settings import Settings
 from rules.models import Catalog, Promise
 from rules.version import canonical
 
@@ -40,13 +41,20 @@ class PromiseService:
     """One catalog over one database; use from one thread (durable-rules is single-threaded)."""
 
     def __init__(
-        self, catalog: Catalog, sessions: sessionmaker[Session], *, alerts: bool = True
+        self,
+        catalog: Catalog,
+        sessions: sessionmaker[Session],
+        *,
+        alerts: bool = True,
+        erasure_key: str | None = None,
     ) -> None:
         """``alerts=False`` stores outcomes without queueing alerts: for backfilling history
-        that nobody needs to be paged about now."""
+        that nobody needs to be paged about now. ``erasure_key`` (default:
+        PROMISE_ERASURE_KEY) checks new record ids against the tombstones of erased ones."""
         self.catalog = catalog
         self.sessions = sessions
         self.alerts = alerts
+        self.erasure_key = erasure_key or Settings().erasure_key
         self.evaluator = Evaluator(catalog, on_change=lambda outcome: None)
         self.scope_fields = sorted({p.scope for p in catalog.promises.values()})
         with sessions.begin() as session:
@@ -119,15 +127,21 @@ class PromiseService:
             for item in items
         ]
         stored = store.fingerprints(session, fresh)
+        erased = privacy.tombstoned(session, fresh, self.erasure_key)
         for index, answer in enumerate(answers):
-            if answer.status == "accepted" and answer.id in stored:
+            if answer.status == "accepted" and answer.id in erased:  # never resurrected
+                problem = erased[answer.id]
+                answers[index] = IngestResult(
+                    answer.id, "rejected" if problem else "duplicate", [problem] if problem else []
+                )
+            elif answer.status == "accepted" and answer.id in stored:
                 same = stored[answer.id] == fresh[answer.id].fingerprint()
                 answers[index] = (
                     IngestResult(answer.id, "duplicate")
                     if same
                     else IngestResult(answer.id, "rejected", [_conflict(answer.id)])
                 )
-        return answers, [r for r in fresh.values() if r.id not in stored]
+        return answers, [r for r in fresh.values() if r.id not in stored and r.id not in erased]
 
     @staticmethod
     def _classify_in_batch(record: Interaction, fresh: dict[str, Interaction]) -> IngestResult:
@@ -148,19 +162,16 @@ class PromiseService:
                 value = store.scope_value(fields, name)
                 if value is not None:
                     touched.setdefault((name, value), []).append(record)
-        reasons = {
-            key: _reason(store.latest_evaluated(session, *key), new) for key, new in touched.items()
-        }
         clock = max(store.get_clock(session) or 0, max(r.at for r in records))
         store.set_clock(session, clock)
-        work = {
-            (pid, value): reasons[(promise.scope, value)]
+        work: dict[tuple[str, str], str] = {
+            (pid, value): ""  # worded once the scope's records are read, under its lock
             for pid, promise in self.catalog.promises.items()
             for (name, value) in touched
             if name == promise.scope
         }
         work.update(self._falling_due(session, clock, exclude=work))
-        self._evaluate(session, work, clock)
+        self._evaluate(session, work, clock, touched)
 
     # --- the clock -----------------------------------------------------------------------------
 
@@ -186,18 +197,31 @@ class PromiseService:
 
     # --- evaluation and outcome history --------------------------------------------------------
 
-    def _evaluate(self, session: Session, work: dict[tuple[str, str], str], clock: int) -> None:
+    def _evaluate(
+        self,
+        session: Session,
+        work: dict[tuple[str, str], str],
+        clock: int,
+        touched: dict[tuple[str, str], list[Interaction]] | None = None,
+    ) -> None:
+        """Evaluate each (promise, scope) of ``work`` afresh; ``touched`` holds the new records
+        of each scope (field, value), whose reasons are worded here."""
         store.lock_scopes(session, work)
         cache: dict[tuple[str, str], list[Interaction]] = {}
+        for pid, scope in work:
+            key = (self.catalog.promises[pid].scope, scope)
+            if key not in cache:
+                cache[key] = store.scope_records(session, *key)
+        reasons = _reasons(session, touched or {}, cache)
         for (pid, scope), reason in sorted(work.items()):
             promise = self.catalog.promises[pid]
             key = (promise.scope, scope)
-            if key not in cache:
-                cache[key] = store.scope_records(session, *key)
-            fresh = self.evaluator.reevaluate(pid, scope, cache[key], clock)
-            self.evaluator.forget(pid, scope)
             stored = store.outcomes_in_scope(session, pid, scope)
-            self._sync(session, promise, fresh, stored, reason)
+            records = privacy.evaluable(promise, cache[key], stored)
+            fresh = self.evaluator.reevaluate(pid, scope, records, clock)
+            self.evaluator.forget(pid, scope)
+            fresh = privacy.rekeyed(promise, fresh, stored)
+            self._sync(session, promise, fresh, stored, reasons.get(key, reason))
 
     def _sync(
         self,
@@ -262,8 +286,19 @@ class PromiseService:
             mine: dict[str, dict[str, OutcomeRow]] = {pid: {} for pid in self.catalog.promises}
             for (pid, key), row in store.all_outcomes(session).items():
                 mine.setdefault(pid, {})[key] = row
+            sealed = privacy.sealed_scopes(session)  # evaluated scope by scope, after a seal
             for pid, promise in self.catalog.promises.items():
-                self._sync(session, promise, fresh[pid], mine[pid], "recomputed from all records")
+                self._sync(
+                    session,
+                    promise,
+                    privacy.outside(fresh[pid], pid, sealed),
+                    privacy.outside(mine[pid], pid, sealed),
+                    "recomputed from all records",
+                )
+            again = {
+                s: "recomputed from all records" for s in sealed if s[0] in self.catalog.promises
+            }
+            self._evaluate(session, again, clock)
 
     # --- reading ---------------------------------------------------------------------------------
 
@@ -284,23 +319,46 @@ def _frozen(outcome: Outcome, promise: Promise) -> bool:
     """Decided under an older version of the promise: that version's verdict stands.
 
     A limit's "kept" is provisional (a later record can still break it), so it is not final.
+    A sealed outcome (records behind it erased or expired) is always final.
     """
+    if outcome.sealed:
+        return True
     provisional = outcome.state in OPEN_STATES or (
         outcome.state == "kept" and promise.kind == "limit"
     )
     return outcome.version != promise.version and not provisional
 
 
-def _reason(previous_latest: tuple[int, str] | None, new: list[Interaction]) -> str:
-    late = [r for r in new if previous_latest is not None and (r.at, r.id) < previous_latest]
-    if late:
-        first = min(late, key=lambda r: r.order)
-        return (
-            f"late record {first.id} (occurred {first.occurred_at.isoformat()}) arrived "
-            "after later records of its scope were evaluated"
-        )
-    ids = ", ".join(sorted(r.id for r in new)[:5])
-    return f"new record(s) {ids}"
+def _reasons(
+    session: Session,
+    touched: dict[tuple[str, str], list[Interaction]],
+    scopes: dict[tuple[str, str], list[Interaction]],
+) -> dict[tuple[str, str], str]:
+    """Why each touched scope is evaluated: new records, or a late one (it arrived after
+    later records of its scope had been evaluated: a verdict may be revised).
+
+    Only records after a scope's earliest new one can make it late, and those are rare, so
+    the one question to the queue (was such a record evaluated yet?) is usually not asked.
+    """
+    batch = {r.id for new in touched.values() for r in new}
+    later = {
+        key: [r for r in scopes[key] if r.id not in batch and r.order > min(n.order for n in new)]
+        for key, new in touched.items()
+    }
+    queued = store.queued(session, {r.id for records in later.values() for r in records})
+    reasons = {}
+    for key, new in touched.items():
+        evaluated = [r for r in later[key] if r.id not in queued]
+        late = [r for r in new if any(r.order < e.order for e in evaluated)]
+        if late:
+            first = min(late, key=lambda r: r.order)
+            reasons[key] = (
+                f"late record {first.id} (occurred {first.occurred_at.isoformat()}) arrived "
+                "after later records of its scope were evaluated"
+            )
+        else:
+            reasons[key] = f"new record(s) {', '.join(sorted(r.id for r in new)[:5])}"
+    return reasons
 
 
 def _conflict(record_id: str) -> Rejection:

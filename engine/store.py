@@ -143,17 +143,19 @@ def customer_records(
     return latest[::-1], total or 0
 
 
-def latest_evaluated(session: Session, field: str, value: str) -> tuple[int, str] | None:
-    """The event-time position (µs, id) of the scope's latest record already evaluated."""
-    queued = select(PendingRow.record_id).where(PendingRow.record_id == InteractionRow.id)
-    query = (
-        _in_scope(field, value)
-        .where(~queued.exists())
-        .order_by(InteractionRow.at_us.desc(), InteractionRow.id.desc())
-        .limit(1)
-    )
-    row = session.execute(query).first()
-    return (to_micros(row.occurred_at), row.id) if row else None
+def queued(session: Session, ids: Iterable[str]) -> set[str]:
+    """Which of ``ids`` are still waiting in the queue (accepted, not yet evaluated)."""
+    wanted = sorted(set(ids))
+    found: set[str] = set()
+    for start in range(0, len(wanted), 500):
+        found.update(
+            session.scalars(
+                select(PendingRow.record_id).where(
+                    PendingRow.record_id.in_(wanted[start : start + 500])
+                )
+            )
+        )
+    return found
 
 
 def enqueue(session: Session, records: list[Interaction]) -> None:
@@ -360,6 +362,7 @@ def row_to_outcome(row: OutcomeRow) -> Outcome:
         evidence=list(row.evidence),
         warn_at=row.warn_at,
         channel=row.channel,
+        sealed=row.sealed_at is not None,
     )
 
 

@@ -11,6 +11,12 @@ import pytest
 from conftest import Server
 
 
+@pytest.fixture(autouse=True)
+def _configured(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fully configured server: without an erasure key, erasing answers 503 on purpose."""
+    monkeypatch.setenv("PROMISE_ERASURE_KEY", "fuzz-erasure-key")
+
+
 @pytest.mark.slow
 def test_no_generated_request_makes_the_server_fail(server: Server) -> None:
     server.client().post(

@@ -1,0 +1,408 @@
+"""Customers' data: export, erasure and retention, on SQLite and PostgreSQL.
+
+Two customers share a case (and so a scope) throughout: whatever is done for one must
+neither show nor touch the other's data, and compliance figures must not move.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, select
+
+from conftest import Server, start_server, stop_server
+from engine import breaches, privacy, store
+from engine.database import session_factory
+from engine.queries import Queries
+from engine.schema import Base, ErasureRow, OutcomeRow, RevisionRow
+from engine.service import PromiseService
+from rules.models import Catalog
+
+KEY = "test-erasure-secret"
+X = "CUST-ERASE-7f3"  # the customer who asks to be forgotten
+B = "CUST-KEEP-2b1"  # shares case K-SHARED with X
+X_VALUES = ["passport-X-9981", "BK-SECRET-X1"]  # attribute values only X has
+
+
+def record(id: str, when: str, customer: str, **fields: Any) -> dict[str, Any]:
+    """A record; ``when`` is UTC, e.g. "2024-03-01 16:00"."""
+    base = {
+        "id": id,
+        "occurred_at": when.replace(" ", "T") + ":00Z",
+        "customer_id": customer,
+        "channel": "app",
+        "direction": "inbound",
+        "type": "message",
+    }
+    return {**base, **fields}
+
+
+def shared_history() -> list[dict[str, Any]]:
+    case = {"case_id": "K-SHARED"}
+    return [
+        # travel-guarantee (4h, case scope): X's problem is resolved in time (kept); B's
+        # report while it is open is ignored; B's later problem breaks (resolved late).
+        record(f"{X}-r1", "2024-03-01 10:00", X, type="problem_reported",
+               attributes={"booking": "BK-SECRET-X1"}, **case),
+        record(f"{X}-r2", "2024-03-01 11:00", X, type="handoff", **case),
+        record("b-1", "2024-03-01 11:30", B, type="problem_reported", **case),
+        record(f"{X}-r3", "2024-03-01 12:00", X, type="resolved", direction="outbound", **case),
+        record("b-2", "2024-03-02 10:00", B, type="problem_reported", **case),
+        record("b-3", "2024-03-02 11:00", B, type="handoff", **case),
+        record("b-4", "2024-03-02 16:00", B, type="note", **case),
+        record("b-5", "2024-03-02 17:00", B, type="resolved", direction="outbound", **case),
+        record("b-6", "2024-03-03 08:00", B, type="handoff", **case),  # third handoff: broken
+        # ask-once (customer scope): X gives an item and is asked for it again (broken).
+        record(f"{X}-r4", "2024-03-02 09:00", X, type="info_provided",
+               attributes={"item": "passport-X-9981"}),
+        record(f"{X}-r5", "2024-03-03 09:00", X, type="info_requested", direction="outbound",
+               attributes={"item": "passport-X-9981"}),
+        record("b-7", "2024-03-03 09:30", B, type="info_provided",
+               attributes={"item": "policy_number"}),
+        # detractor-follow-up (48h, customer scope): X's stays open (at risk).
+        record(f"{X}-r6", "2024-03-04 10:00", X, type="survey_response", attributes={"nps": 2}),
+        record("b-8", "2024-03-05 11:00", B, type="note"),
+    ]  # fmt: skip
+
+
+def x_record_ids() -> list[str]:
+    return [r["id"] for r in shared_history() if r["customer_id"] == X]
+
+
+def keyed(db_engine: Engine, catalog: Catalog) -> PromiseService:
+    """A service over the shared history, with X's Ask Once breach acknowledged."""
+    service = PromiseService(catalog, session_factory(db_engine), erasure_key=KEY)
+    service.ingest(shared_history())
+    with service.sessions() as session:
+        breach = session.scalars(
+            select(OutcomeRow.id).where(OutcomeRow.promise_id == "ask-once")
+        ).one()
+    note = f"called {X} back about {X}-r5"
+    breaches.act(service.sessions, breach, "acknowledged", "ops", assignee="a-1", note=note)
+    return service
+
+
+def figures(service: PromiseService, until: str | None = None) -> dict[str, Any]:
+    queries = Queries(service.catalog, service.sessions)
+    end = datetime.fromisoformat(until) if until else None
+    return {
+        group: [(r.group, r.kept, r.broken) for r in queries.compliance(None, end, group)]
+        for group in ("promise", "team", "channel", "week")
+    }
+
+
+def by_key(service: PromiseService) -> dict[tuple[str, str], OutcomeRow]:
+    with service.sessions() as session:
+        return {(r.promise_id, r.key): r for r in session.scalars(select(OutcomeRow))}
+
+
+def every_text(db_engine: Engine) -> Iterator[tuple[str, str, str]]:
+    """(table, column, text) for every text or JSON value in every table."""
+    with db_engine.connect() as connection:
+        for table in Base.metadata.sorted_tables:
+            for row in connection.execute(table.select()):
+                for column, value in row._mapping.items():
+                    if isinstance(value, str):
+                        yield table.name, column, value
+                    elif isinstance(value, dict | list):
+                        yield table.name, column, json.dumps(value, ensure_ascii=False)
+
+
+# --- export -------------------------------------------------------------------------------------
+
+
+def test_an_export_holds_exactly_one_customers_data(db_engine: Engine, catalog: Catalog) -> None:
+    service = keyed(db_engine, catalog)
+    document = privacy.export_customer(service.sessions, catalog, X)
+
+    assert [r["id"] for r in document["interactions"]] == x_record_ids()
+    assert document["outcomes"] and all(o["customer_id"] == X for o in document["outcomes"])
+    promises = {o["promise"] for o in document["outcomes"]}
+    assert promises == {"travel-guarantee", "two-handoffs", "ask-once", "detractor-follow-up-48h"}
+    assert document["alerts"] and all(a["customer_id"] == X for a in document["alerts"])
+    text = json.dumps(document)
+    assert B not in text and "policy_number" not in text
+    assert not any(f'"b-{n}"' in text for n in range(1, 9))  # B's record ids: redacted
+    handoffs = next(o for o in document["outcomes"] if o["promise"] == "two-handoffs")
+    assert handoffs["evidence"] == [f"{X}-r2", "redacted", "redacted"]
+    [action] = document["breach_actions"]
+    assert (action["status"], action["note"]) == ("acknowledged", f"called {X} back about {X}-r5")
+
+    theirs = json.dumps(privacy.export_customer(service.sessions, catalog, B))
+    assert X not in theirs and not any(v in theirs for v in X_VALUES)
+
+    archive = zipfile.ZipFile(io.BytesIO(privacy.export_zip(document)))
+    assert sorted(archive.namelist()) == sorted(f"{kind}.csv" for kind in privacy.KINDS)
+    rows = archive.read("interactions.csv").decode().splitlines()
+    assert len(rows) == 1 + len(x_record_ids()) and rows[0].startswith("id,occurred_at")
+
+
+# --- erasure ------------------------------------------------------------------------------------
+
+
+def test_erasure_leaves_no_trace_of_the_customer_and_keeps_the_figures(
+    db_engine: Engine, catalog: Catalog
+) -> None:
+    service = keyed(db_engine, catalog)
+    before, outcomes = figures(service), by_key(service)
+    theirs = privacy.export_customer(service.sessions, catalog, B)
+
+    report = privacy.erase_customer(
+        service.sessions, catalog, X, reason="customer request", actor="test", key=KEY
+    )
+
+    assert report.counts["interactions"] == len(x_record_ids())
+    assert report.counts["tombstones"] == len(x_record_ids())
+    assert report.counts["outcomes_cancelled"] == 1
+    found = [
+        (table, column)
+        for table, column, text in every_text(db_engine)
+        if any(needle in text for needle in [X, *X_VALUES])
+    ]
+    assert found == []
+    assert figures(service) == before
+    # B's data and outcomes are untouched (only X's record ids in their evidence are hashed).
+    assert (
+        privacy.export_customer(service.sessions, catalog, B)["interactions"]
+        == (theirs["interactions"])
+    )
+    after = by_key(service)
+    b_travel = after[("travel-guarantee", "K-SHARED#2")]
+    assert (b_travel.customer_id, b_travel.state) == (B, "broken")
+    assert b_travel.decided_at == outcomes[("travel-guarantee", "K-SHARED#2")].decided_at
+    alias = privacy.pseudonym(KEY, X)
+    x_travel = after[("travel-guarantee", "K-SHARED#1")]
+    assert x_travel.customer_id == alias and x_travel.state == "kept"
+    assert x_travel.evidence == [
+        privacy.pseudonym(KEY, f"{X}-r1"),
+        privacy.pseudonym(KEY, f"{X}-r3"),
+    ]
+    assert ("ask-once", privacy.pseudonym(KEY, f"{X}-r5")) in after
+    # The erasure log says who, why and how much, never whom.
+    with service.sessions() as session:
+        log = session.scalars(select(ErasureRow)).one()
+    assert (log.actor, log.reason, log.counts) == ("test", "customer request", report.counts)
+
+
+def test_erasure_cancels_open_opportunities_with_reason_erased_and_no_alert(
+    db_engine: Engine, catalog: Catalog
+) -> None:
+    service = keyed(db_engine, catalog)
+    open_key = ("detractor-follow-up-48h", f"{X}#1")
+    assert by_key(service)[open_key].state == "at_risk"
+    alerts = len(list(privacy.export_customer(service.sessions, catalog, X)["alerts"]))
+
+    privacy.erase_customer(service.sessions, catalog, X, reason="request", actor="t", key=KEY)
+
+    alias = privacy.pseudonym(KEY, X)
+    row = by_key(service)[("detractor-follow-up-48h", f"{alias}#1")]
+    assert row.state == "cancelled" and row.sealed_at is not None
+    with service.sessions() as session:
+        revision = session.scalars(
+            select(RevisionRow).where(RevisionRow.key == f"{alias}#1")
+        ).all()[-1]
+        assert (revision.old_state, revision.new_state, revision.reason) == (
+            "at_risk",
+            "cancelled",
+            "erased",
+        )
+    assert len(privacy.export_customer(service.sessions, catalog, alias)["alerts"]) == alerts
+
+
+def test_a_new_record_in_a_shared_case_after_erasure_revises_nothing(
+    db_engine: Engine, catalog: Catalog
+) -> None:
+    service = keyed(db_engine, catalog)
+    privacy.erase_customer(service.sessions, catalog, X, reason="request", actor="t", key=KEY)
+    period = "2024-03-05T00:00:00+00:00"
+    before, outcomes = figures(service, period), by_key(service)
+
+    # B reports a new problem in the same case, resolved in time; the same case id again.
+    service.ingest(
+        [
+            record("b-9", "2024-03-05 12:00", B, type="problem_reported", case_id="K-SHARED"),
+            record("b-10", "2024-03-05 13:00", B, type="resolved", direction="outbound",
+                   case_id="K-SHARED"),
+        ]
+    )  # fmt: skip
+
+    after = by_key(service)
+    for key, row in outcomes.items():  # every earlier outcome stands, unrevised
+        assert (after[key].state, after[key].decided_at, after[key].evidence) == (
+            row.state,
+            row.decided_at,
+            row.evidence,
+        )
+    new = [row for key, row in after.items() if key not in outcomes]
+    assert [(r.key, r.state, r.evidence) for r in new] == [("K-SHARED#3", "kept", ["b-9", "b-10"])]
+    assert figures(service, period) == before
+    unchanged = by_key(service)
+    service.recompute()  # a replay over everything stored revises nothing either
+    assert {k: (r.state, r.evidence) for k, r in by_key(service).items()} == {
+        k: (r.state, r.evidence) for k, r in unchanged.items()
+    }
+    travel = {g: (kept, broken) for g, kept, broken in figures(service)["promise"]}
+    assert travel["travel-guarantee"] == (2, 1)  # X's kept, B's broken, B's new kept
+
+
+def test_an_erased_record_id_is_never_stored_again(
+    db_engine: Engine, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PROMISE_ERASURE_KEY", raising=False)
+    service = keyed(db_engine, catalog)
+    privacy.erase_customer(service.sessions, catalog, X, reason="request", actor="t", key=KEY)
+    count = service.record_count()
+
+    again = service.ingest([shared_history()[0], record("x-new", "2024-03-06 09:00", X)])
+
+    assert [(a.id, a.status) for a in again] == [(f"{X}-r1", "duplicate"), ("x-new", "accepted")]
+    assert service.record_count() == count + 1
+    unkeyed = PromiseService(catalog, service.sessions)  # cannot check: refuses, says why
+    [answer] = unkeyed.accept([shared_history()[1]])
+    assert answer.status == "rejected" and "PROMISE_ERASURE_KEY" in answer.problems[0].reason
+
+
+def test_erasure_is_refused_without_a_key_or_a_reason(db_engine: Engine, catalog: Catalog) -> None:
+    service = keyed(db_engine, catalog)
+    with pytest.raises(privacy.NoErasureKey, match="PROMISE_ERASURE_KEY"):
+        privacy.erase_customer(service.sessions, catalog, X, reason="r", actor="t", key=None)
+    with pytest.raises(privacy.PrivacyError, match="reason"):
+        privacy.erase_customer(service.sessions, catalog, X, reason=" ", actor="t", key=KEY)
+    assert service.record_count() == len(shared_history())
+
+
+# --- retention ----------------------------------------------------------------------------------
+
+
+def retention_history() -> list[dict[str, Any]]:
+    return [
+        # an old, decided case: its records go, its outcome stays with expired evidence
+        record("old-1", "2024-01-10 10:00", "C-OLD", type="problem_reported", case_id="K-OLD"),
+        record("old-2", "2024-01-10 11:00", "C-OLD", type="resolved", direction="outbound",
+               case_id="K-OLD"),
+        # an old record in a scope with an open outcome, and the open outcome's own record
+        record("open-0", "2024-03-01 09:00", "C-OPEN", type="info_provided",
+               attributes={"item": "email"}),
+        record("open-1", "2024-03-10 12:00", "C-OPEN", type="survey_response",
+               attributes={"nps": 1}),
+        # recent: stays whatever happens
+        record("new-1", "2024-03-11 06:00", "C-OLD", type="note", case_id="K-OLD"),
+    ]  # fmt: skip
+
+
+def test_retention_removes_only_records_no_open_outcome_needs(
+    db_engine: Engine, catalog: Catalog
+) -> None:
+    service = PromiseService(catalog, session_factory(db_engine))
+    service.ingest(retention_history())
+    before, outcomes = figures(service), by_key(service)
+    now = datetime(2024, 3, 12, tzinfo=UTC)
+
+    dry = privacy.apply_retention(service.sessions, catalog, 1, now=now, dry_run=True)
+    assert (dry.records, service.record_count()) == (2, 5)
+
+    report = privacy.apply_retention(service.sessions, catalog, 1, now=now)
+
+    assert (report.records, report.kept_for_open) == (2, 2)
+    with service.sessions() as session:
+        left = {r.id for r in store.all_records(session)}
+    assert left == {"open-0", "open-1", "new-1"}
+    after = by_key(service)
+    assert after.keys() == outcomes.keys()
+    kept = after[("travel-guarantee", "K-OLD#1")]
+    assert (kept.state, kept.decided_at) == (
+        "kept",
+        outcomes[("travel-guarantee", "K-OLD#1")].decided_at,
+    )
+    assert kept.evidence == ["expired:old-1", "expired:old-2"]
+    assert after[("detractor-follow-up-48h", "C-OPEN#1")].state == "pending"
+    assert figures(service) == before
+
+    # A later record in the expired case opens a new opportunity and revises nothing.
+    service.ingest(
+        [
+            record("new-2", "2024-03-11 07:00", "C-OLD", type="problem_reported", case_id="K-OLD"),
+            record("new-3", "2024-03-11 08:00", "C-OLD", type="resolved", direction="outbound",
+                   case_id="K-OLD"),
+        ]
+    )  # fmt: skip
+    final = by_key(service)
+    assert final[("travel-guarantee", "K-OLD#1")].evidence == ["expired:old-1", "expired:old-2"]
+    assert final[("travel-guarantee", "K-OLD#2")].evidence == ["new-2", "new-3"]
+    assert figures(service, "2024-03-11T00:00:00+00:00") == before
+    assert privacy.apply_retention(service.sessions, catalog, 1, now=now).records == 0
+
+
+# --- HTTP and the command line ------------------------------------------------------------------
+
+
+@pytest.fixture
+def keyed_server(
+    db_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Server]:
+    monkeypatch.setenv("PROMISE_ERASURE_KEY", KEY)
+    running = start_server(
+        db_engine.url.render_as_string(hide_password=False), tmp_path, "--no-live"
+    )
+    yield running
+    stop_server(running)
+
+
+def test_http_export_and_erasure_need_whole_keys_and_keep_compliance(
+    keyed_server: Server, tmp_path: Path
+) -> None:
+    server = keyed_server
+    reader = server.promise("keys", "create", "reader", "--scopes", "read").strip()
+    team = server.promise("keys", "create", "care", "--scopes", "read", "--team", "customer-care")
+    team_admin = server.promise(
+        "keys", "create", "care-admin", "--scopes", "read,admin", "--team", "customer-care"
+    )
+    with server.client() as admin:
+        posted = admin.post("/interactions", json=shared_history()).json()
+        assert posted["accepted"] == len(shared_history())
+        server.wait_for(lambda: admin.get("/readyz").json()["evaluation_lag"] == 0)
+        server.wait_for(lambda: len(admin.get("/outcomes").json()["items"]) == 5)
+        compliance = admin.get("/compliance", params={"group_by": "week"}).json()
+
+    with server.client(reader) as client:
+        document = client.get(f"/customers/{X}/export").json()
+        assert [r["id"] for r in document["interactions"]] == x_record_ids()
+        assert B not in json.dumps(document)
+        answer = client.get(f"/customers/{X}/export", params={"format": "zip"})
+        assert answer.headers["content-type"] == "application/zip"
+        names = zipfile.ZipFile(io.BytesIO(answer.content)).namelist()
+        assert "outcomes.csv" in names and "alerts.csv" in names
+        refused = client.request("DELETE", f"/customers/{X}", json={"reason": "request"})
+        assert refused.status_code == 403  # read is not admin
+    for key in (team.strip(), team_admin.strip()):
+        with server.client(key) as client:
+            for answer in (
+                client.get(f"/customers/{X}/export"),
+                client.request("DELETE", f"/customers/{X}", json={"reason": "request"}),
+            ):
+                assert answer.status_code == 403
+                assert "team-restricted keys cannot export or erase" in answer.json()["detail"]
+
+    with server.client() as admin:
+        assert admin.request("DELETE", f"/customers/{X}").status_code == 422
+        assert admin.request("DELETE", f"/customers/{X}", json={"reason": ""}).status_code == 422
+        erased = admin.request("DELETE", f"/customers/{X}", json={"reason": "GDPR art. 17"})
+        assert erased.status_code == 200, erased.text
+        assert erased.json()["counts"]["interactions"] == len(x_record_ids())
+        assert admin.get("/compliance", params={"group_by": "week"}).json() == compliance
+        assert admin.get(f"/customers/{X}/export").json()["interactions"] == []
+        again = admin.post("/interactions", json=shared_history()[0]).json()
+        assert again["results"][0]["status"] == "duplicate"
+
+    out = tmp_path / "b.json"
+    server.promise("customer", "export", B, "--out", str(out))
+    assert X not in out.read_text()
+    assert "interactions 8" in server.promise("customer", "erase", B, "--reason", "request")
+    assert "removed 0 records" in server.promise("retention", "apply", "--days", "3650")
