@@ -14,23 +14,36 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed
 
-# The main job: validate the catalog, evaluate a deterministic synthetic history into the
-# SQLite default (promise.db), print an admin API key, then serve the API on port 8000.
-# --no-live keeps the clock at the demo data's own time (2024) instead of today's.
+# The main job, on real data: validate the catalogs, import the help desk's ticket log
+# (helpdesk.csv from $(PROMISE_DATA_DIR)) through its mapping into the database
+# ($PROMISE_DATABASE_URL, default the SQLite file promise.db) and evaluate it with the
+# help-desk promises, print an admin API key and the URLs, then serve API, worker,
+# dispatcher and dashboard. Re-runnable: the import is idempotent.
+# --no-live keeps the clock at the data's own time (2010-2014) instead of today's.
+PROMISE_DATA_DIR ?= ../shared/data
+HELPDESK := promises/examples/helpdesk
+
 run: install
+	@test -f "$(PROMISE_DATA_DIR)/helpdesk.csv" || { echo "helpdesk.csv not found in \
+	$(PROMISE_DATA_DIR): run 'make run PROMISE_DATA_DIR=/path/to/data'" >&2; exit 1; }
 	$(BIN)/promise check promises
-	$(BIN)/python bench/synthetic.py --records 20000 > demo-history.jsonl
-	$(BIN)/promise replay demo-history.jsonl --db sqlite:///promise.db
-	@echo "An admin API key for this demo (send it as 'Authorization: Bearer <key>'):"
-	@$(BIN)/promise keys create demo-$$(date +%s) --scopes admin
-	$(BIN)/promise serve --port 8000 --no-live
+	$(BIN)/promise check $(HELPDESK)
+	$(BIN)/promise check promises/examples/twitter
+	$(BIN)/promise import "$(PROMISE_DATA_DIR)/helpdesk.csv" --mapping $(HELPDESK)/mapping.yaml \
+	    --promises $(HELPDESK)
+	@KEY=$$($(BIN)/promise keys create demo-$$(date +%s) --scopes admin) && \
+	echo && echo "An admin API key for this demo: $$KEY" && \
+	echo "  API        http://127.0.0.1:8000  (send 'Authorization: Bearer <key>')" && \
+	echo "  OpenAPI    http://127.0.0.1:8000/docs" && \
+	echo "  Dashboard  http://127.0.0.1:8000/ui  (log in with the key above)" && echo
+	PROMISE_DIR=$(HELPDESK) $(BIN)/promise serve --port 8000 --no-live
 
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
 test: lint
-	$(BIN)/promise check promises
+	$(BIN)/promise check --strict promises
 	$(BIN)/pytest
 
 clean:

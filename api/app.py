@@ -19,7 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
-from api import alerts, reports, ui
+from api import alerts, customers, reports, ui
 from api.deps import (
     Admin,
     Engine,
@@ -102,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ui.router)
     app.include_router(reports.router)
     app.include_router(alerts.router)
+    app.include_router(customers.router)
 
     @app.exception_handler(SandboxCrashed)
     def _sandbox_crashed(_: Request, exc: SandboxCrashed) -> JSONResponse:

@@ -15,10 +15,17 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
-from engine import reports
+from engine import living_docs, reports
 from engine.database import make_engine, migrate, session_factory
 from engine.keys import KeyProblem, create_key, list_keys, revoke
 from engine.outcomes import STATES
@@ -64,15 +71,31 @@ def check(
     strict: Annotated[
         bool, typer.Option("--strict", help="Treat warnings as errors (use in CI).")
     ] = False,
+    features: Annotated[
+        Path | None,
+        typer.Option(
+            "--features",
+            help="Living documentation to check for coverage [default: "
+            "$PROMISE_FEATURES_DIR, else ./features]",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Validate every promise, team and calendar definition in DIR.
 
     Prints each problem as FILE:LINE: message and exits 1 if there is any error
-    (or any warning, with --strict); exits 0 when the catalog is valid.
+    (or any warning, with --strict); exits 0 when the catalog is valid. A promise
+    without a feature file, or whose feature lacks a @kept or a @broken scenario, is
+    a warning.
 
     Example: `promise check promises/`
     """
     result = check_directory(directory or default_promise_dir())
+    if result.catalog is not None:
+        features_dir = features or Settings().features_dir
+        result.problems += living_docs.coverage(
+            result.catalog, directory or default_promise_dir(), features_dir
+        )
     for problem in result.problems:
         typer.echo(str(problem))
     failed = result.errors or (strict and result.warnings)
@@ -147,6 +170,14 @@ def replay_(
             "backfills history without paging anyone)."
         ),
     ] = True,
+    mapping: Annotated[
+        Path | None,
+        typer.Option(
+            "--mapping",
+            help="Read the files as CSV exports mapped to records by this mapping file "
+            "(docs/mapping.md); prints rows read, mapped and skipped on stderr.",
+        ),
+    ] = None,
 ) -> None:
     """Evaluate interaction records from files against the promises, in event time.
 
@@ -156,6 +187,9 @@ def replay_(
     evidence. Exits 1 only when no record could be read.
 
     Example: `promise replay data/interactions.jsonl --until 2024-04-01T00:00:00Z --json`
+
+    Example: `promise replay tickets.csv --mapping promises/examples/helpdesk/mapping.yaml
+    --promises promises/examples/helpdesk`
     """
     catalog = _load(promises)
     clock = _parse_until(until) if until else None
@@ -168,7 +202,10 @@ def replay_(
 
     with _progress(console) as bar:
         reading = bar.add_task("reading", total=None)
-        records, duplicates = load_records(files, on_bad, lambda n: bar.advance(reading, n))
+        if mapping is None:
+            records, duplicates = load_records(files, on_bad, lambda n: bar.advance(reading, n))
+        else:
+            records, duplicates, _ = _mapped_records(files, mapping, bar, reading)
         if db is None:
             evaluating = bar.add_task("evaluating", total=len(records))
             result = replay(catalog, records, clock, lambda n: bar.advance(evaluating, n))
@@ -196,7 +233,10 @@ def _replay_into(
     """Store the records (idempotently) and evaluate everything the database holds."""
     engine = make_engine(url)
     migrate(engine)
-    service = PromiseService(catalog, session_factory(engine), alerts=alerts)
+    erasure_key = Settings().erasure_key  # erased record ids stay erased
+    service = PromiseService(
+        catalog, session_factory(engine), alerts=alerts, erasure_key=erasure_key
+    )
     empty = service.record_count() == 0
     for start in range(0, len(records), 5_000):
         chunk = records[start : start + 5_000]
@@ -208,6 +248,128 @@ def _replay_into(
     return ReplayResult(
         records=len(records), rejected=[], outcomes=service.outcomes(), catalog=catalog
     )
+
+
+def _mapped_records(
+    files: list[Path], mapping_file: Path, bar: Progress, task: TaskID
+) -> tuple[list[Interaction], int, int]:
+    """Records from CSV exports through a mapping, duplicates dropped, and rows read; the
+    account of each file on stderr."""
+    from engine.importer import import_file
+    from engine.mapping import MappingError, load_mapping
+
+    try:
+        mapping = load_mapping(mapping_file)
+        results = [import_file(f, mapping, lambda n: bar.advance(task, n)) for f in files]
+    except MappingError as exc:
+        bar.stop()
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    except OSError as exc:
+        bar.stop()
+        typer.echo(f"error: cannot read {exc.filename}: {exc.strerror}", err=True)
+        raise typer.Exit(1) from None
+    by_id: dict[str, Interaction] = {}
+    duplicates = 0
+    for result in results:
+        for line in result.lines():
+            bar.console.print(line, markup=False, highlight=False, soft_wrap=True)
+        for record in result.records:
+            if record.id in by_id:
+                duplicates += 1
+            else:
+                by_id[record.id] = record
+    rows = sum(r.rows for r in results)
+    return sorted(by_id.values(), key=lambda r: r.order), duplicates, rows
+
+
+@app.command("import")
+def import_(
+    files: Annotated[list[Path], typer.Argument(help="CSV exports (ticket logs, CRM, ...).")],
+    mapping: Annotated[
+        Path,
+        typer.Option(
+            "--mapping", help="The mapping file: columns to record fields (docs/mapping.md)."
+        ),
+    ],
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            help="Database (SQLAlchemy URL) [default: $PROMISE_DATABASE_URL, else "
+            "sqlite:///promise.db]",
+            show_default=False,
+        ),
+    ] = None,
+    promises: Annotated[
+        Path | None,
+        typer.Option(
+            "--promises",
+            help="Promises to evaluate the records with [default: $PROMISE_DIR, else ./promises]",
+            show_default=False,
+        ),
+    ] = None,
+    alerts: Annotated[
+        bool,
+        typer.Option(
+            help="Queue alerts for what the history breaks (off by default: an import "
+            "backfills history nobody needs to be paged about)."
+        ),
+    ] = False,
+) -> None:
+    """Import CSV exports through a mapping into the database, then evaluate the promises.
+
+    Idempotent: record ids come from the rows (the mapping's `id`), so importing the same
+    file again stores nothing new and changes no outcome. Prints how many rows were read,
+    mapped, skipped and rejected, and why (counts per reason), then the compliance table.
+
+    Example: `promise import helpdesk.csv --mapping promises/examples/helpdesk/mapping.yaml
+    --promises promises/examples/helpdesk --db sqlite:///promise.db`
+    """
+    import time as clock
+
+    catalog = _load(promises)
+    console = Console(stderr=True)
+    started = clock.perf_counter()
+    with _progress(console) as bar:
+        reading = bar.add_task("reading rows", total=None)
+        records, _, rows = _mapped_records(files, mapping, bar, reading)
+        mapped_at = clock.perf_counter()
+        engine = make_engine(db or Settings().database_url)
+        migrate(engine)
+        service = PromiseService(catalog, session_factory(engine), alerts=alerts)
+        empty = service.record_count() == 0
+        storing = bar.add_task("storing records", total=len(records))
+        counts: dict[str, int] = {"accepted": 0, "duplicate": 0, "rejected": 0}
+        for start in range(0, len(records), 5_000):
+            for answer in service.load(records[start : start + 5_000]):
+                counts[answer.status] += 1
+                if answer.status == "rejected":
+                    problems = "; ".join(map(str, answer.problems))
+                    bar.console.print(f"refused record {answer.id!r}: {problems}", markup=False)
+            bar.advance(storing, min(5_000, len(records) - start))
+        bar.add_task("evaluating", total=None)
+        service.recompute(stored=records if empty and counts["accepted"] == len(records) else None)
+        result = ReplayResult(
+            records=service.record_count(),
+            rejected=[],
+            outcomes=service.outcomes(),
+            catalog=catalog,
+        )
+    elapsed = clock.perf_counter() - started
+    console.print(
+        f"stored {counts['accepted']} new records, {counts['duplicate']} already there, "
+        f"{counts['rejected']} refused; {rows / max(mapped_at - started, 1e-9):,.0f} rows/s "
+        f"read and mapped, {elapsed:.1f} s in all",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+    out = Console() if Console().is_terminal else Console(width=160)
+    out.print(summary_table(result))
+    if not records:
+        console.print("[red]no record could be read[/]")
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -271,8 +433,11 @@ def worker(
 
     Example: `promise worker --no-live --once`
     """
+    import logging
+
     from api.worker import run_worker
 
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     evaluated = run_worker(Settings(), live=live, interval=interval, once=once, batch=batch)
     typer.echo(f"evaluated {evaluated} records", err=True)
 
@@ -358,6 +523,103 @@ def keys_list() -> None:
         )
 
 
+customer_app = typer.Typer(
+    help="Customers' data: export everything held about one, or erase it.", no_args_is_help=True
+)
+app.add_typer(customer_app, name="customer")
+
+
+@customer_app.command("export")
+def customer_export(
+    customer_id: Annotated[str, typer.Argument(help="The customer's id.")],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write here instead of standard output.")
+    ] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", help="json, or zip (one CSV file per kind).")
+    ] = "json",
+) -> None:
+    """Export everything held about one customer: records, outcomes with evidence and
+    revisions, alerts that named them, breach handling notes.
+
+    Example: `promise customer export C-1 --format zip --out c-1.zip`
+    """
+    from engine import privacy
+
+    if fmt not in ("json", "zip"):
+        raise typer.BadParameter("must be json or zip", param_hint="--format")
+    document = privacy.export_customer(_sessions(), _load(Settings().dir), customer_id)
+    data = (
+        privacy.export_zip(document)
+        if fmt == "zip"
+        else (json.dumps(document, indent=2) + "\n").encode()
+    )
+    if out is None:
+        typer.get_binary_stream("stdout").write(data)
+    else:
+        out.write_bytes(data)
+        typer.echo(f"wrote {out} ({len(document['interactions'])} records)", err=True)
+
+
+@customer_app.command("erase")
+def customer_erase(
+    customer_id: Annotated[str, typer.Argument(help="The customer's id.")],
+    reason: Annotated[str, typer.Option(help="Why; kept in the erasure log.")],
+) -> None:
+    """Erase a customer: delete their records, pseudonymise their ids everywhere (keyed
+    with $PROMISE_ERASURE_KEY), cancel their open opportunities; compliance stays.
+
+    Example: `PROMISE_ERASURE_KEY=... promise customer erase C-1 --reason "customer request"`
+    """
+    from engine import privacy
+
+    settings = Settings()
+    try:
+        report = privacy.erase_customer(
+            _sessions(),
+            _load(settings.dir),
+            customer_id,
+            reason=reason,
+            actor="cli",
+            key=settings.erasure_key,
+        )
+    except privacy.PrivacyError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    counts = ", ".join(f"{name} {n}" for name, n in report.counts.items() if n)
+    typer.echo(f"erasure {report.id}: {counts or 'nothing was held'}")
+
+
+retention_app = typer.Typer(help="Delete records kept longer than needed.", no_args_is_help=True)
+app.add_typer(retention_app, name="retention")
+
+
+@retention_app.command("apply")
+def retention_apply(
+    days: Annotated[
+        int | None,
+        typer.Option(min=1, help="Keep this many days [default: $PROMISE_RETENTION_DAYS]."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Count what would go; delete nothing.")
+    ] = False,
+) -> None:
+    """Delete records older than the retention period once no open outcome needs them;
+    outcomes keep their verdicts, with evidence ids marked expired:<id>.
+
+    Example: `promise retention apply --days 365 --dry-run`
+    """
+    from engine import privacy
+
+    settings = Settings()
+    days = days or settings.retention_days
+    if days is None:
+        typer.echo("no retention period (set PROMISE_RETENTION_DAYS or --days): nothing removed")
+        return
+    report = privacy.apply_retention(_sessions(), _load(settings.dir), days, dry_run=dry_run)
+    typer.echo(report.summary())
+
+
 @app.command()
 def report(
     team: Annotated[str, typer.Option(help="The team whose promises are reported on.")],
@@ -397,6 +659,46 @@ def report(
     else:
         out.write_text(text, encoding="utf-8")
         typer.echo(f"wrote {out} ({len(built.breaches)} breaches)", err=True)
+
+
+@app.command()
+def docs(
+    directory: PromiseDir = None,
+    out: Annotated[
+        Path, typer.Option("--out", help="Directory to write the site into (made if missing).")
+    ] = Path("build/living-docs"),
+    results: Annotated[
+        Path | None,
+        typer.Option(
+            "--results",
+            help="pytest-bdd cucumber JSON of the last test run [default: "
+            "$PROMISE_DOCS_RESULTS, else .reports/cucumber.json]",
+            show_default=False,
+        ),
+    ] = None,
+    features: Annotated[
+        Path | None,
+        typer.Option(
+            "--features",
+            help="The feature files [default: $PROMISE_FEATURES_DIR, else ./features]",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Build the living documentation as a static HTML site.
+
+    An index, a page per promise (in plain words, its owner, its scenarios with their
+    steps and examples, and each scenario's result in the last test run) and a page per
+    team. Run `pytest` first for results; without them the pages say "not run yet".
+
+    Example: `promise docs --out build/living-docs`
+    """
+    settings = Settings()
+    catalog = _load(directory)
+    found = living_docs.load_results(results or settings.docs_results)
+    written = living_docs.build_site(catalog, features or settings.features_dir, found, out)
+    state = f"results of {found.ran_at:%Y-%m-%d %H:%M} UTC" if found.ran_at else "not run yet"
+    typer.echo(f"wrote {len(written)} files to {out} ({state}); open {out / 'index.html'}")
 
 
 def _report_time(text: str, hint: str) -> datetime:

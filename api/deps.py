@@ -44,7 +44,7 @@ class Engine:
 
     def _use(self, catalog: Catalog) -> None:
         # PromiseService records every version it has not seen before.
-        self.service = PromiseService(catalog, self.sessions)
+        self.service = PromiseService(catalog, self.sessions, erasure_key=self.settings.erasure_key)
         self.queries = Queries(catalog, self.sessions)
         self.catalog = catalog
 

@@ -304,3 +304,39 @@ class DigestIn(BaseModel):
         description="A duration such as 30m or 1h; null switches digests off.",
         examples=["30m"],
     )
+
+
+class CustomerExport(BaseModel):
+    """Everything held about one customer (`GET /customers/{id}/export`)."""
+
+    customer_id: str
+    exported_at: datetime
+    interactions: list[dict[str, Any]] = Field(description="Their records, as received.")
+    outcomes: list[dict[str, Any]] = Field(
+        description="Outcomes that name them; other customers' evidence ids show as `redacted`."
+    )
+    revisions: list[dict[str, Any]] = Field(description="Every change of those outcomes.")
+    alerts: list[dict[str, Any]] = Field(description="Alerts that named them.")
+    breach_actions: list[dict[str, Any]] = Field(description="Handling notes on their breaches.")
+
+
+class ErasureRequest(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    reason: str = Field(
+        min_length=1,
+        max_length=1024,
+        pattern=r"\S",
+        examples=["customer request by email, ticket K-2231"],
+        description="Why: kept in the erasure log (which never holds the customer id).",
+    )
+
+
+class ErasureAnswer(BaseModel):
+    erasure: int = Field(description="The erasure log entry's id.")
+    erased_at: datetime
+    counts: dict[str, int] = Field(
+        description="What was removed (interactions, pending_records, scope_keys, tombstones) "
+        "and rewritten (outcomes_pseudonymised, outcomes_sealed, outcomes_cancelled, "
+        "revisions_rewritten, alerts_rewritten, breach_actions_rewritten)."
+    )

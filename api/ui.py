@@ -16,18 +16,18 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Cookie, Depends, Form, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup
 
 from api.deps import KEY_COOKIE, Engine, EngineDep, get_engine
-from engine import reports
+from engine import living_docs, reports
 from engine.journey import customer_journey
 from engine.keys import ApiKey, verify
 from engine.living_docs import scenarios
 from engine.queries import OutcomeFilter
-from rules.models import Promise
+from rules.models import Catalog, Promise
 from rules.summary import summarise
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
@@ -245,7 +245,7 @@ def promise_page(request: Request, promise_id: str, e: EngineDep, key: Viewer) -
         key,
         promise=promise,
         row=row,
-        summary=summarise(promise),
+        summary=summarise(promise, e.catalog.calendar_for(promise)),
         scenarios=scenarios(e.settings.features_dir, promise.id),
         outcomes=e.queries.latest(OutcomeFilter(promise=promise.id, team=key.team), 50),
     )
@@ -261,3 +261,52 @@ def customer_page(request: Request, customer_id: str, e: EngineDep, key: Viewer)
     journey = customer_journey(e.sessions, e.queries, customer_id, team=key.team)
     status = 200 if journey.total else 404
     return _page(request, "customer", key, status, journey=journey)
+
+
+# --- living documentation: the pages of `promise docs`, rendered by the same function -----------
+
+_DOCS_LINKS = living_docs.Links("/ui/docs/", "", "/ui/docs")
+
+
+def _docs_catalog(catalog: Catalog, key: ApiKey) -> Catalog:
+    """The promises and teams the key may see, as everywhere else on the dashboard."""
+    return Catalog(
+        promises={i: p for i, p in catalog.promises.items() if _sees(key, p.owner)},
+        teams={i: t for i, t in catalog.teams.items() if _sees(key, i)},
+        calendars=catalog.calendars,
+    )
+
+
+def _docs(e: Engine, key: ApiKey) -> tuple[Catalog, Path, living_docs.Results]:
+    results = living_docs.load_results(e.settings.docs_results)
+    return _docs_catalog(e.catalog, key), e.settings.features_dir, results
+
+
+@router.get("/docs", response_class=HTMLResponse)
+def docs_index(e: EngineDep, key: Viewer) -> HTMLResponse:
+    return HTMLResponse(living_docs.render_index(*_docs(e, key), _DOCS_LINKS))
+
+
+@router.get("/docs/promises/{promise_id}", response_class=HTMLResponse)
+def docs_promise(request: Request, promise_id: str, e: EngineDep, key: Viewer) -> HTMLResponse:
+    page = living_docs.render_promise(*_docs(e, key), _DOCS_LINKS, promise_id)
+    if page is None:
+        return _refuse(request, key, 404, f"There is no promise '{promise_id}' you may read.")
+    return HTMLResponse(page)
+
+
+@router.get("/docs/teams/{team}", response_class=HTMLResponse)
+def docs_team(request: Request, team: str, e: EngineDep, key: Viewer) -> HTMLResponse:
+    page = living_docs.render_team(*_docs(e, key), _DOCS_LINKS, team)
+    if page is None:
+        return _refuse(request, key, 404, f"There is no team '{team}' you may read.")
+    return HTMLResponse(page)
+
+
+@router.get("/docs/features/{promise_id}.feature", response_class=PlainTextResponse)
+def docs_feature(request: Request, promise_id: str, e: EngineDep, key: Viewer) -> Response:
+    promise = e.catalog.promises.get(promise_id)  # only catalog ids reach the file system
+    path = living_docs.feature_path(e.settings.features_dir, promise_id) if promise else None
+    if promise is None or not _sees(key, promise.owner) or path is None or not path.is_file():
+        return _refuse(request, key, 404, f"There is no feature file for '{promise_id}'.")
+    return PlainTextResponse(path.read_text(encoding="utf-8"))

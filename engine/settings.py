@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -18,6 +19,8 @@ class Settings(BaseSettings):
     """The promise catalog."""
     features_dir: Path = Path("features")
     """The living documentation (``<promise-id>.feature``), shown on the dashboard."""
+    docs_results: Path = Path(".reports/cucumber.json")
+    """pytest-bdd's cucumber JSON of the last test run: each scenario's result in the docs."""
 
     public_url: str = "http://127.0.0.1:8000"
     """Where people reach this service; alerts link to outcomes under it."""
@@ -36,3 +39,10 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: str | None = None
     smtp_from: str = "promise-engine@localhost"
+
+    erasure_key: str | None = None
+    """The secret of the keyed hashes (HMAC-SHA256) that replace an erased customer's ids;
+    erasure is refused without it. Keep it stable: tombstones are checked with it."""
+    retention_days: int | None = Field(default=None, ge=1)
+    """Delete records older than this many days once no open outcome needs them; none
+    keeps records forever."""

@@ -1,7 +1,8 @@
 """Read a promises directory into a :class:`Catalog`, reporting every problem at once.
 
 Layout: ``teams.yaml`` (owning teams and their alert routes), ``calendars.yaml`` (business
-calendars, optional) and one ``*.yaml`` file per promise. Sub-directories (templates,
+calendars, optional) and one ``*.yaml`` file per promise; a ``mapping.yaml`` (how an export's
+rows become records, see :mod:`engine.mapping`) is not a promise. Sub-directories (templates,
 example catalogs) are not part of the catalog.
 """
 
@@ -56,6 +57,7 @@ M = typing.TypeVar("M", bound=BaseModel)
 
 TEAMS_FILE = "teams.yaml"
 CALENDARS_FILE = "calendars.yaml"
+MAPPING_FILE = "mapping.yaml"  # how to import an export (engine/mapping.py), not a promise
 
 
 @dataclass
@@ -108,7 +110,8 @@ def check_directory(directory: Path) -> CheckResult:
     files = sorted(
         p
         for p in directory.iterdir()
-        if p.suffix in (".yaml", ".yml") and p.name not in (TEAMS_FILE, CALENDARS_FILE)
+        if p.suffix in (".yaml", ".yml")
+        and p.name not in (TEAMS_FILE, CALENDARS_FILE, MAPPING_FILE)
     )
     for file in files:
         doc = loader.read(file)

@@ -1,0 +1,1 @@
+"""The living documentation: one feature per promise, and the steps that run them."""
