@@ -20,7 +20,7 @@ install: $(BIN)/.installed
 # help-desk promises, print an admin API key and the URLs, then serve API, worker,
 # dispatcher and dashboard. Re-runnable: the import is idempotent.
 # --no-live keeps the clock at the data's own time (2010-2014) instead of today's.
-PROMISE_DATA_DIR ?= ../shared/data
+PROMISE_DATA_DIR ?= promises/examples/data
 HELPDESK := promises/examples/helpdesk
 
 run: install

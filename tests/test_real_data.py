@@ -1,6 +1,7 @@
 """Acceptance on real, third-party data: the shipped mappings and example promise sets.
 
-The data is read from ``$PROMISE_DATA_DIR`` (default ``../shared/data`` next to the repo):
+The data is read from ``$PROMISE_DATA_DIR`` (default ``promises/examples/data``, unchanged
+copies of ../shared/data):
 helpdesk.csv (an Italian software company's ticket log) and twcs_sample.csv (customer
 support on Twitter). The first-response verdict of every help-desk ticket is checked
 against an independent computation written here in plain Python: its own CSV reading,
@@ -39,12 +40,12 @@ PROMISE = str(Path(sys.executable).parent / "promise")
 
 def data_file(name: str) -> Path:
     """A file of the real data, or a failure that says where it was looked for."""
-    directory = Path(os.environ.get("PROMISE_DATA_DIR", ROOT.parent / "shared" / "data"))
+    directory = Path(os.environ.get("PROMISE_DATA_DIR", ROOT / "promises" / "examples" / "data"))
     path = directory / name
     if not path.is_file():
         pytest.fail(
             f"real data file {path} not found: set PROMISE_DATA_DIR to the directory holding "
-            "helpdesk.csv and twcs_sample.csv (default: ../shared/data next to the repo)",
+            "helpdesk.csv and twcs_sample.csv (default: promises/examples/data)",
             pytrace=False,
         )
     return path
