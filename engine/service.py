@@ -206,17 +206,16 @@ class PromiseService:
     ) -> None:
         """Evaluate each (promise, scope) of ``work`` afresh; ``touched`` holds the new records
         of each scope (field, value), whose reasons are worded here."""
-        store.lock_scopes(session, work)
-        cache: dict[tuple[str, str], list[Interaction]] = {}
-        for pid, scope in work:
-            key = (self.catalog.promises[pid].scope, scope)
-            if key not in cache:
-                cache[key] = store.scope_records(session, *key)
+        store.lock_scopes(session, work)  # then read: nothing read is stale under the lock
+        cache = store.scopes_records(
+            session, {(self.catalog.promises[pid].scope, scope) for pid, scope in work}
+        )
+        outcomes = store.outcomes_in_scopes(session, work)
         reasons = _reasons(session, touched or {}, cache)
         for (pid, scope), reason in sorted(work.items()):
             promise = self.catalog.promises[pid]
             key = (promise.scope, scope)
-            stored = store.outcomes_in_scope(session, pid, scope)
+            stored = outcomes[(pid, scope)]
             records = privacy.evaluable(promise, cache[key], stored)
             fresh = self.evaluator.reevaluate(pid, scope, records, clock)
             self.evaluator.forget(pid, scope)

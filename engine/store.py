@@ -118,6 +118,37 @@ def scope_records(session: Session, field: str, value: str) -> list[Interaction]
     return [Interaction(*row) for row in session.execute(query)]
 
 
+def scopes_records(
+    session: Session, keys: Iterable[tuple[str, str]], chunk: int = 500
+) -> dict[tuple[str, str], list[Interaction]]:
+    """The records of many scopes (field, value), each in event-time order: one query per
+    field and chunk of values instead of one per scope (the worker's hot path)."""
+    by_field: dict[str, set[str]] = {}
+    for field, value in keys:
+        by_field.setdefault(field, set()).add(value)
+    found: dict[tuple[str, str], list[Interaction]] = {
+        (f, v): [] for f, values in by_field.items() for v in values
+    }
+    for field, values in by_field.items():
+        wanted = sorted(values)
+        for start in range(0, len(wanted), chunk):
+            part = wanted[start : start + chunk]
+            if field in _COLUMNS:
+                column = _COLUMNS[field]
+                query = select(column, *_RECORD_COLUMNS).where(column.in_(part))
+            else:
+                query = (
+                    select(ScopeKeyRow.value, *_RECORD_COLUMNS)
+                    .join(ScopeKeyRow, ScopeKeyRow.record_id == InteractionRow.id)
+                    .where(ScopeKeyRow.field == field, ScopeKeyRow.value.in_(part))
+                )
+            for value, *columns in session.execute(query):
+                found[(field, str(value))].append(Interaction(*columns))
+    for records in found.values():
+        records.sort(key=lambda r: r.order)
+    return found
+
+
 def records_by_id(session: Session, ids: Iterable[str], chunk: int = 500) -> dict[str, Interaction]:
     """Stored records by id (evidence), read in chunks under the databases' parameter limits."""
     unique = sorted(set(ids))
@@ -294,6 +325,30 @@ def outcomes_in_scope(session: Session, promise_id: str, scope: str) -> dict[str
         select(OutcomeRow).where(OutcomeRow.promise_id == promise_id, OutcomeRow.scope == scope)
     )
     return {row.key: row for row in rows}
+
+
+def outcomes_in_scopes(
+    session: Session, keys: Iterable[tuple[str, str]], chunk: int = 500
+) -> dict[tuple[str, str], dict[str, OutcomeRow]]:
+    """The outcomes of many (promise, scope) pairs, by key: one query per promise and chunk."""
+    by_promise: dict[str, set[str]] = {}
+    for promise_id, scope in keys:
+        by_promise.setdefault(promise_id, set()).add(scope)
+    found: dict[tuple[str, str], dict[str, OutcomeRow]] = {
+        (p, s): {} for p, scopes in by_promise.items() for s in scopes
+    }
+    for promise_id, scopes in by_promise.items():
+        wanted = sorted(scopes)
+        for start in range(0, len(wanted), chunk):
+            rows = session.scalars(
+                select(OutcomeRow).where(
+                    OutcomeRow.promise_id == promise_id,
+                    OutcomeRow.scope.in_(wanted[start : start + chunk]),
+                )
+            )
+            for row in rows:
+                found[(promise_id, row.scope)][row.key] = row
+    return found
 
 
 def outcomes_of(session: Session, promise_id: str) -> dict[str, OutcomeRow]:
