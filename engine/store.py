@@ -270,13 +270,28 @@ def set_clock(session: Session, micros: int) -> None:
 
 def lock_scopes(session: Session, keys: Iterable[tuple[str, str]]) -> None:
     """Serialise evaluation of each (promise, scope) across workers (PostgreSQL advisory
-    locks, released at commit); taken in sorted order, so workers cannot deadlock."""
+    locks, released at commit), all in one statement, taken in ascending lock order so that
+    workers cannot deadlock."""
     if session.get_bind().dialect.name != "postgresql":
         return  # SQLite serialises writers itself
-    for promise, scope in sorted(keys):
-        digest = hashlib.blake2b(f"{promise}\x00{scope}".encode(), digest_size=8).digest()
-        lock = int.from_bytes(digest, "big", signed=True)
-        session.execute(text("SELECT pg_advisory_xact_lock(:lock)"), {"lock": lock})
+    locks = sorted(
+        {
+            int.from_bytes(
+                hashlib.blake2b(f"{promise}\x00{scope}".encode(), digest_size=8).digest(),
+                "big",
+                signed=True,
+            )
+            for promise, scope in keys
+        }
+    )
+    if locks:
+        session.execute(
+            text(
+                "SELECT count(pg_advisory_xact_lock(k)) FROM "
+                "(SELECT k FROM unnest(CAST(:locks AS bigint[])) AS t(k) ORDER BY k) AS ordered"
+            ),
+            {"locks": locks},
+        )
 
 
 def beat(session: Session, name: str) -> None:
