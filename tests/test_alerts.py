@@ -383,8 +383,7 @@ def test_a_dispatcher_killed_in_mid_delivery_loses_nothing(
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and (
-            set(receiver.keys()) != expected
-            or {s for *_, s in statuses(service)} != {"delivered"}
+            set(receiver.keys()) != expected or {s for *_, s in statuses(service)} != {"delivered"}
         ):
             time.sleep(0.1)
     finally:
