@@ -6,6 +6,7 @@ happens here: accepted records are queued for the worker process.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -17,6 +18,8 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.concurrency import run_in_threadpool
 
 from api import alerts, customers, reports, ui
@@ -53,13 +56,16 @@ from api.schemas import (
     PromiseOut,
     PromiseVersion,
     ProspectiveRecord,
+    QuarantineOut,
     Readiness,
     RecordResult,
+    ReleaseAnswer,
     ReloadAnswer,
     WouldBreak,
 )
 from engine import breaches
 from engine.keys import ApiKey
+from engine.quarantine import Quarantine
 from engine.queries import BadCursor, GroupBy, OutcomeFilter, StoredOutcome
 from engine.records import RecordIn, parse_record
 from engine.sandbox import SandboxCrashed
@@ -68,6 +74,7 @@ from rules.errors import DefinitionError
 from rules.summary import summarise
 from rules.version import canonical
 
+log = logging.getLogger("promise.api")
 MAX_BODY_BYTES = 16 * 1024 * 1024
 MAX_BATCH = 1_000
 _RECORD_SCHEMA = RecordIn.model_json_schema()
@@ -108,6 +115,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def _sandbox_crashed(_: Request, exc: SandboxCrashed) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=503)
 
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    @app.exception_handler(PoolTimeout)
+    def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
+        # The database is down, restarting or locked: this request's transaction did not
+        # commit, so nothing of it was stored and the client may send it again.
+        log.warning("database unavailable: %s", str(exc).splitlines()[0])
+        return JSONResponse(
+            {"detail": "the database is unavailable; nothing was stored, retry shortly"},
+            status_code=503,
+            headers={"Retry-After": "1"},
+        )
+
     @app.middleware("http")
     async def _refuse_nul(request: Request, call_next: Any) -> Any:
         # No database can store NUL in text; refuse it in URLs before it reaches one.
@@ -144,6 +164,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 connection.execute(text("SELECT 1"))
             seen = e.queries.worker_seen()
             lag = e.queries.lag()
+            quarantined = sorted(e.queries.quarantined())
         except Exception:  # the database is down: say so, do not crash
             body = Readiness(
                 status="degraded", database=False, worker_seen_seconds_ago=None, evaluation_lag=0
@@ -156,6 +177,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             database=True,
             worker_seen_seconds_ago=ago,
             evaluation_lag=lag,
+            quarantined=quarantined,
         )
         return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
 
@@ -398,8 +420,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/promises", response_model=list[PromiseOut], tags=["promises"])
     def get_promises(e: EngineDep, key: Reader) -> list[PromiseOut]:
-        """Every promise in force, with its owner and a plain-language summary."""
-        return [_promise(p) for p in e.catalog.promises.values() if key.team in (None, p.owner)]
+        """Every promise in force, with its owner, a plain-language summary, and whether it
+        is quarantined (its evaluation crashed, so it is not evaluated for now)."""
+        held = e.queries.quarantined()
+        return [
+            _promise(p, held.get(p.id))
+            for p in e.catalog.promises.values()
+            if key.team in (None, p.owner)
+        ]
 
     @app.get("/promises/{promise_id}", response_model=PromiseDetail, tags=["promises"])
     def get_promise(promise_id: str, e: EngineDep, key: Reader) -> PromiseDetail:
@@ -409,10 +437,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise HTTPException(404, f"no promise '{promise_id}'; see GET /promises")
         team_of(key, promise.owner)
         return PromiseDetail(
-            **_promise(promise).model_dump(),
+            **_promise(promise, e.queries.quarantined().get(promise_id)).model_dump(),
             definition=canonical(promise),
             versions=[PromiseVersion(**v) for v in e.queries.versions(promise_id)],
         )
+
+    @app.delete(
+        "/promises/{promise_id}/quarantine", response_model=ReleaseAnswer, tags=["promises"]
+    )
+    def release_promise(promise_id: str, e: EngineDep, _: Admin) -> ReleaseAnswer:
+        """Evaluate a quarantined promise again, after fixing what made it crash; the scopes
+        it skipped meanwhile are evaluated first. Loading a changed version does the same."""
+        if promise_id not in e.catalog.promises:
+            raise HTTPException(404, f"no promise '{promise_id}'; see GET /promises")
+        return ReleaseAnswer(released=e.service.release(promise_id))
 
     return app
 
@@ -429,7 +467,7 @@ def _out(stored: StoredOutcome) -> OutcomeOut:
     )
 
 
-def _promise(promise: Any) -> PromiseOut:
+def _promise(promise: Any, held: Quarantine | None = None) -> PromiseOut:
     return PromiseOut(
         id=promise.id,
         title=promise.title,
@@ -438,4 +476,7 @@ def _promise(promise: Any) -> PromiseOut:
         version=promise.version,
         objective=promise.objective,
         summary=summarise(promise),
+        quarantine=QuarantineOut(version=held.version, reason=held.reason, since=held.since)
+        if held
+        else None,
     )

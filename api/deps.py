@@ -39,7 +39,7 @@ class Engine:
         self.sessions = session_factory(self.db)
         self._use(load_catalog(settings.dir))
         self.sandbox = Sandbox(settings)
-        self.metrics = Metrics(self.queries)
+        self.metrics = Metrics(lambda: self.queries)
         self._reloading = threading.Lock()
 
     def _use(self, catalog: Catalog) -> None:

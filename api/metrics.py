@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -10,18 +12,19 @@ from engine.queries import Queries
 
 
 class _DatabaseGauges(Collector):
-    def __init__(self, queries: Queries) -> None:
-        self.queries = queries
+    def __init__(self, queries: Callable[[], Queries]) -> None:
+        self.current = queries  # the queries of the catalog in force (it changes on reload)
 
     def collect(self):  # type: ignore[override]
-        records, outcomes = self.queries.totals()
+        queries = self.current()
+        records, outcomes = queries.totals()
         yield GaugeMetricFamily(
             "promise_records_stored", "Interaction records stored.", value=records
         )
         yield GaugeMetricFamily(
             "promise_evaluation_lag_records",
             "Records accepted but not yet evaluated.",
-            value=self.queries.lag(),
+            value=queries.lag(),
         )
         family = GaugeMetricFamily(
             "promise_outcomes", "Outcomes by promise and state.", labels=["promise", "state"]
@@ -34,15 +37,23 @@ class _DatabaseGauges(Collector):
             "Alert deliveries by owning team and status (dead: gave up after every retry).",
             labels=["team", "status"],
         )
-        for (team, status), count in sorted(self.queries.deliveries().items()):
+        for (team, status), count in sorted(queries.deliveries().items()):
             deliveries.add_metric([team, status], count)
         yield deliveries
+        quarantined = GaugeMetricFamily(
+            "promise_quarantined",
+            "1 for each promise not evaluated because its evaluation crashed (see GET /promises).",
+            labels=["promise", "version"],
+        )
+        for held in queries.quarantined().values():
+            quarantined.add_metric([held.promise_id, held.version], 1)
+        yield quarantined
 
 
 class Metrics:
     """One registry per application, so tests can run several apps in one process."""
 
-    def __init__(self, queries: Queries) -> None:
+    def __init__(self, queries: Callable[[], Queries]) -> None:
         self.registry = CollectorRegistry()
         self.ingested = Counter(
             "promise_records_ingested",

@@ -125,6 +125,15 @@ class PromiseVersion(BaseModel):
     owner: str
 
 
+class QuarantineOut(BaseModel):
+    """Why a promise is not being evaluated: its evaluation crashed (raised, or killed the
+    worker in the rules core). Released by a changed version or by an admin."""
+
+    version: str
+    reason: str
+    since: datetime
+
+
 class PromiseOut(BaseModel):
     id: str = Field(examples=["ask-once"])
     title: str
@@ -133,6 +142,9 @@ class PromiseOut(BaseModel):
     version: str
     objective: float | None
     summary: str = Field(description="The promise in plain words, generated from its definition.")
+    quarantine: QuarantineOut | None = Field(
+        default=None, description="Set while this version is quarantined (not evaluated)."
+    )
 
 
 class PromiseDetail(PromiseOut):
@@ -149,6 +161,10 @@ class Readiness(BaseModel):
     database: bool
     worker_seen_seconds_ago: float | None
     evaluation_lag: int = Field(description="Records accepted but not evaluated yet.")
+    quarantined: list[str] = Field(
+        default_factory=list,
+        description="Promises not evaluated because their evaluation crashed; the others are.",
+    )
 
 
 class ProspectiveRecord(BaseModel):
@@ -187,6 +203,10 @@ class CheckAnswer(BaseModel):
     customer_id: str
     ok: bool = Field(description="True when the record would break no promise.")
     would_break: list[WouldBreak]
+
+
+class ReleaseAnswer(BaseModel):
+    released: int = Field(description="Quarantines lifted (0: the promise was not quarantined).")
 
 
 class ReloadAnswer(BaseModel):

@@ -16,9 +16,10 @@ import threading
 import time
 from datetime import UTC, datetime
 
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine import privacy, store
+from engine import privacy, quarantine, store
 from engine.database import make_engine, migrate, session_factory
 from engine.dispatch import Dispatcher
 from engine.queries import WORKER
@@ -28,6 +29,7 @@ from rules.loader import check_directory, files_fingerprint, load_catalog
 from rules.models import Catalog
 
 log = logging.getLogger("promise.worker")
+DATABASE_DOWN = (OperationalError, InterfaceError)
 RETENTION_EVERY = 3600.0
 """Seconds between retention runs of a worker (PROMISE_RETENTION_DAYS)."""
 
@@ -40,34 +42,64 @@ def run_worker(
     engine = make_engine(settings.database_url)
     migrate(engine)
     sessions = session_factory(engine)
-    service = PromiseService(load_catalog(settings.dir), sessions)
+    catalog = load_catalog(settings.dir)
+    journal = quarantine.CrashJournal(settings.database_url)
+    if crash := journal.left_behind():  # the previous worker died in the rules core
+        with sessions.begin() as session:
+            quarantine.recover(session, crash, catalog)
+        journal.clear()
+    service = PromiseService(catalog, sessions, journal=journal)
     files = files_fingerprint(settings.dir)
     evaluated = 0
     retention_due = time.monotonic()
+    outage = _Outage()
     while True:
         if files != (files := files_fingerprint(settings.dir)):
-            service = _reloaded(settings, sessions) or service
-        if settings.retention_days and time.monotonic() >= retention_due:
-            retention_due = time.monotonic() + RETENTION_EVERY
-            retained = privacy.apply_retention(sessions, service.catalog, settings.retention_days)
-            if retained.records:
-                log.info(retained.summary())
-        done = service.evaluate_pending(batch)
-        evaluated += done
-        if live:
-            service.advance(datetime.now(UTC))
-        with sessions.begin() as session:
-            store.beat(session, WORKER)
+            service = _reloaded(settings, sessions, journal) or service
+        try:
+            if settings.retention_days and time.monotonic() >= retention_due:
+                retention_due = time.monotonic() + RETENTION_EVERY
+                retained = privacy.apply_retention(
+                    sessions, service.catalog, settings.retention_days
+                )
+                if retained.records:
+                    log.info(retained.summary())
+            done = service.evaluate_pending(batch)
+            evaluated += done
+            done += service.evaluate_released()
+            if live:
+                service.advance(datetime.now(UTC))
+            with sessions.begin() as session:
+                store.beat(session, WORKER)
+        except DATABASE_DOWN as exc:
+            outage.wait(exc)
+            continue
+        outage.rounds = 0
         if once and not done:
             return evaluated
         if not done:
             time.sleep(interval)
 
 
-def _reloaded(settings: Settings, sessions: sessionmaker[Session]) -> PromiseService | None:
+class _Outage:
+    """Backs off while the database is unreachable. A round that failed committed nothing
+    (each is one transaction), so it is simply tried again."""
+
+    def __init__(self) -> None:
+        self.rounds = 0
+
+    def wait(self, exc: Exception) -> None:
+        self.rounds += 1
+        log.warning("database unavailable (%s); retrying", str(exc).splitlines()[0])
+        time.sleep(min(0.5 * 2**self.rounds, 10.0))
+
+
+def _reloaded(
+    settings: Settings, sessions: sessionmaker[Session], journal: quarantine.CrashJournal
+) -> PromiseService | None:
     """A service over the edited catalog, or None if it is invalid."""
     catalog = _reloaded_catalog(settings)
-    return PromiseService(catalog, sessions) if catalog is not None else None
+    return PromiseService(catalog, sessions, journal=journal) if catalog is not None else None
 
 
 def _reloaded_catalog(settings: Settings) -> Catalog | None:
@@ -92,13 +124,19 @@ def run_dispatcher(settings: Settings, *, interval: float, once: bool = False) -
     dispatcher = Dispatcher(settings, load_catalog(settings.dir), sessions)
     files = files_fingerprint(settings.dir)
     attempted = 0
+    outage = _Outage()
     try:
         while True:
             if files != (files := files_fingerprint(settings.dir)):
                 catalog = _reloaded_catalog(settings)
                 if catalog is not None:
                     dispatcher.catalog = catalog
-            done = dispatcher.run_once()
+            try:
+                done = dispatcher.run_once()
+            except DATABASE_DOWN as exc:
+                outage.wait(exc)
+                continue
+            outage.rounds = 0
             attempted += done
             if once and not done:
                 return attempted

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine import breaches, store
+from engine import breaches, quarantine, store
 from engine.breaches import Handling
 from engine.outcomes import OPEN_STATES, State
 from engine.schema import AlertRow, DeliveryRow, OutcomeRow, PromiseVersionRow
@@ -242,6 +242,11 @@ class Queries:
                 .group_by(AlertRow.team, DeliveryRow.status)
             )
             return {(team, status): n for team, status, n in rows}
+
+    def quarantined(self) -> dict[str, quarantine.Quarantine]:
+        """The promises in force that are not evaluated because they crashed evaluation."""
+        with self.sessions() as session:
+            return quarantine.in_force(session, self.catalog)
 
     def worker_seen(self) -> datetime | None:
         with self.sessions() as session:

@@ -271,3 +271,23 @@ class ErasureRow(Base):
     actor: Mapped[str]
     reason: Mapped[str] = mapped_column(String(1024))
     counts: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class QuarantineRow(Base):
+    """A promise version that crashed evaluation: it is not evaluated until released."""
+
+    __tablename__ = "quarantines"
+
+    promise_id: Mapped[str] = mapped_column(primary_key=True)
+    version: Mapped[str] = mapped_column(primary_key=True)
+    reason: Mapped[str] = mapped_column(String(2000))
+    since: Mapped[datetime]
+
+
+class BacklogRow(Base):
+    """A scope a quarantined promise skipped, to be evaluated once the promise is released."""
+
+    __tablename__ = "quarantine_backlog"
+
+    promise_id: Mapped[str] = mapped_column(primary_key=True)
+    scope: Mapped[str] = mapped_column(primary_key=True)

@@ -9,14 +9,17 @@ keep that version's verdict.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import logging
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import groupby
 from typing import Any, Literal
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine import outbox, privacy, store
+from engine import outbox, privacy, quarantine, store
 from engine.evaluator import Evaluator
 from engine.outcomes import OPEN_STATES, Outcome
 from engine.records import Interaction, Rejection, from_micros, parse_record, to_micros
@@ -26,6 +29,7 @@ from rules.models import Catalog, Promise
 from rules.version import canonical
 
 Status = Literal["accepted", "duplicate", "rejected"]
+log = logging.getLogger("promise.service")
 
 
 @dataclass(frozen=True)
@@ -47,13 +51,17 @@ class PromiseService:
         *,
         alerts: bool = True,
         erasure_key: str | None = None,
+        journal: quarantine.CrashJournal | None = None,
     ) -> None:
         """``alerts=False`` stores outcomes without queueing alerts: for backfilling history
         that nobody needs to be paged about now. ``erasure_key`` (default:
-        PROMISE_ERASURE_KEY) checks new record ids against the tombstones of erased ones."""
+        PROMISE_ERASURE_KEY) checks new record ids against the tombstones of erased ones.
+        ``journal`` notes which promise is being evaluated, for a worker process that a
+        crash in the rules core may kill (engine/quarantine.py)."""
         self.catalog = catalog
         self.sessions = sessions
         self.alerts = alerts
+        self.journal = journal
         self.erasure_key = erasure_key or Settings().erasure_key
         self.evaluator = Evaluator(catalog, on_change=lambda outcome: None)
         self.scope_fields = sorted({p.scope for p in catalog.promises.values()})
@@ -62,6 +70,7 @@ class PromiseService:
             for name in self.scope_fields:
                 store.index_scope_field(session, name)
             store.record_versions(session, (_version_row(p) for p in catalog.promises.values()))
+            self._suspects = quarantine.suspects(session)
 
     # --- ingest --------------------------------------------------------------------------------
 
@@ -97,12 +106,39 @@ class PromiseService:
         The records leave the queue in the transaction that stores their outcomes, so a
         crash part-way leaves them queued for the next attempt: none lost, none doubled.
         """
-        with self.sessions.begin() as session:
+        with self._journaled(), self.sessions.begin() as session:
             records = store.take_pending(session, limit)
             if records:
                 self._evaluate_new(session, records)
                 store.dequeue(session, [r.id for r in records])
             return len(records)
+
+    def evaluate_released(self, limit: int = 500) -> int:
+        """Evaluate up to ``limit`` scopes that a quarantined promise skipped and may now
+        evaluate (it was released, or a changed version replaced it); returns how many."""
+        with self._journaled(), self.sessions.begin() as session:
+            held = quarantine.in_force(session, self.catalog)
+            pairs = quarantine.released_backlog(session, self.catalog, held, limit)
+            if pairs:
+                clock = store.get_clock(session) or 0
+                self._evaluate(session, dict.fromkeys(pairs, "released from quarantine"), clock)
+            return len(pairs)
+
+    def release(self, promise_id: str) -> int:
+        """Evaluate a quarantined promise again (its skipped scopes first); returns how many
+        quarantines of it were lifted."""
+        with self.sessions.begin() as session:
+            return quarantine.release(session, promise_id)
+
+    @contextmanager
+    def _journaled(self) -> Iterator[None]:
+        """Clear the crash journal when evaluation ends, committed or raising: only a
+        process that dies mid-evaluation leaves an entry behind."""
+        try:
+            yield
+        finally:
+            if self.journal is not None:
+                self.journal.clear()
 
     def load(self, records: Iterable[Interaction]) -> list[IngestResult]:
         """Store valid records without evaluating them; call :meth:`recompute` after.
@@ -177,7 +213,7 @@ class PromiseService:
 
     def advance(self, moment: datetime) -> int:
         """Move the clock to ``moment`` and decide what fell due; returns scopes looked at."""
-        with self.sessions.begin() as session:
+        with self._journaled(), self.sessions.begin() as session:
             clock = max(store.get_clock(session) or 0, to_micros(moment))
             store.set_clock(session, clock)
             work = self._falling_due(session, clock)
@@ -205,22 +241,58 @@ class PromiseService:
         touched: dict[tuple[str, str], list[Interaction]] | None = None,
     ) -> None:
         """Evaluate each (promise, scope) of ``work`` afresh; ``touched`` holds the new records
-        of each scope (field, value), whose reasons are worded here."""
+        of each scope (field, value), whose reasons are worded here. A quarantined promise
+        is skipped (its scopes kept for later), and one whose evaluation raises is
+        quarantined: the other promises go on."""
+        held = quarantine.in_force(session, self.catalog)
+        if held:
+            quarantine.defer(session, (key for key in work if key[0] in held))
+            work = {key: reason for key, reason in work.items() if key[0] not in held}
         store.lock_scopes(session, work)  # then read: nothing read is stale under the lock
         cache = store.scopes_records(
             session, {(self.catalog.promises[pid].scope, scope) for pid, scope in work}
         )
         outcomes = store.outcomes_in_scopes(session, work)
         reasons = _reasons(session, touched or {}, cache)
-        for (pid, scope), reason in sorted(work.items()):
+        for pid, group in groupby(sorted(work.items()), key=lambda item: item[0][0]):
             promise = self.catalog.promises[pid]
-            key = (promise.scope, scope)
-            stored = outcomes[(pid, scope)]
-            records = privacy.evaluable(promise, cache[key], stored)
-            fresh = self.evaluator.reevaluate(pid, scope, records, clock)
-            self.evaluator.forget(pid, scope)
-            fresh = privacy.rekeyed(promise, fresh, stored)
-            self._sync(session, promise, fresh, stored, reasons.get(key, reason))
+            items = list(group)
+            try:
+                decided = self._decide(promise, [s for (_, s), _ in items], cache, outcomes, clock)
+            except Exception as exc:  # isolate the promise; the others are still evaluated
+                log.exception("evaluating promise %s raised", pid)
+                quarantine.put(session, promise, f"its evaluation raised {exc!r}")
+                quarantine.defer(session, (key for key, _ in items))
+                continue
+            for ((_, scope), reason), fresh in zip(items, decided, strict=True):
+                key = (promise.scope, scope)
+                stored = outcomes[(pid, scope)]
+                self._sync(session, promise, fresh, stored, reasons.get(key, reason))
+            if f"{pid}@{promise.version}" in self._suspects:
+                quarantine.forgive(session, promise)
+                self._suspects.discard(f"{pid}@{promise.version}")
+
+    def _decide(
+        self,
+        promise: Promise,
+        scopes: list[str],
+        cache: dict[tuple[str, str], list[Interaction]],
+        outcomes: dict[tuple[str, str], dict[str, OutcomeRow]],
+        clock: int,
+    ) -> list[dict[str, Outcome]]:
+        """The fresh outcomes of each of ``promise``'s ``scopes`` (no database writes)."""
+        if self.journal is not None:
+            self.journal.entering(promise)
+        decided = []
+        for scope in scopes:
+            stored = outcomes[(promise.id, scope)]
+            records = privacy.evaluable(promise, cache[(promise.scope, scope)], stored)
+            try:
+                fresh = self.evaluator.reevaluate(promise.id, scope, records, clock)
+            finally:
+                self.evaluator.forget(promise.id, scope)
+            decided.append(privacy.rekeyed(promise, fresh, stored))
+        return decided
 
     def _sync(
         self,

@@ -1,0 +1,31 @@
+"""Fault injection for tests/test_quarantine.py, loaded by every Python process started
+with this directory on PYTHONPATH (``promise serve`` and the workers it supervises).
+
+``PROMISE_TEST_CRASH="<promise id>@<version>:segfault"`` makes feeding a record to that
+promise version's rules dereference a null pointer, exactly as a crash in durable-rules'
+C core would kill the worker; ``...:raise`` makes it raise instead; several are separated
+by commas. Other promises and versions are untouched. Without the variable this module
+does nothing.
+"""
+
+import os
+
+_SPEC = os.environ.get("PROMISE_TEST_CRASH")
+
+if _SPEC:
+    import ctypes
+
+    from engine.runner import Runner
+
+    _FAULTS = dict(item.rsplit(":", 1) for item in _SPEC.split(","))
+    _feed = Runner.feed
+
+    def _failing_feed(self, record, fields, seq):  # type: ignore[no-untyped-def]
+        how = _FAULTS.get(f"{self.promise.id}@{self.promise.version}")
+        if how is not None:
+            if how == "segfault":
+                ctypes.string_at(0)  # SIGSEGV: nothing in the process can catch it
+            raise RuntimeError("injected failure in the rules core")
+        return _feed(self, record, fields, seq)
+
+    Runner.feed = _failing_feed
