@@ -158,13 +158,21 @@ def run_promise(
 
 
 def start_server(
-    database_url: str, tmp_path: Path, *extra: str, promise_dir: Path = ROOT / "promises"
+    database_url: str,
+    tmp_path: Path,
+    *extra: str,
+    promise_dir: Path = ROOT / "promises",
+    port: int | None = None,
+    own_group: bool = False,
 ) -> Server:
+    """``port`` (default: a free one) lets a restarted server keep its address; with
+    ``own_group`` the server and its worker and dispatcher get a process group of their own
+    (its id is ``server.process.pid``), so that a test can kill them all at once."""
     keys_db = make_engine(database_url)
     admin_key = create_key(session_factory(keys_db), f"admin-{uuid.uuid4().hex[:6]}", ["admin"])
     keys_db.dispose()
-    port = _free_port()
-    log = (tmp_path / f"serve-{port}.log").open("wb")
+    port = port or _free_port()
+    log = (tmp_path / f"serve-{port}.log").open("ab")  # a restart appends
     env = {**os.environ, "PROMISE_DATABASE_URL": database_url, "PROMISE_DIR": str(promise_dir)}
     process = subprocess.Popen(
         [
@@ -180,6 +188,7 @@ def start_server(
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
+        start_new_session=own_group,
     )
     server = Server(
         f"http://127.0.0.1:{port}", process, database_url, tmp_path, admin_key, promise_dir
@@ -195,7 +204,10 @@ def start_server(
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
-    process.kill()
+    if own_group:
+        os.killpg(process.pid, signal.SIGKILL)
+    else:
+        process.kill()
     raise AssertionError("promise serve did not become ready within 60 s")
 
 
