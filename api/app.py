@@ -67,7 +67,7 @@ from engine import breaches
 from engine.keys import ApiKey
 from engine.quarantine import Quarantine
 from engine.queries import BadCursor, GroupBy, OutcomeFilter, StoredOutcome
-from engine.records import RecordIn, parse_record
+from engine.records import BadBatch, RecordIn, decode_batch, parse_record
 from engine.sandbox import SandboxCrashed
 from engine.settings import Settings
 from rules.errors import DefinitionError
@@ -119,11 +119,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(InterfaceError)
     @app.exception_handler(PoolTimeout)
     def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
-        # The database is down, restarting or locked: this request's transaction did not
-        # commit, so nothing of it was stored and the client may send it again.
+        # The database is down, restarting or locked. The request's transaction almost
+        # certainly did not commit; sending it again is safe (stored ids answer "duplicate").
         log.warning("database unavailable: %s", str(exc).splitlines()[0])
         return JSONResponse(
-            {"detail": "the database is unavailable; nothing was stored, retry shortly"},
+            {"detail": "the database is unavailable; send the request again shortly"},
             status_code=503,
             headers={"Retry-After": "1"},
         )
@@ -206,13 +206,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """Store one record or a list of at most 1,000 (16 MiB), each answered on its own:
         `accepted` (stored, to be evaluated), `duplicate` (already stored, same content) or
         `rejected` (with the field and reason). A bad record never loses the others."""
-        body = await request.body()
-        if len(body) > MAX_BODY_BYTES:
-            raise HTTPException(413, f"body is {len(body)} bytes; the limit is {MAX_BODY_BYTES}")
+        media = request.headers.get("content-type", "application/json").split(";")[0].strip()
+        if media.lower() != "application/json" and not media.lower().endswith("+json"):
+            raise HTTPException(415, f"Content-Type must be application/json; got '{media}'")
+        # Counted as it arrives, kept only up to the limit: a 1 GB body costs no memory.
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size <= MAX_BODY_BYTES:
+                chunks.append(chunk)
+        if size > MAX_BODY_BYTES:
+            raise HTTPException(413, f"body is {size} bytes; the limit is {MAX_BODY_BYTES}")
+        body = b"".join(chunks)
         try:
             payload: Any = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise HTTPException(400, f"malformed JSON: {exc}") from None
+        except orjson.JSONDecodeError:
+            try:  # say where and why; or read lone surrogates, refused record by record
+                payload = decode_batch(body)
+            except BadBatch as exc:
+                raise HTTPException(400, str(exc)) from None
         records = payload if isinstance(payload, list) else [payload]
         if len(records) > MAX_BATCH:
             raise HTTPException(
@@ -222,7 +235,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         answers = await run_in_threadpool(e.service.accept, records)
         results = [
             RecordResult(
-                id=a.id,
+                # A lone surrogate in an echoed id cannot be encoded as JSON: escape it.
+                id=a.id.encode("utf-8", "backslashreplace").decode() if a.id else a.id,
                 status=a.status,
                 problems=[Problem(field=p.field, reason=p.reason) for p in a.problems],
             )

@@ -2,13 +2,21 @@
 
 Limits (documented in the README): a record is at most ``MAX_RECORD_BYTES`` of JSON, ids
 and text fields at most ``MAX_TEXT`` characters, attributes nested at most
-``MAX_DEPTH`` levels. Every rejection names the field and the reason.
+``MAX_DEPTH`` levels with at most ``MAX_ATTRIBUTE_FIELDS`` values reachable through
+objects, ``occurred_at`` between ``EARLIEST`` and ``PROMISE_MAX_FUTURE_SECONDS`` (default
+one day) after the wall clock. Attribute values must be JSON: text without NUL or lone
+surrogates (no database stores them), 64-bit integers, finite numbers. Every rejection
+names the field and the reason, and no input makes validation raise.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import math
+import os
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -16,11 +24,26 @@ from typing import Any, Literal
 import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from engine.settings import Settings
+from rules.compiler import core_value
+
 MAX_RECORD_BYTES = 64 * 1024
 MAX_TEXT = 256
 MAX_DEPTH = 8
+MAX_ATTRIBUTE_FIELDS = 200
+"""Scalar attribute values reachable through objects: each is one field of the rules core's
+fact, and durable-rules refuses a fact of more than 254 fields (error 302). A record it
+cannot hold could never be evaluated, so it is refused here, where the sender hears why."""
+MAX_PROBLEMS = 20
+"""Problems listed per record; a record with thousands of unknown keys gets a short answer."""
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+"""The engine's time is epoch microseconds, and business calendars are built per year from
+here on: an earlier ``occurred_at`` is a mistake (a year 0001 date once crashed evaluation)."""
+_INT64 = (-(2**63), 2**63 - 1)
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
+_BRIEF = 60
 
 
 class RecordIn(BaseModel):
@@ -39,13 +62,64 @@ class RecordIn(BaseModel):
     agent: str | None = Field(default=None, max_length=MAX_TEXT, examples=["a-17"])
     attributes: dict[str, Any] = Field(default_factory=dict, examples=[{"item": "policy_number"}])
 
-    @field_validator("attributes")
+    @field_validator("occurred_at", mode="before")
     @classmethod
-    def _not_too_deep(cls, value: dict[str, Any]) -> dict[str, Any]:
-        if _depth(value) > MAX_DEPTH:
-            raise ValueError(f"attributes are nested more than {MAX_DEPTH} levels deep")
-        if _has_nul(value):
-            raise ValueError("text must not contain NUL (\\u0000) characters")
+    def _iso_text(cls, value: Any) -> Any:
+        # pydantic would read 1709287200 (or "1709287200") as Unix seconds and 20240301 as
+        # a day in 1970: SPEC §2 asks for ISO 8601 text, so anything else is refused.
+        if isinstance(value, datetime):
+            return value
+        if not isinstance(value, str) or not _ISO_DATE.match(value):
+            raise ValueError(
+                "must be an ISO 8601 time with a UTC offset, e.g. 2024-03-01T10:00:00Z; "
+                f"got {_described(value)}"
+            )
+        try:  # only for its words: pydantic says "extra characters" of 25:00
+            datetime.fromisoformat(value)
+        except ValueError as exc:
+            reason = str(exc)
+            if reason.startswith("offset must be"):
+                reason = "the UTC offset must be less than 24 hours"
+            if "must be in" in reason or "out of range" in reason or "offset" in reason:
+                raise ValueError(f"{_brief(value)} is not a valid time: {reason}") from None
+        return value
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _in_range(cls, value: datetime) -> datetime:
+        try:
+            moment = value.astimezone(UTC)
+        except (OverflowError, ValueError):  # e.g. 0001-01-01T00:00:00+01:00 is in year 0
+            raise ValueError(f"{value.isoformat()} is out of range once converted to UTC") from None
+        if moment < EARLIEST:
+            raise ValueError(
+                f"{moment.isoformat()} is before {EARLIEST.isoformat()}, the earliest time "
+                "the engine keeps"
+            )
+        now = datetime.now(UTC)
+        ahead = _max_future(os.environ.get("PROMISE_MAX_FUTURE_SECONDS"))
+        if moment > now + ahead:
+            # The clock is the latest event time seen (SPEC §4): one record from the future
+            # would move it there and break every open deadline at once.
+            raise ValueError(
+                f"{moment.isoformat()} is in the future: more than {_seconds(ahead)} after "
+                f"the current time {now.replace(microsecond=0).isoformat()}; a record from "
+                "the future would move the engine's clock and break every open deadline "
+                "(the bound is PROMISE_MAX_FUTURE_SECONDS)"
+            )
+        return moment
+
+    @field_validator("attributes", mode="before")
+    @classmethod
+    def _json_attributes(cls, value: Any) -> Any:
+        # Before pydantic's own check, which names a bad key by a mangled copy of it.
+        if value is None:  # null means absent, as for the other optional fields
+            return {}
+        if isinstance(value, dict):
+            shape = _shape_problem(value)
+            problems = [f"attributes are {shape}"] if shape else _attribute_problems(value)
+            if problems:
+                raise ValueError("; ".join(problems))
         return value
 
     @field_validator("id", "customer_id", "case_id", "channel", "type", "team", "agent")
@@ -57,22 +131,136 @@ class RecordIn(BaseModel):
         return value
 
 
-def _has_nul(value: Any) -> bool:
+@functools.lru_cache(maxsize=8)
+def _max_future(environment: str | None) -> timedelta:
+    """PROMISE_MAX_FUTURE_SECONDS, read once per value of the variable (``environment``):
+    building the settings for every record would cost more than validating it."""
+    return timedelta(seconds=Settings().max_future_seconds)
+
+
+def _seconds(span: timedelta) -> str:
+    total = int(span.total_seconds())
+    for unit, size in (("day", 86_400), ("hour", 3_600), ("minute", 60)):
+        if total and total % size == 0:
+            count = total // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{total} seconds"
+
+
+def _json_type(value: Any) -> str:
+    """The JSON name of a value's type, as a sender would say it (not Python's)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
     if isinstance(value, str):
-        return "\x00" in value
+        return "text"
+    if isinstance(value, list | tuple):
+        return "list"
     if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
+        return "object"
+    return type(value).__name__
 
 
-def _depth(value: Any) -> int:
-    if isinstance(value, dict):
-        return 1 + max((_depth(v) for v in value.values()), default=0)
-    if isinstance(value, list):
-        return 1 + max((_depth(v) for v in value), default=0)
-    return 0
+def _safe(text: str) -> str:
+    """``text`` fit for a message: control characters, NUL and lone surrogates escaped (a
+    lone surrogate in a JSON answer cannot even be encoded), cut to a readable length."""
+    shown = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text[:_BRIEF])
+    return shown + ("..." if len(text) > _BRIEF else "")
+
+
+def _described(value: Any) -> str:
+    """``value`` as a sender would name it: "null", "number 1", "text 'now'", "a list..."."""
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
+    if isinstance(value, list | tuple | dict):
+        return f"{'an' if isinstance(value, dict) else 'a'} {_json_type(value)} {_brief(value)}"
+    return f"{_json_type(value)} {_brief(value)}"
+
+
+def _brief(value: Any) -> str:
+    """A short, printable repr of a (possibly huge) input value."""
+    if isinstance(value, str):
+        return f"'{_safe(value)}'"
+    if isinstance(value, list | tuple | dict):
+        return f"of {len(value)} item{'s' if len(value) != 1 else ''}"
+    return _safe(repr(value))
+
+
+def _text_problem(text: str) -> str | None:
+    if "\x00" in text:
+        return "text must not contain NUL (\\u0000) characters"
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # only lone surrogates cannot be encoded
+            return "text must be valid Unicode: lone surrogates such as \\ud800 cannot be stored"
+    return None
+
+
+def _shape_problem(value: Any) -> str | None:
+    """Why ``value`` cannot be inspected at all: nested deeper than ``MAX_DEPTH`` or holding
+    a key that is not text. Iterative: 100,000 nested lists cost no recursion (json.dumps
+    and repr raised RecursionError on them)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list | tuple) and depth >= MAX_DEPTH:
+            return f"nested more than {MAX_DEPTH} levels deep"
+        if isinstance(item, dict):
+            for key, inner in item.items():
+                if not isinstance(key, str):
+                    return f"object keys must be text, got {_described(key)}"
+                stack.append((inner, depth + 1))
+        elif isinstance(item, list | tuple):
+            stack.extend((inner, depth + 1) for inner in item)
+    return None
+
+
+def _attribute_problems(attributes: dict[str, Any]) -> list[str]:
+    """What no database or rules core can hold (the first few), and too many fields."""
+    problems: list[str] = []
+    fields = 0
+    # (path, value, whether the rules core sees it: values reached through objects only)
+    stack: list[tuple[str, Any, bool]] = [("attributes", attributes, True)]
+    while stack and len(problems) < 5:
+        path, item, flat = stack.pop()
+        problem = None
+        if isinstance(item, dict):
+            for key, inner in item.items():
+                if (bad := _text_problem(key)) is not None:
+                    problems.append(f"{bad} (in the key {_brief(key)} at {_safe(path)})")
+                stack.append((f"{path}.{key}", inner, flat))
+            continue
+        if isinstance(item, list | tuple):
+            stack.extend((f"{path}[{n}]", inner, False) for n, inner in enumerate(item))
+            continue
+        if isinstance(item, str):
+            problem = _text_problem(item)
+        elif isinstance(item, bool) or item is None:
+            pass
+        elif isinstance(item, int):
+            if not _INT64[0] <= item <= _INT64[1]:
+                problem = "integers must fit in 64 bits; send larger numbers as text"
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                problem = f"numbers must be finite (NaN and Infinity are not JSON), got {item}"
+        else:
+            problem = (
+                "must be a JSON value (text, number, boolean, null, list or object), "
+                f"got {_json_type(item)}"
+            )
+        if problem is not None:
+            problems.append(f"{problem} (at {_safe(path)})")
+        fields += flat and item is not None
+    if fields > MAX_ATTRIBUTE_FIELDS:
+        problems.append(
+            f"{fields} values reachable through objects; the limit is {MAX_ATTRIBUTE_FIELDS} "
+            "(each is a field of the rules core's fact): put long series in lists"
+        )
+    return problems
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,9 +332,11 @@ def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
     if isinstance(value, dict):
         for key, inner in value.items():
             _flatten(f"{prefix}.{key}", inner, out)
-    elif isinstance(value, float) and value.is_integer():
-        out[prefix] = int(value)
-    elif isinstance(value, str | int | float | bool):
+    elif isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+        out[prefix] = int(value)  # not 1e308: an int that large breaks the JSON encoder
+    elif isinstance(value, float):
+        out[prefix] = core_value(value)  # 1e-07 as durable-rules can read it
+    elif isinstance(value, str | int | bool):
         out[prefix] = value
 
 
@@ -172,14 +362,43 @@ class Rejection:
 def parse_record(raw: Any) -> Interaction | list[Rejection]:
     """Validate one raw record (a decoded JSON value); never raises for bad input."""
     if not isinstance(raw, dict):
-        return [Rejection("(record)", f"a record is a JSON object, got {type(raw).__name__}")]
+        return [Rejection("(record)", f"a record is a JSON object, got {_json_type(raw)}")]
+    # Shape first: the size measure below, pydantic's messages and the databases all
+    # recurse, and a key that is not text breaks JSON encoding.
+    shapes = [
+        Rejection(_safe(str(name)), "field names must be text")
+        if not isinstance(name, str)
+        else Rejection(_safe(name), problem)
+        for name, value in raw.items()
+        if not isinstance(name, str)
+        or (isinstance(value, dict | list | tuple) and (problem := _shape_problem(value)))
+    ]
+    if shapes:
+        return _capped(
+            [
+                Rejection(r.field, f"attributes are {r.reason}")
+                if r.field == "attributes" and r.reason.startswith("nested")
+                else r
+                for r in shapes
+            ]
+        )
     size = len(json.dumps(raw, default=str))
     if size > MAX_RECORD_BYTES:
-        return [Rejection("(record)", f"record is {size} bytes; the limit is {MAX_RECORD_BYTES}")]
+        name, biggest = max(
+            ((str(k), len(json.dumps(v, default=str))) for k, v in raw.items()),
+            key=lambda pair: pair[1],
+        )
+        return [
+            Rejection(
+                "(record)",
+                f"record is {size} bytes of JSON; the limit is {MAX_RECORD_BYTES} "
+                f"('{_safe(name)}' alone is {biggest} bytes)",
+            )
+        ]
     try:
         model = RecordIn.model_validate(raw)
     except ValidationError as exc:
-        return [_rejection(error) for error in exc.errors()]
+        return _capped([_rejection(error) for error in exc.errors()])
     return Interaction(
         id=model.id,
         occurred_at=model.occurred_at.astimezone(UTC),
@@ -194,8 +413,15 @@ def parse_record(raw: Any) -> Interaction | list[Rejection]:
     )
 
 
+def _capped(problems: list[Rejection]) -> list[Rejection]:
+    if len(problems) <= MAX_PROBLEMS:
+        return problems
+    more = len(problems) - MAX_PROBLEMS
+    return [*problems[:MAX_PROBLEMS], Rejection("(record)", f"and {more} more problems")]
+
+
 def _rejection(error: dict[str, Any]) -> Rejection:
-    name = ".".join(str(part) for part in error["loc"]) or "(record)"
+    name = _safe(".".join(str(part) for part in error["loc"])) or "(record)"
     kind = error["type"]
     if kind == "timezone_aware":
         reason = "needs a UTC offset or Z, e.g. 2024-03-01T10:00:00Z (naive times are ambiguous)"
@@ -204,13 +430,67 @@ def _rejection(error: dict[str, Any]) -> Rejection:
     elif kind == "missing":
         reason = "required"
     elif kind == "literal_error":
-        reason = f"must be one of inbound, outbound, internal; got {error['input']!r}"
+        reason = f"must be one of inbound, outbound, internal; got {_brief(error['input'])}"
     elif kind == "string_too_short":
         reason = "must not be empty"
+    elif kind == "string_unicode":
+        reason = "must be valid Unicode text: lone surrogates such as \\ud800 cannot be stored"
+    elif kind == "string_type":
+        reason = f"must be text, got {_described(error['input'])}"
     elif kind in ("dict_type", "model_type") and name == "attributes":
-        reason = f"must be a JSON object, got {type(error['input']).__name__}"
+        reason = f"must be a JSON object, got {_json_type(error['input'])}"
     else:
         reason = error["msg"].removeprefix("Value error, ")
         if "input" in error and kind != "value_error":
-            reason += f" (got {error['input']!r})"
+            reason += f" (got {_brief(error['input'])})"
     return Rejection(name, reason)
+
+
+class BadBatch(ValueError):
+    """A body from which no record can be read at all (the HTTP API answers 400)."""
+
+
+def decode_batch(body: bytes) -> list[Any]:
+    """The records in a JSON body (one record, or a list of them), for :func:`parse_record`.
+
+    Raises BadBatch saying what is wrong and where when the body is not JSON at all. A lone
+    surrogate escape ("\\ud800") is valid JSON syntax that orjson refuses: the body is then
+    read by the standard library instead, so only the records holding one are refused.
+    """
+    if not body.strip():
+        raise BadBatch("the body is empty: send one record (a JSON object) or a list of them")
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        payload = _decode_carefully(body, str(exc))
+    return payload if isinstance(payload, list) else [payload]
+
+
+def _decode_carefully(body: bytes, failure: str) -> Any:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:  # orjson says "surrogates not allowed" at char 0
+        at = exc.start
+        line = body.count(b"\n", 0, at) + 1
+        column = at - body.rfind(b"\n", 0, at)
+        raise BadBatch(
+            f"the body is not valid UTF-8 at line {line}, column {column} (byte {at}, "
+            f"0x{body[at]:02x}): {exc.reason}; JSON must be sent as UTF-8"
+        ) from None
+    if "depth limit" in failure:
+        raise BadBatch(
+            f"malformed JSON: nested too deeply ({failure}); records allow attributes "
+            f"nested at most {MAX_DEPTH} levels"
+        )
+    if "surrogate" not in failure:
+        raise BadBatch(f"malformed JSON: {failure}")
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"{constant} is not JSON")
+
+    try:
+        return json.loads(text, parse_constant=refuse)
+    except RecursionError:
+        raise BadBatch("malformed JSON: nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError, NaN, an integer of more than 4,300 digits
+        raise BadBatch(f"malformed JSON: {exc}") from None

@@ -46,3 +46,7 @@ class Settings(BaseSettings):
     retention_days: int | None = Field(default=None, ge=1)
     """Delete records older than this many days once no open outcome needs them; none
     keeps records forever."""
+    max_future_seconds: float = Field(default=86_400.0, ge=0, le=100 * 366 * 86_400)
+    """How far after the wall clock a record's ``occurred_at`` may lie (default one day, for
+    senders' clock skew); later records are refused: the engine's clock is the latest event
+    time seen, so one record from the future would break every open deadline at once."""

@@ -21,6 +21,7 @@ those two, integer times, and no negation (the engine decides absence from what 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -196,14 +197,30 @@ def record_pattern(match: Match, extra: list[dict[str, Any]] | None = None) -> d
     return {"$and": terms + (extra or [])}
 
 
+def core_value(value: Any) -> Any:
+    """``value`` as durable-rules can read it. Its JSON parser takes an exponent only after
+    a fraction: 1e-07 or 1e+16 ("1e-07") makes it refuse the ruleset or the fact (error
+    204). Such a float becomes an int when it is one (as record values do), else the
+    nearest float toward zero, which prints with a fraction. Records' attribute values get
+    the same treatment (``Interaction.fields``), so equal values stay equal."""
+    if not isinstance(value, float):
+        return value
+    if value.is_integer() and abs(value) < 2**63:
+        text = repr(value)
+        return int(value) if "e" in text else value
+    while "e" in (text := repr(value)) and "." not in text:
+        value = math.nextafter(value, 0.0)
+    return value
+
+
 def compile_condition(field: str, condition: Condition) -> dict[str, Any]:
     """One condition; a missing field fails every test except ``exists: false`` and ``not``."""
     if isinstance(condition, Equals):
-        return {field: condition.value}
+        return {field: core_value(condition.value)}
     if isinstance(condition, OneOf):
-        return {"$or": [{field: v} for v in condition.values]}
+        return {"$or": [{field: core_value(v)} for v in condition.values]}
     if isinstance(condition, Compare):
-        return {_COMPARE[condition.op]: {field: condition.value}}
+        return {_COMPARE[condition.op]: {field: core_value(condition.value)}}
     if isinstance(condition, Exists):
         return {"$ex" if condition.present else "$nex": {field: 1}}
     if isinstance(condition, Matches):
@@ -219,11 +236,14 @@ def _negate(field: str, inner: Condition) -> dict[str, Any]:
     if isinstance(inner, Exists):
         return compile_condition(field, Exists(not inner.present))
     if isinstance(inner, Equals):
-        return {"$or": [missing, {"$neq": {field: inner.value}}]}
+        return {"$or": [missing, {"$neq": {field: core_value(inner.value)}}]}
     if isinstance(inner, OneOf):
-        return {"$or": [missing, {"$and": [{"$neq": {field: v}} for v in inner.values]}]}
+        return {
+            "$or": [missing, {"$and": [{"$neq": {field: core_value(v)}} for v in inner.values]}]
+        }
     if isinstance(inner, Compare):
         if inner.op == "ne":
-            return {"$or": [missing, {field: inner.value}]}
-        return {"$or": [missing, {_COMPARE[_OPPOSITE[inner.op]]: {field: inner.value}}]}
+            return {"$or": [missing, {field: core_value(inner.value)}]}
+        value = core_value(inner.value)
+        return {"$or": [missing, {_COMPARE[_OPPOSITE[inner.op]]: {field: value}}]}
     raise ValueError("'not' around 'matches' cannot be expressed in the rules core")

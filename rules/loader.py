@@ -185,7 +185,11 @@ class _Loader:
             self.problems.append(doc)
             return None
         if not isinstance(doc.data, dict):
-            self.report(doc, (), "expected a mapping of keys to values at the top of the file")
+            found = {None: "nothing (the file is empty)", list: "a list"}.get(
+                None if doc.data is None else type(doc.data), f"the value {doc.data!r}"
+            )
+            top = "expected a mapping of keys to values at the top of the file"
+            self.report(doc, (), f"{top}; found {found}")
             return None
         return doc
 
@@ -323,7 +327,7 @@ class _Loader:
         calendars: dict[str, BusinessCalendar] | None,
     ) -> Promise | None:
         kind = doc.data.get("kind")
-        if kind not in KIND_DOCS:
+        if not isinstance(kind, str) or kind not in KIND_DOCS:  # a list is not hashable
             message = (
                 f"unknown kind {kind!r}{did_you_mean(str(kind), list(KIND_DOCS))}; "
                 if "kind" in doc.data

@@ -7,6 +7,7 @@ key or value, and the messages speak the rule author's language.
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from datetime import date
 from typing import Protocol
@@ -65,10 +66,23 @@ def field_problem(name: object) -> str | None:
 
 
 def _is_scalar(value: object) -> bool:
+    if isinstance(value, float | int) and _number_problem(value):
+        return False
     return isinstance(value, str | int | float | bool) and not isinstance(value, date)
 
 
+def _number_problem(value: float) -> str | None:
+    """Numbers the rules core cannot hold (YAML reads .inf, .nan and any size of integer)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"numbers must be finite, got {value}"
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 2**63:
+        return f"integers must fit in 64 bits, got {value}"
+    return None
+
+
 def _scalar_problem(value: object) -> str:
+    if isinstance(value, float | int) and (problem := _number_problem(value)):
+        return problem
     if isinstance(value, date):
         return f"{value} was read as a date; put it in quotes to compare text"
     return f"expected a single value (text, number or true/false), got {value!r}"
@@ -170,6 +184,9 @@ def _parse_operator(value: dict, where: Location, report: Report) -> Condition |
         return Compare("ne", arg)
     if isinstance(arg, bool) or not isinstance(arg, int | float):
         report(inner, f"{op} compares numbers, got {arg!r}")
+        return None
+    if problem := _number_problem(arg):
+        report(inner, problem)
         return None
     return Compare(op, arg)
 
