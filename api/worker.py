@@ -53,6 +53,7 @@ def run_worker(
     evaluated = 0
     retention_due = time.monotonic()
     outage = _Outage()
+    size = _BatchSize(batch, engine.dialect.name == "sqlite")
     while True:
         if files != (files := files_fingerprint(settings.dir)):
             service = _reloaded(settings, sessions, journal) or service
@@ -64,7 +65,9 @@ def run_worker(
                 )
                 if retained.records:
                     log.info(retained.summary())
-            done = service.evaluate_pending(batch)
+            started = time.monotonic()
+            done = service.evaluate_pending(size.records)
+            size.took(done, time.monotonic() - started)
             evaluated += done
             done += service.evaluate_released()
             if live:
@@ -79,6 +82,24 @@ def run_worker(
             return evaluated
         if not done:
             time.sleep(interval)
+
+
+class _BatchSize:
+    """How many records one evaluation transaction takes. SQLite has a single writer, so
+    there a batch is sized to hold the write lock about ``SQLITE_BATCH_SECONDS``: the API's
+    inserts wait behind it. PostgreSQL takes ``most`` (bigger batches cost less per record)."""
+
+    SQLITE_BATCH_SECONDS = 0.2
+
+    def __init__(self, most: int, sqlite: bool) -> None:
+        self.most = most
+        self.sqlite = sqlite
+        self.records = min(most, 100) if sqlite else most
+
+    def took(self, records: int, seconds: float) -> None:
+        if self.sqlite and records >= self.records:  # a full batch: its pace is known
+            pace = records / max(seconds, 1e-3)
+            self.records = max(10, min(self.most, int(pace * self.SQLITE_BATCH_SECONDS)))
 
 
 class _Outage:

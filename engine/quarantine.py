@@ -27,7 +27,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO
 
-from sqlalchemy import delete, select, tuple_
+from sqlalchemy import delete, make_url, select, tuple_
 from sqlalchemy.orm import Session
 
 from engine import store
@@ -67,8 +67,8 @@ class CrashJournal:
 
     SLOTS = 64
 
-    def __init__(self, database_url: str, directory: Path | None = None) -> None:
-        where = directory or Path(tempfile.gettempdir())
+    def __init__(self, database_url: str) -> None:
+        where = _beside(database_url)
         name = "promise-worker-" + hashlib.sha256(database_url.encode()).hexdigest()[:16]
         self._lock: IO[str] | None = None
         for slot in range(self.SLOTS):
@@ -104,6 +104,14 @@ class CrashJournal:
         if self._lock is not None:
             self._lock.close()
             self._lock = None
+
+
+def _beside(database_url: str) -> Path:
+    """A SQLite file's journal lives next to it; other databases' in the temp directory."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        return Path(url.database).resolve().parent
+    return Path(tempfile.gettempdir())
 
 
 def recover(session: Session, crash: Crash, catalog: Catalog) -> bool:

@@ -17,6 +17,7 @@ from datetime import datetime
 from itertools import groupby
 from typing import Any, Literal
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine import outbox, privacy, quarantine, store
@@ -93,12 +94,18 @@ class PromiseService:
                     raw_id if isinstance(raw_id, str) else None, "rejected", parsed
                 )
             results.append(parsed)
-        with self.sessions.begin() as session:
-            answers, new = self._admit(session, results)
-            if new:
-                store.add_records(session, new, self.scope_fields)
-                store.enqueue(session, new)
-        return answers
+        for attempt in (1, 2):
+            try:
+                with self.sessions.begin() as session:
+                    answers, new = self._admit(session, results)
+                    if new:
+                        store.add_records(session, new, self.scope_fields)
+                        store.enqueue(session, new)
+                return answers
+            except IntegrityError:  # a concurrent request stored one of these ids first:
+                if attempt == 2:  # admitting again answers it "duplicate" (or a conflict)
+                    raise
+        raise AssertionError("unreachable")
 
     def evaluate_pending(self, limit: int = 2_000) -> int:
         """Evaluate up to ``limit`` queued records; returns how many.

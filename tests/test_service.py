@@ -100,7 +100,7 @@ def test_a_batch_reports_every_record_and_keeps_the_good_ones(service: PromiseSe
     ]
     assert "already stored with different content" in str(results[3].problems[0])
     assert {p.field for p in results[5].problems} == {"direction", "attributes"}
-    assert str(results[6].problems[0]) == "(record): a record is a JSON object, got str"
+    assert str(results[6].problems[0]) == "(record): a record is a JSON object, got text"
     assert states(service, "email-reply-1bd") == {"K-1#1": "pending", "K-2#1": "pending"}
 
 
@@ -235,3 +235,24 @@ def test_a_scope_on_an_attribute_path_is_evaluated_from_the_database(
     service.ingest([change("b2", "2024-03-02 09:00", "B-1")])  # late: the third change
     (broken,) = [o for o in service.outcomes() if o.state == "broken"]
     assert (broken.scope, broken.evidence) == ("B-1", ["b1", "b2", "b3"])
+
+
+def test_the_same_batch_sent_twice_at_once_is_stored_once(service: PromiseService) -> None:
+    """A client that times out and retries while its first request still runs: both
+    requests are answered (one "accepted", the other "duplicate"), never an error."""
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    for round_ in range(10):
+        batch = [email(f"race-{round_}-{n}", "2024-03-04 10:00", f"K-{n}") for n in range(20)]
+        barrier = Barrier(2)
+
+        def send(batch: list[dict[str, Any]] = batch, barrier: Barrier = barrier) -> list[str]:
+            barrier.wait()
+            return [answer.status for answer in service.accept(batch)]
+
+        with ThreadPoolExecutor(2) as pool:
+            first, second = (f.result() for f in [pool.submit(send), pool.submit(send)])
+        assert sorted({*first, *second}) in (["accepted"], ["accepted", "duplicate"])
+        assert all({a, b} == {"accepted", "duplicate"} for a, b in zip(first, second, strict=True))
+    assert service.record_count() == 200
