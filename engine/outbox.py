@@ -37,10 +37,11 @@ def route_json(route: Route) -> dict[str, Any]:
     return {"log": True}
 
 
-def write(
-    session: Session, promise: Promise, team: Team | None, changes: Sequence[Change], reason: str
-) -> None:
-    """Queue the alerts and corrections that ``changes`` owe ``promise``'s owner."""
+def owed(
+    session: Session, promise: Promise, changes: Sequence[Change], reason: str
+) -> list[dict[str, Any]]:
+    """The alert and correction rows that ``changes`` owe ``promise``'s owner, for
+    :func:`queue` (which can take those of many scopes at once)."""
     rows: list[dict[str, Any]] = []
     moment = now()
     for before, after in changes:
@@ -60,8 +61,7 @@ def write(
                 state = after.state if after is not None else WITHDRAWN
                 row = _row("correction", promise, after or before, state, reason, moment)
                 rows.append({**row, "corrects": corrected})
-    if rows:
-        queue(session, rows, team, moment)
+    return rows
 
 
 def queue(
@@ -69,6 +69,8 @@ def queue(
 ) -> None:
     """Insert alert rows and one pending delivery per route of their team (the dispatcher
     holds them for a digest if the team wants one when they are due)."""
+    if not rows:
+        return
     ids = session.scalars(
         insert(AlertRow).returning(AlertRow.id, sort_by_parameter_order=True), rows
     ).all()

@@ -42,6 +42,15 @@ class IngestResult:
     problems: list[Rejection] = field(default_factory=list)
 
 
+@dataclass
+class _Writes:
+    """New outcomes and alert rows of one promise, gathered over many scopes so that each
+    kind is inserted in one statement."""
+
+    created: list[Outcome] = field(default_factory=list)
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+
+
 class PromiseService:
     """One catalog over one database; use from one thread (durable-rules is single-threaded)."""
 
@@ -271,10 +280,12 @@ class PromiseService:
                 quarantine.put(session, promise, f"its evaluation raised {exc!r}")
                 quarantine.defer(session, (key for key, _ in items))
                 continue
+            writes = _Writes()
             for ((_, scope), reason), fresh in zip(items, decided, strict=True):
                 key = (promise.scope, scope)
                 stored = outcomes[(pid, scope)]
-                self._sync(session, promise, fresh, stored, reasons.get(key, reason))
+                self._sync(session, promise, fresh, stored, reasons.get(key, reason), writes)
+            self._write(session, promise, writes)
             if f"{pid}@{promise.version}" in self._suspects:
                 quarantine.forgive(session, promise)
                 self._suspects.discard(f"{pid}@{promise.version}")
@@ -308,10 +319,13 @@ class PromiseService:
         fresh: dict[str, Outcome],
         stored: dict[str, OutcomeRow],
         reason: str,
+        writes: _Writes,
     ) -> None:
         """Make stored outcomes equal the fresh ones, keeping a revision for each change and
-        queueing the alerts the changes owe (in this same transaction: the outbox)."""
-        created: list[Outcome] = []
+        owing the alerts the changes call for (in this same transaction: the outbox). New
+        outcomes and alerts go to ``writes``, inserted by :meth:`_write` for many scopes at
+        once."""
+        created = writes.created
         changes: list[outbox.Change] = []
         for key, outcome in fresh.items():
             row = stored.pop(key, None)
@@ -326,7 +340,6 @@ class PromiseService:
                 store.add_revision(session, promise.id, key, before, outcome, reason)
                 changes.append((before, outcome))
             store.apply_outcome(row, outcome)
-        store.add_outcomes(session, created, promise.owner)
         for key, row in stored.items():
             before = store.row_to_outcome(row)
             if not _frozen(before, promise):
@@ -335,7 +348,12 @@ class PromiseService:
                 store.add_revision(session, promise.id, key, before, None, gone)
                 changes.append((before, None))
         if self.alerts:
-            outbox.write(session, promise, self.catalog.teams.get(promise.owner), changes, reason)
+            writes.alerts += outbox.owed(session, promise, changes, reason)
+
+    def _write(self, session: Session, promise: Promise, writes: _Writes) -> None:
+        store.add_outcomes(session, writes.created, promise.owner)
+        team = self.catalog.teams.get(promise.owner)
+        outbox.queue(session, writes.alerts, team, store.now())
 
     def recompute(
         self, until: datetime | None = None, stored: list[Interaction] | None = None
@@ -366,13 +384,16 @@ class PromiseService:
                 mine.setdefault(pid, {})[key] = row
             sealed = privacy.sealed_scopes(session)  # evaluated scope by scope, after a seal
             for pid, promise in self.catalog.promises.items():
+                writes = _Writes()
                 self._sync(
                     session,
                     promise,
                     privacy.outside(fresh[pid], pid, sealed),
                     privacy.outside(mine[pid], pid, sealed),
                     "recomputed from all records",
+                    writes,
                 )
+                self._write(session, promise, writes)
             again = {
                 s: "recomputed from all records" for s in sealed if s[0] in self.catalog.promises
             }
