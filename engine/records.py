@@ -459,14 +459,19 @@ def decode_batch(body: bytes) -> list[Any]:
     """
     if not body.strip():
         raise BadBatch("the body is empty: send one record (a JSON object) or a list of them")
-    try:
-        payload = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        payload = _decode_carefully(body, str(exc))
+    payload = decode_json(body)
     return payload if isinstance(payload, list) else [payload]
 
 
-def _decode_carefully(body: bytes, failure: str) -> Any:
+def decode_json(data: bytes, what: str = "the body") -> Any:
+    """One JSON document (``what``, in messages); BadBatch says what is wrong and where."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        return _decode_carefully(data, str(exc), what)
+
+
+def _decode_carefully(body: bytes, failure: str, what: str) -> Any:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:  # orjson says "surrogates not allowed" at char 0
@@ -474,7 +479,7 @@ def _decode_carefully(body: bytes, failure: str) -> Any:
         line = body.count(b"\n", 0, at) + 1
         column = at - body.rfind(b"\n", 0, at)
         raise BadBatch(
-            f"the body is not valid UTF-8 at line {line}, column {column} (byte {at}, "
+            f"{what} is not valid UTF-8 at line {line}, column {column} (byte {at}, "
             f"0x{body[at]:02x}): {exc.reason}; JSON must be sent as UTF-8"
         ) from None
     if "depth limit" in failure:

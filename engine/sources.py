@@ -8,13 +8,12 @@ and skipped; the rest is kept.
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.records import Interaction, Rejection, parse_record
+from engine.records import BadBatch, Interaction, Rejection, decode_json, parse_record
 
 
 @dataclass(frozen=True)
@@ -39,17 +38,16 @@ def read_records(file: Path) -> Iterator[tuple[int, Interaction | BadLine]]:
 
 
 def _jsonl_rows(file: Path) -> Iterator[tuple[int, Any]]:
-    with file.open(encoding="utf-8", errors="replace") as handle:
-        for number, text in enumerate(handle, start=1):
-            if not text.strip():
+    """Each line's JSON, or why it has none (invalid UTF-8 is refused, not replaced: a
+    record's ids must not silently change)."""
+    with file.open("rb") as handle:
+        for number, data in enumerate(handle, start=1):
+            if not data.strip():
                 continue
             try:
-                yield number, json.loads(text)
-            except json.JSONDecodeError as exc:
-                yield (
-                    number,
-                    Rejection("(line)", f"not valid JSON: {exc.msg} at column {exc.colno}"),
-                )
+                yield number, decode_json(data, "the line")
+            except BadBatch as exc:
+                yield number, Rejection("(line)", str(exc))
 
 
 def _csv_rows(file: Path) -> Iterator[tuple[int, Any]]:

@@ -122,8 +122,25 @@ def test_replay_json_is_the_spec_document(tmp_path: Path) -> None:
         "broken": 1,
         "cancelled": 0,
     }
-    assert "in.jsonl:4: (line): not valid JSON" in result.stderr
+    assert "in.jsonl:4: (line): malformed JSON" in result.stderr
     assert "in.jsonl:5: occurred_at: required" in result.stderr.replace("\n", " ")
+
+
+def test_replay_refuses_bad_lines_precisely_and_keeps_the_others(tmp_path: Path) -> None:
+    """Invalid UTF-8 is refused, not replaced (a record's id must not change), and a line
+    nested 100,000 levels deep is a bad line, not a crash."""
+    file = write_jsonl(tmp_path / "in.jsonl", RECORDS)
+    with file.open("ab") as out:
+        out.write(b'{"id": "bad-\xff"}\n' + b"[" * 100_000 + b"]" * 100_000 + b"\n")
+    result = run("replay", str(file), "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["records"] == len(RECORDS)
+    assert "in.jsonl:4: (line): the line is not valid UTF-8 at line 1, column 13" in (
+        result.stderr.replace("\n", " ")
+    )
+    assert "in.jsonl:5: (line): malformed JSON: nested too deeply" in (
+        result.stderr.replace("\n", " ")
+    )
 
 
 def test_replay_prints_a_summary_table_without_json(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ on the business calendar, which rules cannot.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from engine.outcomes import Outcome, State
@@ -27,8 +27,9 @@ class _Opportunity:
     scope: str
     due: int | None  # µs; None while paused
     warn: int | None  # µs; None once reached, or without warn_at, or while paused
-    due_fact: Fact | None = None
-    warn_fact: Fact | None = None
+    due_id: str | None = None  # the current time facts' ids; each is asserted only when
+    warn_id: str | None = None  # the clock reaches it (Runner.wait), then held until used
+    held: list[Fact] = field(default_factory=list)
     paused_due: timedelta | None = None  # business time left when paused
     paused_warn: timedelta | None = None
 
@@ -132,21 +133,15 @@ class DeadlineRunner(Runner):
             opp = self._by_key.get(fact["opp"])
             if opp is None:
                 continue
-            if (
-                firing.rule == "warn"
-                and opp.warn_fact is not None
-                and opp.warn_fact["id"] == fact["id"]
-            ):
-                self.retract(opp.warn_fact)
-                opp.warn_fact, opp.warn = None, None
+            if firing.rule == "warn" and opp.warn_id == fact["id"]:
+                held = next(f for f in opp.held if f["id"] == fact["id"])
+                self.retract(held)
+                opp.held.remove(held)
+                opp.warn_id, opp.warn = None, None
                 if opp.outcome.state == "pending":
                     opp.outcome.state = "at_risk"
                     self.emit(opp.outcome)
-            elif (
-                firing.rule == "expire"
-                and opp.due_fact is not None
-                and opp.due_fact["id"] == fact["id"]
-            ):
+            elif firing.rule == "expire" and opp.due_id == fact["id"]:
                 self._drop_facts(opp)
                 opp.outcome.state = "broken"
                 opp.outcome.decided_at = opp.outcome.due_at
@@ -161,34 +156,48 @@ class DeadlineRunner(Runner):
         opp.due = to_micros(due_at)
         opp.outcome.due_at = due_at
         bucket = self.bucket(opp.scope)
-        opp.due_fact = self._time_fact(DUE, opp, opp.due, bucket)
-        self.assert_held(opp.due_fact)
-        self.schedule(opp.due + 1, bucket)  # "passed" means strictly after
+        self._clocks += 1
+        opp.due_id = f"{DUE}#{self._clocks}"
+        self.wait(opp.due + 1, bucket, (opp, opp.due_id))  # "passed" means strictly after
         if warn_within is not None:
             warn_at = self.calendar.add(moment, warn_within)
             opp.warn = to_micros(warn_at)
             opp.outcome.warn_at = warn_at
-            opp.warn_fact = self._time_fact(WARN, opp, opp.warn, bucket)
-            self.assert_held(opp.warn_fact)
-            self.schedule(opp.warn, bucket)
+            self._clocks += 1
+            opp.warn_id = f"{WARN}#{self._clocks}"
+            self.wait(opp.warn, bucket, (opp, opp.warn_id))
 
-    def _time_fact(self, kind: str, opp: _Opportunity, instant: int, bucket: str) -> Fact:
-        self._clocks += 1
-        return {
-            "id": f"{kind}#{self._clocks}",
-            "t": kind,
-            "at": instant,
-            "opp": opp.outcome.key,
-            "scope": opp.scope,
-            "sid": bucket,
-            GUARD: 1,
-        }
+    def on_time(self, item: tuple[_Opportunity, str]) -> None:
+        """The clock reached a due or warning point: show its fact to the rules."""
+        if self.still_waiting(item):
+            opp, fact_id = item
+            due = fact_id == opp.due_id
+            fact = {
+                "id": fact_id,
+                "t": DUE if due else WARN,
+                "at": opp.due if due else opp.warn,
+                "opp": opp.outcome.key,
+                "scope": opp.scope,
+                "sid": self.bucket(opp.scope),
+                GUARD: 1,
+            }
+            self.assert_held(fact)
+            opp.held.append(fact)
+
+    def still_waiting(self, item: tuple[_Opportunity, str]) -> bool:
+        opp, fact_id = item
+        return self._by_key.get(opp.outcome.key) is opp and fact_id in (opp.due_id, opp.warn_id)
+
+    def live_waits(self) -> int:
+        return 2 * len(self.open)
 
     def _drop_facts(self, opp: _Opportunity) -> None:
-        for fact in (opp.due_fact, opp.warn_fact):
-            if fact is not None:
-                self.retract(fact)
-        opp.due_fact = opp.warn_fact = None
+        """Retract what the rules core holds (only that: retracting a fact it never held
+        corrupts its memory, docs/durable-rules-findings.md)."""
+        for fact in opp.held:
+            self.retract(fact)
+        opp.held.clear()
+        opp.due_id = opp.warn_id = None
 
     def _close(self, opp: _Opportunity) -> None:
         self._drop_facts(opp)
