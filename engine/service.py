@@ -9,7 +9,9 @@ keep that version's verdict.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -72,6 +74,14 @@ class PromiseService:
         self.sessions = sessions
         self.alerts = alerts
         self.journal = journal
+        # SQLite has one writer, and its busy handler sleeps up to 100 ms between tries:
+        # concurrent API requests queue on this lock instead, woken as soon as it is free.
+        bind = sessions.kw.get("bind")
+        self._writer = (
+            threading.Lock()
+            if bind is not None and bind.dialect.name == "sqlite"
+            else contextlib.nullcontext()
+        )
         self.erasure_key = erasure_key or Settings().erasure_key
         self.evaluator = Evaluator(catalog, on_change=lambda outcome: None)
         self.scope_fields = sorted({p.scope for p in catalog.promises.values()})
@@ -105,7 +115,7 @@ class PromiseService:
             results.append(parsed)
         for attempt in (1, 2):
             try:
-                with self.sessions.begin() as session:
+                with self._writer, self.sessions.begin() as session:
                     answers, new = self._admit(session, results)
                     if new:
                         store.add_records(session, new, self.scope_fields)
