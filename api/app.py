@@ -21,6 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api import alerts, customers, reports, ui
 from api.deps import (
@@ -128,18 +129,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             headers={"Retry-After": "1"},
         )
 
-    @app.middleware("http")
-    async def _refuse_nul(request: Request, call_next: Any) -> Any:
-        # No database can store NUL in text; refuse it in URLs before it reaches one.
-        if (
-            "\x00" in request.url.path
-            or "%00" in request.url.query
-            or "\x00" in unquote(request.url.query)
-        ):
-            return JSONResponse(
-                {"detail": "NUL (\\u0000) characters are not allowed in URLs"}, status_code=400
-            )
-        return await call_next(request)
+    app.add_middleware(_RefuseNul)
 
     @app.exception_handler(BadCursor)
     def _bad_cursor(_: Request, exc: BadCursor) -> JSONResponse:
@@ -467,6 +457,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return ReleaseAnswer(released=e.service.release(promise_id))
 
     return app
+
+
+class _RefuseNul:
+    """No database can store NUL in text: refuse it in URLs before it reaches one. Plain
+    ASGI, because Starlette's BaseHTTPMiddleware costs every request a task and streams."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            query = scope.get("query_string", b"").decode("latin-1")
+            if "\x00" in scope["path"] or "%00" in query or "\x00" in unquote(query):
+                answer = JSONResponse(
+                    {"detail": "NUL (\\u0000) characters are not allowed in URLs"},
+                    status_code=400,
+                )
+                await answer(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def _in_force(e: Engine) -> str:
