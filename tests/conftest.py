@@ -15,6 +15,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,11 +41,11 @@ def catalog() -> Catalog:
     return load_catalog(ROOT / "promises")
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A database created for this test run on the server in PROMISE_TEST_DATABASE_URL."""
-    server = os.environ["PROMISE_TEST_DATABASE_URL"]
-    name = f"promise_test_{uuid.uuid4().hex[:12]}"
+@contextmanager
+def fresh_postgres(server: str, prefix: str) -> Iterator[str]:
+    """A new, migrated database on the PostgreSQL ``server`` (a URL), dropped afterwards;
+    fails the test loudly if the server cannot be reached."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = make_engine(server, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as connection:
@@ -56,10 +57,19 @@ def postgres_url() -> Iterator[str]:
     engine = make_engine(url)
     migrate(engine)
     engine.dispose()
-    yield url
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    try:
+        yield url
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A database created for this test run on the server in PROMISE_TEST_DATABASE_URL."""
+    with fresh_postgres(os.environ["PROMISE_TEST_DATABASE_URL"], "promise_test") as url:
+        yield url
 
 
 @pytest.fixture(params=BACKENDS)

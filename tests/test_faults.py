@@ -25,7 +25,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,7 +35,7 @@ import httpx
 import pytest
 from sqlalchemy import select, text
 
-from conftest import ROOT, Server, start_server, stop_server
+from conftest import ROOT, Server, fresh_postgres, start_server, stop_server
 from engine import store
 from engine.database import make_engine, migrate, session_factory
 from engine.outcomes import Outcome
@@ -321,18 +320,8 @@ def one_database(tmp_path: Path) -> Iterator[str]:
         engine.dispose()
         yield url
         return
-    name = f"promise_faults_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = f"{server.rpartition('/')[0]}/{name}"
-    engine = make_engine(url)
-    migrate(engine)
-    engine.dispose()
-    yield url
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with fresh_postgres(server, "promise_faults") as url:
+        yield url
 
 
 def test_killing_the_whole_server_mid_ingest_loses_and_doubles_nothing(
@@ -507,18 +496,16 @@ class Reader(threading.Thread):
         return [answer for answers in self.answers.values() for answer in answers]
 
 
-def test_postgresql_stopped_and_started_under_load(
-    private_postgres: Cluster, tmp_path: Path, catalog: Catalog
-) -> None:
-    name = f"promise_faults_{uuid.uuid4().hex[:8]}"
-    admin = make_engine(private_postgres.url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    url = f"{private_postgres.url.rpartition('/')[0]}/{name}"
-    migrate(engine := make_engine(url))
-    engine.dispose()
+@pytest.fixture
+def private_database(private_postgres: Cluster) -> Iterator[str]:
+    with fresh_postgres(private_postgres.url, "promise_faults") as url:
+        yield url
 
+
+def test_postgresql_stopped_and_started_under_load(
+    private_postgres: Cluster, private_database: str, tmp_path: Path, catalog: Catalog
+) -> None:
+    url = private_database
     records = _history(40_000, seed=5)
     batches = [records[i : i + 50] for i in range(0, len(records), 50)]
     server = start_server(url, tmp_path, "--no-live", own_group=True)
