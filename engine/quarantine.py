@@ -70,7 +70,6 @@ class CrashJournal:
     def __init__(self, database_url: str) -> None:
         where = _beside(database_url)
         name = "promise-worker-" + hashlib.sha256(database_url.encode()).hexdigest()[:16]
-        self._lock: IO[str] | None = None
         for slot in range(self.SLOTS):
             lock = (where / f"{name}-{slot}.lock").open("a")
             try:
@@ -78,7 +77,7 @@ class CrashJournal:
             except BlockingIOError:
                 lock.close()
                 continue
-            self._lock = lock
+            self._lock: IO[str] = lock  # held (open) for the life of the process
             self.path = where / f"{name}-{slot}.json"
             return
         raise RuntimeError(f"more than {self.SLOTS} workers of one database on this machine")
@@ -100,11 +99,6 @@ class CrashJournal:
         """Nothing is being evaluated (the batch committed, or raised and was handled)."""
         self.path.unlink(missing_ok=True)
 
-    def close(self) -> None:
-        if self._lock is not None:
-            self._lock.close()
-            self._lock = None
-
 
 def _beside(database_url: str) -> Path:
     """A SQLite file's journal lives next to it; other databases' in the temp directory."""
@@ -114,19 +108,18 @@ def _beside(database_url: str) -> Path:
     return Path(tempfile.gettempdir())
 
 
-def recover(session: Session, crash: Crash, catalog: Catalog) -> bool:
+def recover(session: Session, crash: Crash, catalog: Catalog) -> None:
     """Count a crash against the promise version it happened in; quarantine that version
-    once it has crashed ``CRASHES_TO_QUARANTINE`` times in a row. True if it did."""
+    once it has crashed ``CRASHES_TO_QUARANTINE`` times in a row."""
     name = f"{_CRASHES}{crash.promise_id}@{crash.version}"
     count = store.states_named(session, name).get(name, 0) + 1
     promise = catalog.promises.get(crash.promise_id)
     if count < CRASHES_TO_QUARANTINE or promise is None or promise.version != crash.version:
         store.set_state(session, name, count)
         log.warning("the worker died evaluating %s (%d in a row)", name[len(_CRASHES) :], count)
-        return False
+        return
     store.delete_state(session, name)
     put(session, promise, f"the evaluation process died {count} times in a row evaluating it")
-    return True
 
 
 def suspects(session: Session) -> set[str]:
