@@ -1,10 +1,16 @@
-"""Regular expressions for ``matches`` conditions, translated to the rules core's dialect.
+r"""Regular expressions for ``matches`` conditions, translated to the rules core's dialect.
 
 Rule authors write the familiar Python/PCRE syntax. durable-rules has its own small regex
-engine (full-string match, ``%`` instead of ``\\`` for escapes, no anchors, no look-around),
+engine (full-string match, ``%`` instead of ``\`` for escapes, no anchors, no look-around),
 so a pattern is checked with :mod:`re` first, then translated construct by construct;
 anything without an exact equivalent is refused with a message instead of silently
 matching something else.
+
+Control characters are one such thing: the rules core sees a value, and a pattern, in its
+JSON-escaped form, so a tab is the two characters ``\t`` to it (``..x`` matches a tab
+then ``x``; ``[\t]`` matches a ``t``). Patterns may therefore not contain them (``\t``,
+``\n``...), ``\s`` means the space only, and no pattern matches a value that holds one
+exactly as Python would (docs/durable-rules-findings.md).
 """
 
 from __future__ import annotations
@@ -15,9 +21,16 @@ from dataclasses import dataclass
 # Characters that durable-rules' regex parser treats as operators; a literal one is escaped
 # with "%". Classes are spelled out because durable-rules' "%w" has no underscore.
 _CORE_META = set(".|?*+()[]{}%")
-_CLASS_ESCAPES = {"d": "0-9", "w": "A-Za-z0-9_", "s": "\t\n\v\f\r "}
+_CLASS_ESCAPES = {"d": "0-9", "w": "A-Za-z0-9_", "s": " "}
 _NEGATED = {"D": "d", "W": "w", "S": "s"}
-_LITERAL_ESCAPES = {"t": "\t", "n": "\n", "r": "\r", "f": "\f", "v": "\v"}
+_CONTROL_ESCAPES = set("tnrfva")
+
+
+def _control(source: str) -> ValueError:
+    return ValueError(
+        f"{source!r} holds a control character (tab, newline...), which the rules core "
+        "cannot match: it sees them escaped. Match a space with ' ' or '\\s'"
+    )
 
 
 @dataclass(frozen=True)
@@ -54,8 +67,8 @@ def _translate_class(source: str, start: int) -> tuple[str, int]:
             nxt = source[i + 1]
             if nxt in _CLASS_ESCAPES:
                 out.append(_CLASS_ESCAPES[nxt])
-            elif nxt in _LITERAL_ESCAPES:
-                out.append(_LITERAL_ESCAPES[nxt])
+            elif nxt in _CONTROL_ESCAPES:
+                raise _control(source)
             elif nxt in _NEGATED or nxt.isalnum():
                 raise ValueError(f"'\\{nxt}' inside [...] is not supported by the rules core")
             elif nxt == "-":
@@ -76,6 +89,8 @@ def translate(source: str) -> CoreRegex:
         re.compile(source)
     except re.error as exc:
         raise ValueError(f"invalid regex {source!r}: {exc}") from None
+    if any(char < " " or char == "\x7f" for char in source):
+        raise _control(source)
     ignore_case = source.startswith("(?i)")
     body = source[4:] if ignore_case else source
     if body.startswith("^"):
@@ -92,8 +107,8 @@ def translate(source: str) -> CoreRegex:
                 out.append(f"[{_CLASS_ESCAPES[nxt]}]")
             elif nxt in _NEGATED:
                 out.append(f"[^{_CLASS_ESCAPES[_NEGATED[nxt]]}]")
-            elif nxt in _LITERAL_ESCAPES:
-                out.append(_LITERAL_ESCAPES[nxt])
+            elif nxt in _CONTROL_ESCAPES:
+                raise _control(source)
             elif nxt.isalnum():
                 raise ValueError(f"'\\{nxt}' is not supported by the rules core in {source!r}")
             else:

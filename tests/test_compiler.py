@@ -259,6 +259,21 @@ def test_translated_regex_agrees_with_python(probe: Any, pattern: str, text: str
     assert probe("x", Matches(pattern, translate(pattern)), {"x": text}) is expected
 
 
+@pytest.mark.parametrize("pattern", [r"a\tb", "a\tb", r"[\n ]+", r"x\r?", "\x0b"])
+def test_control_characters_in_patterns_are_refused(pattern: str) -> None:
+    """The rules core sees them JSON-escaped: a pattern's tab would match a 't' (or, as
+    '\\u000b' in a class, a '0'), so they are refused rather than mistranslated."""
+    with pytest.raises(ValueError, match="control character"):
+        translate(pattern)
+
+
+def test_whitespace_class_is_the_space(probe: Any) -> None:
+    condition = Matches(r"\s*x", translate(r"\s*x"))
+    assert probe("x", condition, {"x": "  x"})
+    assert not probe("x", condition, {"x": "0x"})  # '[\t\n\v...]' once matched this
+    assert not probe("x", condition, {"x": "tx"})
+
+
 def test_record_types_lists_what_each_sample_ruleset_can_take() -> None:
     types = {pid: record_types(compile_promise(p)) for pid, p in CATALOG.promises.items()}
     assert types["ask-once"] == {"info_provided", "info_requested"}
