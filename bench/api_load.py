@@ -48,15 +48,12 @@ from typing import Any
 sys.path[:0] = [str(Path(__file__).resolve().parent)]
 from common import (  # noqa: E402
     ROOT,
-    describe,
-    emit,
     free_port,
     fresh_postgres,
-    goal_lines,
     load_average,
     machine,
     percentile,
-    table,
+    report,
     terminate_on_sigterm,
 )
 
@@ -567,17 +564,7 @@ def main() -> None:
                 ),
             },
         ]
-    load_end = load_average()
-    document = {
-        "benchmark": "api_load",
-        "command": " ".join(["bench/api_load.py", *sys.argv[1:]]),
-        "generator": "wrk 4.1 (Debian), Lua script; httpx for the alert phase",
-        "interval_s": args.interval,
-        "machine": info,
-        "load_average": {"start": load_start, "end": load_end},
-        "rows": rows,
-        "goals": goals,
-    }
+    generator = "wrk 4.1 (Debian), Lua script; httpx for the alert phase"
     columns = [
         ("backend", "backend", ""),
         ("phase", "phase", ""),
@@ -593,21 +580,18 @@ def main() -> None:
         ("lost", "lost", ","),
         ("load_avg", "load avg", ".2f"),
     ]
-    emit(
-        args.json,
-        document,
-        lambda: "\n".join(
-            [
-                describe(info, load_start, load_end),
-                f"load generator: {document['generator']}; worker/dispatcher poll "
-                f"{args.interval:g} s; promise serve --no-live",
-                "",
-                table(rows, columns),
-                "",
-                "goals:",
-                goal_lines(goals),
-            ]
-        ),
+    report(
+        "api_load",
+        as_json=args.json,
+        info=info,
+        load_start=load_start,
+        rows=rows,
+        columns=columns,
+        goals=goals,
+        note=f"load generator: {generator}; worker/dispatcher poll {args.interval:g} s; "
+        "promise serve --no-live",
+        generator=generator,
+        interval_s=args.interval,
     )
 
 

@@ -17,7 +17,7 @@ import sqlite3
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -121,8 +121,35 @@ def goal_lines(goals: Sequence[dict[str, Any]]) -> str:
     )
 
 
-def emit(as_json: bool, document: dict[str, Any], text: Callable[[], str]) -> None:
-    print(json.dumps(document, indent=2, default=str) if as_json else text())
+def report(
+    benchmark: str,
+    *,
+    as_json: bool,
+    info: dict[str, Any],
+    load_start: float,
+    rows: Sequence[dict[str, Any]],
+    columns: Sequence[tuple[str, str, str]],
+    goals: Sequence[dict[str, Any]],
+    note: str = "",
+    **extra: Any,
+) -> None:
+    """Print a benchmark's result: a JSON document (``extra`` adds fields) or the machine,
+    ``note``, the table and the goals. The load average at the end is taken here."""
+    load_end = load_average()
+    if as_json:
+        document = {
+            "benchmark": benchmark,
+            "command": " ".join([f"bench/{benchmark}.py", *sys.argv[1:]]),
+            "machine": info,
+            "load_average": {"start": load_start, "end": load_end},
+            **extra,
+            "rows": rows,
+            "goals": goals,
+        }
+        print(json.dumps(document, indent=2, default=str))
+        return
+    head = [describe(info, load_start, load_end), *([note] if note else [])]
+    print("\n".join([*head, "", table(rows, columns), "", "goals:", goal_lines(goals)]))
 
 
 def rss_bytes(pid: int | str = "self") -> int:

@@ -29,14 +29,11 @@ from typing import Any
 sys.path[:0] = [str(Path(__file__).resolve().parent)]
 from common import (  # noqa: E402
     ROOT,
-    describe,
-    emit,
     fresh_postgres,
-    goal_lines,
     load_average,
     machine,
     percentile,
-    table,
+    report,
     terminate_on_sigterm,
 )
 
@@ -189,16 +186,6 @@ def main() -> None:
                     "met": growth <= 2.0,
                 }
             )
-    load_end = load_average()
-    document = {
-        "benchmark": "incremental",
-        "command": " ".join(["bench/incremental.py", *sys.argv[1:]]),
-        "machine": info,
-        "load_average": {"start": load_start, "end": load_end},
-        "samples": args.samples,
-        "rows": rows,
-        "goals": goals,
-    }
     columns = [
         ("backend", "backend", ""),
         ("stored", "stored N", ","),
@@ -214,20 +201,16 @@ def main() -> None:
         ("recompute_x_p50", "recompute/p50", ","),
         ("load_avg", "load avg", ".2f"),
     ]
-    emit(
-        args.json,
-        document,
-        lambda: "\n".join(
-            [
-                describe(info, load_start, load_end),
-                f"{args.samples} single-record evaluations per N (accept + evaluate_pending)",
-                "",
-                table(rows, columns),
-                "",
-                "goals:",
-                goal_lines(goals),
-            ]
-        ),
+    report(
+        "incremental",
+        as_json=args.json,
+        info=info,
+        load_start=load_start,
+        rows=rows,
+        columns=columns,
+        goals=goals,
+        note=f"{args.samples} single-record evaluations per N (accept + evaluate_pending)",
+        samples=args.samples,
     )
 
 

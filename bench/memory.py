@@ -30,14 +30,11 @@ from typing import Any
 sys.path[:0] = [str(Path(__file__).resolve().parent)]
 from common import (  # noqa: E402
     ROOT,
-    describe,
-    emit,
-    goal_lines,
     load_average,
     machine,
+    report,
     rss_bytes,
     run_json,
-    table,
     terminate_on_sigterm,
 )
 
@@ -215,16 +212,6 @@ def main() -> None:
             "met": max(abs(slopes["worker/open"]), abs(slopes["worker/closed"])) < 100,
         },
     ]
-    load_end = load_average()
-    document = {
-        "benchmark": "memory",
-        "command": " ".join(["bench/memory.py", *sys.argv[1:]]),
-        "machine": info,
-        "load_average": {"start": load_start, "end": load_end},
-        "rows": rows,
-        "slopes_bytes_per_opportunity": slopes,
-        "goals": goals,
-    }
     columns = [
         ("engine", "engine", ""),
         ("state", "state", ""),
@@ -234,21 +221,17 @@ def main() -> None:
         ("bytes_per_opportunity", "bytes/opp", ","),
         ("slope_bytes", "slope bytes/opp", ","),
     ]
-    emit(
-        args.json,
-        document,
-        lambda: "\n".join(
-            [
-                describe(info, load_start, load_end),
-                "evaluator: grown = RSS after N records - RSS before them; worker: RSS after "
-                "evaluating 1,000 new records with N opportunities stored",
-                "",
-                table(rows, columns),
-                "",
-                "goals:",
-                goal_lines(goals),
-            ]
-        ),
+    report(
+        "memory",
+        as_json=args.json,
+        info=info,
+        load_start=load_start,
+        rows=rows,
+        columns=columns,
+        goals=goals,
+        note="evaluator: grown = RSS after N records - RSS before them; worker: RSS after "
+        "evaluating 1,000 new records with N opportunities stored",
+        slopes_bytes_per_opportunity=slopes,
     )
 
 

@@ -32,14 +32,11 @@ from typing import Any
 sys.path[:0] = [str(Path(__file__).resolve().parent)]
 from common import (  # noqa: E402
     ROOT,
-    describe,
-    emit,
     fresh_postgres,
-    goal_lines,
     load_average,
     machine,
+    report,
     run_json,
-    table,
     terminate_on_sigterm,
 )
 
@@ -215,39 +212,25 @@ def main() -> None:
             "met": sqlite["ratio_to_ceiling"] >= GOAL_RATIO,
         },
     ]
-    load_end = load_average()
-    document = {
-        "benchmark": "replay",
-        "command": " ".join(["bench/replay.py", *sys.argv[1:]]),
-        "machine": info,
-        "load_average": {"start": load_start, "end": load_end},
-        "phases": rows,
-        "goals": goals,
-    }
-
-    def text() -> str:
-        columns = [
-            ("phase", "phase", ""),
-            ("records", "records", ","),
-            ("seconds", "seconds", ".1f"),
-            ("records_per_s", "records/s", ","),
-            ("ratio_to_ceiling", "x ceiling", ".3f"),
-            ("engine_speedup", "engine x faster", ".1f"),
-            ("peak_rss_mb", "peak RSS MB", ".1f"),
-            ("load_avg", "load avg", ".2f"),
-        ]
-        return "\n".join(
-            [
-                describe(info, load_start, load_end),
-                "",
-                table(rows, columns),
-                "",
-                "goals:",
-                goal_lines(goals),
-            ]
-        )
-
-    emit(args.json, document, text)
+    columns = [
+        ("phase", "phase", ""),
+        ("records", "records", ","),
+        ("seconds", "seconds", ".1f"),
+        ("records_per_s", "records/s", ","),
+        ("ratio_to_ceiling", "x ceiling", ".3f"),
+        ("engine_speedup", "engine x faster", ".1f"),
+        ("peak_rss_mb", "peak RSS MB", ".1f"),
+        ("load_avg", "load avg", ".2f"),
+    ]
+    report(
+        "replay",
+        as_json=args.json,
+        info=info,
+        load_start=load_start,
+        rows=rows,
+        columns=columns,
+        goals=goals,
+    )
 
 
 if __name__ == "__main__":
