@@ -122,9 +122,10 @@ def recover(session: Session, crash: Crash, catalog: Catalog) -> None:
     put(session, promise, f"the evaluation process died {count} times in a row evaluating it")
 
 
-def suspects(session: Session) -> set[str]:
-    """Promise versions (``id@version``) with crashes counted and not yet forgiven."""
-    return {name[len(_CRASHES) :] for name in store.states_named(session, _CRASHES)}
+def suspects(session: Session) -> set[tuple[str, str]]:
+    """(promise id, version) pairs with crashes counted and not yet forgiven."""
+    tags = (name[len(_CRASHES) :].rsplit("@", 1) for name in store.states_named(session, _CRASHES))
+    return {(promise_id, version) for promise_id, version in tags}
 
 
 def forgive(session: Session, promise: Promise) -> None:
@@ -191,8 +192,8 @@ def released_backlog(
     if blocked := sorted(held):
         query = query.where(BacklogRow.promise_id.not_in(blocked))
     pairs = list(session.execute(query.limit(limit)).tuples())
-    for promise_id, scope in pairs:
+    if pairs:
         session.execute(
-            delete(BacklogRow).where(BacklogRow.promise_id == promise_id, BacklogRow.scope == scope)
+            delete(BacklogRow).where(tuple_(BacklogRow.promise_id, BacklogRow.scope).in_(pairs))
         )
     return [(p, s) for p, s in pairs if p in catalog.promises]  # the rest were removed

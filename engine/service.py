@@ -54,7 +54,8 @@ class _Writes:
 
 
 class PromiseService:
-    """One catalog over one database; use from one thread (durable-rules is single-threaded)."""
+    """One catalog over one database. ``accept`` may be called from many threads at once;
+    evaluation from one (durable-rules is single-threaded)."""
 
     def __init__(
         self,
@@ -113,18 +114,18 @@ class PromiseService:
                     raw_id if isinstance(raw_id, str) else None, "rejected", parsed
                 )
             results.append(parsed)
-        for attempt in (1, 2):
-            try:
-                with self._writer, self.sessions.begin() as session:
-                    answers, new = self._admit(session, results)
-                    if new:
-                        store.add_records(session, new, self.scope_fields)
-                        store.enqueue(session, new)
-                return answers
-            except IntegrityError:  # a concurrent request stored one of these ids first:
-                if attempt == 2:  # admitting again answers it "duplicate" (or a conflict)
-                    raise
-        raise AssertionError("unreachable")
+        try:
+            return self._store(results)
+        except IntegrityError:  # a concurrent request stored one of these ids first:
+            return self._store(results)  # admitting again answers it "duplicate"
+
+    def _store(self, results: list[IngestResult | Interaction]) -> list[IngestResult]:
+        with self._writer, self.sessions.begin() as session:
+            answers, new = self._admit(session, results)
+            if new:
+                store.add_records(session, new, self.scope_fields)
+                store.enqueue(session, new)
+        return answers
 
     def evaluate_pending(self, limit: int = 2_000) -> int:
         """Evaluate up to ``limit`` queued records; returns how many.
@@ -283,6 +284,8 @@ class PromiseService:
         for pid, group in groupby(sorted(work.items()), key=lambda item: item[0][0]):
             promise = self.catalog.promises[pid]
             items = list(group)
+            if self.journal is not None:
+                self.journal.entering(promise)
             try:
                 decided = self._decide(promise, [s for (_, s), _ in items], cache, outcomes, clock)
             except Exception as exc:  # isolate the promise; the others are still evaluated
@@ -296,9 +299,9 @@ class PromiseService:
                 stored = outcomes[(pid, scope)]
                 self._sync(session, promise, fresh, stored, reasons.get(key, reason), writes)
             self._write(session, promise, writes)
-            if f"{pid}@{promise.version}" in self._suspects:
+            if (pid, promise.version) in self._suspects:
                 quarantine.forgive(session, promise)
-                self._suspects.discard(f"{pid}@{promise.version}")
+                self._suspects.discard((pid, promise.version))
 
     def _decide(
         self,
@@ -309,8 +312,6 @@ class PromiseService:
         clock: int,
     ) -> list[dict[str, Outcome]]:
         """The fresh outcomes of each of ``promise``'s ``scopes`` (no database writes)."""
-        if self.journal is not None:
-            self.journal.entering(promise)
         decided = []
         for scope in scopes:
             stored = outcomes[(promise.id, scope)]

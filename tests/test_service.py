@@ -253,6 +253,5 @@ def test_the_same_batch_sent_twice_at_once_is_stored_once(service: PromiseServic
 
         with ThreadPoolExecutor(2) as pool:
             first, second = (f.result() for f in [pool.submit(send), pool.submit(send)])
-        assert sorted({*first, *second}) in (["accepted"], ["accepted", "duplicate"])
         assert all({a, b} == {"accepted", "duplicate"} for a, b in zip(first, second, strict=True))
     assert service.record_count() == 200
