@@ -21,8 +21,9 @@ from api.schemas import (
     SilenceOut,
     TeamOut,
 )
-from engine import alerts, digests, outbox, silences
-from engine.alerts import Alert, AlertFilter
+from engine.alerting import digests, outbox, silences
+from engine.alerting import status as alerts
+from engine.alerting.status import Alert, AlertFilter
 from rules.durations import format_duration, parse_duration
 from rules.models import Silence
 

@@ -64,13 +64,15 @@ from api.schemas import (
     ReloadAnswer,
     WouldBreak,
 )
-from engine import breaches
+from engine.evaluation.quarantine import Quarantine
+from engine.ingest.decoding import BadBatch, decode_batch
 from engine.keys import ApiKey
-from engine.quarantine import Quarantine
-from engine.queries import BadCursor, GroupBy, OutcomeFilter, StoredOutcome
-from engine.records import BadBatch, RecordIn, decode_batch, parse_record
-from engine.sandbox import SandboxCrashed
+from engine.reading import breaches
+from engine.reading.queries import GroupBy, OutcomeFilter, StoredOutcome
+from engine.records import RecordIn, parse_record
+from engine.sandbox.pool import SandboxCrashed
 from engine.settings import Settings
+from engine.storage.paging import BadCursor
 from rules.errors import DefinitionError
 from rules.summary import summarise
 from rules.version import canonical

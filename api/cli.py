@@ -25,15 +25,19 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from engine import living_docs, reports
-from engine.database import make_engine, migrate, session_factory
+from engine.docs import site
+from engine.docs.features import coverage
+from engine.docs.results import load_results
+from engine.ingest.sources import BadLine
 from engine.keys import KeyProblem, create_key, list_keys, revoke
 from engine.outcomes import STATES
+from engine.privacy import erasure, export, pseudonyms, retention
+from engine.reading.reports import build, render
 from engine.records import Interaction
-from engine.replay import ReplayResult, load_records, replay
+from engine.sandbox.replay import ReplayResult, load_records, replay
 from engine.service import PromiseService
 from engine.settings import Settings
-from engine.sources import BadLine
+from engine.storage.database import make_engine, migrate, session_factory
 from rules.compiler import compile_promise
 from rules.errors import DefinitionError
 from rules.loader import check_directory, load_catalog
@@ -93,7 +97,7 @@ def check(
     result = check_directory(directory or default_promise_dir())
     if result.catalog is not None:
         features_dir = features or Settings().features_dir
-        result.problems += living_docs.coverage(
+        result.problems += coverage(
             result.catalog, directory or default_promise_dir(), features_dir
         )
     for problem in result.problems:
@@ -255,8 +259,8 @@ def _mapped_records(
 ) -> tuple[list[Interaction], int, int]:
     """Records from CSV exports through a mapping, duplicates dropped, and rows read; the
     account of each file on stderr."""
-    from engine.importer import import_file
-    from engine.mapping import MappingError, load_mapping
+    from engine.ingest.importer import import_file
+    from engine.ingest.mapping import MappingError, load_mapping
 
     try:
         mapping = load_mapping(mapping_file)
@@ -544,13 +548,12 @@ def customer_export(
 
     Example: `promise customer export C-1 --format zip --out c-1.zip`
     """
-    from engine import privacy
 
     if fmt not in ("json", "zip"):
         raise typer.BadParameter("must be json or zip", param_hint="--format")
-    document = privacy.export_customer(_sessions(), _load(Settings().dir), customer_id)
+    document = export.export_customer(_sessions(), _load(Settings().dir), customer_id)
     data = (
-        privacy.export_zip(document)
+        export.export_zip(document)
         if fmt == "zip"
         else (json.dumps(document, indent=2) + "\n").encode()
     )
@@ -571,11 +574,10 @@ def customer_erase(
 
     Example: `PROMISE_ERASURE_KEY=... promise customer erase C-1 --reason "customer request"`
     """
-    from engine import privacy
 
     settings = Settings()
     try:
-        report = privacy.erase_customer(
+        report = erasure.erase_customer(
             _sessions(),
             _load(settings.dir),
             customer_id,
@@ -583,7 +585,7 @@ def customer_erase(
             actor="cli",
             key=settings.erasure_key,
         )
-    except privacy.PrivacyError as exc:
+    except pseudonyms.PrivacyError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
     counts = ", ".join(f"{name} {n}" for name, n in report.counts.items() if n)
@@ -604,7 +606,7 @@ def quarantine_list() -> None:
 
     Example: `promise quarantine list`
     """
-    from engine import quarantine
+    from engine.evaluation import quarantine
 
     with _sessions()() as session:
         for held in quarantine.listed(session):
@@ -621,7 +623,7 @@ def quarantine_release(
 
     Example: `promise quarantine release ask-once`
     """
-    from engine import quarantine
+    from engine.evaluation import quarantine
 
     with _sessions().begin() as session:
         released = quarantine.release(session, promise_id)
@@ -650,14 +652,13 @@ def retention_apply(
 
     Example: `promise retention apply --days 365 --dry-run`
     """
-    from engine import privacy
 
     settings = Settings()
     days = days or settings.retention_days
     if days is None:
         typer.echo("no retention period (set PROMISE_RETENTION_DAYS or --days): nothing removed")
         return
-    report = privacy.apply_retention(_sessions(), _load(settings.dir), days, dry_run=dry_run)
+    report = retention.apply_retention(_sessions(), _load(settings.dir), days, dry_run=dry_run)
     typer.echo(report.summary())
 
 
@@ -671,7 +672,7 @@ def report(
         str, typer.Option("--to", help="Day or ISO 8601 time the period ends (exclusive).")
     ],
     fmt: Annotated[
-        reports.Format, typer.Option("--format", help="html, md (markdown) or csv.")
+        render.Format, typer.Option("--format", help="html, md (markdown) or csv.")
     ] = "html",
     out: Annotated[
         Path | None, typer.Option("--out", help="Write here instead of standard output.")
@@ -690,11 +691,11 @@ def report(
         raise typer.BadParameter("must be after --from", param_hint="--to")
     settings = Settings()
     try:
-        built = reports.build_report(_sessions(), _load(settings.dir), team, start, end)
-    except reports.UnknownTeam as exc:
+        built = build.build_report(_sessions(), _load(settings.dir), team, start, end)
+    except build.UnknownTeam as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
-    text = reports.render(built, fmt)
+    text = render.render(built, fmt)
     if out is None:
         typer.echo(text, nl=False)
     else:
@@ -736,8 +737,8 @@ def docs(
     """
     settings = Settings()
     catalog = _load(directory)
-    found = living_docs.load_results(results or settings.docs_results)
-    written = living_docs.build_site(catalog, features or settings.features_dir, found, out)
+    found = load_results(results or settings.docs_results)
+    written = site.build_site(catalog, features or settings.features_dir, found, out)
     state = f"results of {found.ran_at:%Y-%m-%d %H:%M} UTC" if found.ran_at else "not run yet"
     typer.echo(f"wrote {len(written)} files to {out} ({state}); open {out / 'index.html'}")
 

@@ -12,8 +12,8 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Response
 
 from api.deps import Admin, EngineDep, Reader, authenticated
 from api.schemas import CustomerExport, ErasureAnswer, ErasureRequest
-from engine import privacy
 from engine.keys import ApiKey
+from engine.privacy import erasure, export, pseudonyms
 
 router = APIRouter(tags=["customers"])
 
@@ -49,10 +49,10 @@ def export_customer(
     """Everything held about one customer: their records, the outcomes that name them with
     evidence and revisions, the alerts that named them, and breach handling notes. Another
     customer's record ids (a shared case) show as `redacted`."""
-    document = privacy.export_customer(e.sessions, e.catalog, customer_id)
+    document = export.export_customer(e.sessions, e.catalog, customer_id)
     if format == "zip":
         return Response(
-            privacy.export_zip(document),
+            export.export_zip(document),
             media_type="application/zip",
             headers={"Content-Disposition": 'attachment; filename="customer-export.zip"'},
         )
@@ -68,7 +68,7 @@ def erase_customer(
     cancelled (reason `erased`), compliance figures stay. Logged with the key's name, the
     reason and counts, never the customer id. 503 if PROMISE_ERASURE_KEY is not set."""
     try:
-        report = privacy.erase_customer(
+        report = erasure.erase_customer(
             e.sessions,
             e.catalog,
             customer_id,
@@ -76,8 +76,8 @@ def erase_customer(
             actor=key.name,
             key=e.settings.erasure_key,
         )
-    except privacy.NoErasureKey as exc:
+    except pseudonyms.NoErasureKey as exc:
         raise HTTPException(503, str(exc)) from None
-    except privacy.PrivacyError as exc:
+    except pseudonyms.PrivacyError as exc:
         raise HTTPException(422, str(exc)) from None
     return ErasureAnswer(erasure=report.id, erased_at=report.erased_at, counts=report.counts)

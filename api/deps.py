@@ -16,12 +16,12 @@ from fastapi import Path as FastAPIPath
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.metrics import Metrics
-from engine.database import make_engine, migrate, session_factory
 from engine.keys import ApiKey, Scope, verify
-from engine.queries import Queries
-from engine.sandbox import Sandbox
+from engine.reading.queries import Queries
+from engine.sandbox.pool import Sandbox
 from engine.service import PromiseService
 from engine.settings import Settings
+from engine.storage.database import make_engine, migrate, session_factory
 from rules.errors import DefinitionError
 from rules.loader import check_directory, load_catalog
 from rules.models import Catalog

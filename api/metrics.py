@@ -8,7 +8,7 @@ from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from engine.queries import Queries
+from engine.reading.queries import Queries
 
 
 class _DatabaseGauges(Collector):

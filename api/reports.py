@@ -13,7 +13,7 @@ from fastapi import Path as FastAPIPath
 from fastapi.responses import Response
 
 from api.deps import EngineDep, Reader, Since, Until, aware, team_of
-from engine import reports
+from engine.reading.reports import build, render
 
 router = APIRouter(tags=["reports"])
 
@@ -24,7 +24,7 @@ router = APIRouter(tags=["reports"])
     responses={
         200: {
             "description": "The report",
-            "content": {media: {} for media in reports.MEDIA_TYPES.values()},
+            "content": {media: {} for media in render.MEDIA_TYPES.values()},
         },
         403: {"description": "The key may only read another team"},
         404: {"description": "Unknown team; the message names the known teams"},
@@ -36,7 +36,7 @@ def get_report(
     key: Reader,
     since: Since = None,
     until: Until = None,
-    fmt: Annotated[reports.Format, Query(alias="format")] = "html",
+    fmt: Annotated[render.Format, Query(alias="format")] = "html",
 ) -> Response:
     """A team's breach report over outcomes decided in [from, to): attainment and error budget
     per promise, a weekly trend, every breach with its evidence explained, what is at risk
@@ -44,7 +44,7 @@ def get_report(
     aware(since, until)
     team_of(key, team)
     try:
-        report = reports.build_report(e.sessions, e.catalog, team, since, until)
-    except reports.UnknownTeam as exc:
+        report = build.build_report(e.sessions, e.catalog, team, since, until)
+    except build.UnknownTeam as exc:
         raise HTTPException(404, str(exc)) from None
-    return Response(reports.render(report, fmt), media_type=reports.MEDIA_TYPES[fmt])
+    return Response(render.render(report, fmt), media_type=render.MEDIA_TYPES[fmt])

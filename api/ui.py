@@ -22,11 +22,12 @@ from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup
 
 from api.deps import KEY_COOKIE, Engine, EngineDep, get_engine
-from engine import living_docs, reports
-from engine.journey import customer_journey
+from engine.docs import features, results, site
+from engine.docs.features import scenarios
 from engine.keys import ApiKey, verify
-from engine.living_docs import scenarios
-from engine.queries import OutcomeFilter
+from engine.reading.journey import customer_journey
+from engine.reading.queries import OutcomeFilter
+from engine.reading.reports import render, trend
 from rules.models import Catalog, Promise
 from rules.summary import summarise
 
@@ -175,7 +176,7 @@ def _rows(
     rows = []
     for p in promises:
         counts = decided.get(p.id)
-        trend = reports.weekly_trend(e.sessions, promise=p.id, team=team, since=since, until=until)
+        weeks = trend.weekly_trend(e.sessions, promise=p.id, team=team, since=since, until=until)
         rows.append(
             PromiseRow(
                 promise=p,
@@ -183,7 +184,7 @@ def _rows(
                 broken=counts.broken if counts else 0,
                 at_risk=now.get((p.id, "at_risk"), 0),
                 pending=now.get((p.id, "pending"), 0),
-                chart=reports.trend_svg(trend, p.objective, width=240, height=80),
+                chart=render.trend_svg(weeks, p.objective, width=240, height=80),
             )
         )
     return rows
@@ -217,14 +218,14 @@ def team_page(request: Request, team: str, e: EngineDep, key: Viewer) -> HTMLRes
     if not _sees(key, team):
         return _refuse(request, key, 403, f"The key '{key.name}' may only read team '{key.team}'.")
     promises = [p for p in e.catalog.promises.values() if p.owner == team]
-    trend = reports.weekly_trend(e.sessions, team=team)
+    weeks = trend.weekly_trend(e.sessions, team=team)
     return _page(
         request,
         "team",
         key,
         team=e.catalog.teams[team],
         rows=_rows(e, promises, team),
-        chart=reports.trend_svg(trend, None),
+        chart=render.trend_svg(weeks, None),
         at_risk=e.queries.latest(OutcomeFilter(team=team, state="at_risk"), 100),
         breaches=e.queries.latest(OutcomeFilter(team=team, state="broken", by_decision=True), 20),
     )
@@ -265,7 +266,7 @@ def customer_page(request: Request, customer_id: str, e: EngineDep, key: Viewer)
 
 # --- living documentation: the pages of `promise docs`, rendered by the same function -----------
 
-_DOCS_LINKS = living_docs.Links("/ui/docs/", "", "/ui/docs")
+_DOCS_LINKS = site.Links("/ui/docs/", "", "/ui/docs")
 
 
 def _docs_catalog(catalog: Catalog, key: ApiKey) -> Catalog:
@@ -277,19 +278,19 @@ def _docs_catalog(catalog: Catalog, key: ApiKey) -> Catalog:
     )
 
 
-def _docs(e: Engine, key: ApiKey) -> tuple[Catalog, Path, living_docs.Results]:
-    results = living_docs.load_results(e.settings.docs_results)
-    return _docs_catalog(e.catalog, key), e.settings.features_dir, results
+def _docs(e: Engine, key: ApiKey) -> tuple[Catalog, Path, results.Results]:
+    found = results.load_results(e.settings.docs_results)
+    return _docs_catalog(e.catalog, key), e.settings.features_dir, found
 
 
 @router.get("/docs", response_class=HTMLResponse)
 def docs_index(e: EngineDep, key: Viewer) -> HTMLResponse:
-    return HTMLResponse(living_docs.render_index(*_docs(e, key), _DOCS_LINKS))
+    return HTMLResponse(site.render_index(*_docs(e, key), _DOCS_LINKS))
 
 
 @router.get("/docs/promises/{promise_id}", response_class=HTMLResponse)
 def docs_promise(request: Request, promise_id: str, e: EngineDep, key: Viewer) -> HTMLResponse:
-    page = living_docs.render_promise(*_docs(e, key), _DOCS_LINKS, promise_id)
+    page = site.render_promise(*_docs(e, key), _DOCS_LINKS, promise_id)
     if page is None:
         return _refuse(request, key, 404, f"There is no promise '{promise_id}' you may read.")
     return HTMLResponse(page)
@@ -297,7 +298,7 @@ def docs_promise(request: Request, promise_id: str, e: EngineDep, key: Viewer) -
 
 @router.get("/docs/teams/{team}", response_class=HTMLResponse)
 def docs_team(request: Request, team: str, e: EngineDep, key: Viewer) -> HTMLResponse:
-    page = living_docs.render_team(*_docs(e, key), _DOCS_LINKS, team)
+    page = site.render_team(*_docs(e, key), _DOCS_LINKS, team)
     if page is None:
         return _refuse(request, key, 404, f"There is no team '{team}' you may read.")
     return HTMLResponse(page)
@@ -306,7 +307,7 @@ def docs_team(request: Request, team: str, e: EngineDep, key: Viewer) -> HTMLRes
 @router.get("/docs/features/{promise_id}.feature", response_class=PlainTextResponse)
 def docs_feature(request: Request, promise_id: str, e: EngineDep, key: Viewer) -> Response:
     promise = e.catalog.promises.get(promise_id)  # only catalog ids reach the file system
-    path = living_docs.feature_path(e.settings.features_dir, promise_id) if promise else None
+    path = features.feature_path(e.settings.features_dir, promise_id) if promise else None
     if promise is None or not _sees(key, promise.owner) or path is None or not path.is_file():
         return _refuse(request, key, 404, f"There is no feature file for '{promise_id}'.")
     return PlainTextResponse(path.read_text(encoding="utf-8"))

@@ -19,12 +19,14 @@ from datetime import UTC, datetime
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine import privacy, quarantine, store
-from engine.database import make_engine, migrate, session_factory
-from engine.dispatch import Dispatcher
-from engine.queries import WORKER
+from engine.alerting.dispatch import Dispatcher
+from engine.evaluation import quarantine
+from engine.privacy import retention
+from engine.reading.queries import WORKER
 from engine.service import PromiseService
 from engine.settings import Settings
+from engine.storage import state_table
+from engine.storage.database import make_engine, migrate, session_factory
 from rules.loader import check_directory, files_fingerprint, load_catalog
 from rules.models import Catalog
 
@@ -60,7 +62,7 @@ def run_worker(
         try:
             if settings.retention_days and time.monotonic() >= retention_due:
                 retention_due = time.monotonic() + RETENTION_EVERY
-                retained = privacy.apply_retention(
+                retained = retention.apply_retention(
                     sessions, service.catalog, settings.retention_days
                 )
                 if retained.records:
@@ -73,7 +75,7 @@ def run_worker(
             if live:
                 service.advance(datetime.now(UTC))
             with sessions.begin() as session:
-                store.beat(session, WORKER)
+                state_table.beat(session, WORKER)
         except DATABASE_DOWN as exc:
             outage.wait(exc)
             continue

@@ -45,6 +45,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from engine.storage import record_table
+
 sys.path[:0] = [str(Path(__file__).resolve().parent)]
 from common import (  # noqa: E402
     ROOT,
@@ -300,13 +302,13 @@ def wrk(server: Server, workdir: Path, run: str, *, batch: int, threads: int,
 
 
 def _counts(url: str) -> tuple[int, int]:
-    from engine import store
-    from engine.database import make_engine, session_factory
+
+    from engine.storage.database import make_engine, session_factory
 
     engine = make_engine(url)
     try:
         with session_factory(engine)() as session:
-            return store.count_records(session), store.pending_count(session)
+            return record_table.count_records(session), record_table.pending_count(session)
     finally:
         engine.dispose()
 

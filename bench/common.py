@@ -53,7 +53,7 @@ def _ram_gib() -> float | None:
 def postgres_version(url: str) -> str | None:
     from sqlalchemy import text
 
-    from engine.database import make_engine
+    from engine.storage.database import make_engine
 
     engine = make_engine(url)
     try:
@@ -191,7 +191,7 @@ def fresh_postgres(server: str, prefix: str = "promise_bench") -> Iterator[str]:
     (also on Ctrl-C)."""
     from sqlalchemy import text
 
-    from engine.database import make_engine, migrate
+    from engine.storage.database import make_engine, migrate
 
     name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     admin = make_engine(server, isolation_level="AUTOCOMMIT")

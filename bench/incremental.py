@@ -86,9 +86,9 @@ def _new_records(history: list[dict[str, Any]], samples: int, seed: int = 11) ->
 def measure(size: int, url: str, samples: int, recompute: bool) -> dict[str, Any]:
     from synthetic import history as synthetic_history
 
-    from engine.database import make_engine, migrate, session_factory
     from engine.records import parse_record
     from engine.service import PromiseService
+    from engine.storage.database import make_engine, migrate, session_factory
     from rules.loader import load_catalog
 
     catalog = load_catalog(ROOT / "promises")

@@ -78,7 +78,7 @@ def _parsed(raw: list[dict]) -> list[Any]:
 
 
 def phase_evaluator(n: int, closed: bool) -> dict[str, Any]:
-    from engine.evaluator import Evaluator
+    from engine.evaluation.evaluator import Evaluator
     from rules.loader import load_catalog
 
     catalog = load_catalog(ROOT / "promises")
@@ -93,8 +93,8 @@ def phase_evaluator(n: int, closed: bool) -> dict[str, Any]:
 
 
 def phase_fill(n: int, closed: bool, url: str) -> dict[str, Any]:
-    from engine.database import make_engine, migrate, session_factory
     from engine.service import PromiseService
+    from engine.storage.database import make_engine, migrate, session_factory
     from rules.loader import load_catalog
 
     engine = make_engine(url)
@@ -108,8 +108,8 @@ def phase_fill(n: int, closed: bool, url: str) -> dict[str, Any]:
 
 
 def phase_worker(url: str) -> dict[str, Any]:
-    from engine.database import make_engine, session_factory
     from engine.service import PromiseService
+    from engine.storage.database import make_engine, session_factory
     from rules.loader import load_catalog
 
     service = PromiseService(load_catalog(ROOT / "promises"), session_factory(make_engine(url)))

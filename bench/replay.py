@@ -53,8 +53,8 @@ def _records(count: int) -> list[Any]:
 
 
 def phase_raw(count: int) -> float:
-    from engine.rules_core import RulesCore
-    from engine.runner import record_fact
+    from engine.evaluation.rules_core import RulesCore
+    from engine.evaluation.runner import record_fact
     from rules.compiler import compile_promise
     from rules.loader import load_catalog
 
@@ -78,7 +78,7 @@ def phase_raw(count: int) -> float:
 
 
 def phase_memory(count: int) -> float:
-    from engine.replay import replay
+    from engine.sandbox.replay import replay
     from rules.loader import load_catalog
 
     catalog = load_catalog(ROOT / "promises")
@@ -108,8 +108,8 @@ def phase_reference(count: int) -> float:
 
 
 def phase_database(count: int, url: str) -> float:
-    from engine.database import make_engine, migrate, session_factory
     from engine.service import PromiseService
+    from engine.storage.database import make_engine, migrate, session_factory
     from rules.loader import load_catalog
 
     catalog = load_catalog(ROOT / "promises")

@@ -10,8 +10,8 @@ from typing import Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.schema import ApiKeyRow
-from engine.store import now
+from engine.clock import now
+from engine.storage.schema import ApiKeyRow
 
 Scope = Literal["ingest", "read", "admin"]
 SCOPES: tuple[Scope, ...] = ("ingest", "read", "admin")

@@ -34,7 +34,7 @@ class Outcome:
     channel: str | None = None
     """The channel of the record that opened the opportunity, for compliance by channel."""
     sealed: bool = False
-    """Records behind it were erased or expired: its verdict is final (engine.privacy)."""
+    """Records behind it were erased or expired: its verdict is final (engine.privacy.erasure)."""
 
     def verdict(self) -> tuple[Any, ...]:
         """Everything a user sees; two outcomes with equal verdicts need no revision."""

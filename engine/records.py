@@ -24,6 +24,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from engine.clock import to_micros
 from engine.settings import Settings
 from rules.compiler import core_value
 
@@ -41,8 +42,6 @@ EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 here on: an earlier ``occurred_at`` is a mistake (a year 0001 date once crashed evaluation)."""
 _INT64 = (-(2**63), 2**63 - 1)
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICRO = timedelta(microseconds=1)
 _BRIEF = 60
 
 
@@ -340,14 +339,6 @@ def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
         out[prefix] = value
 
 
-def to_micros(moment: datetime) -> int:
-    return (moment - _EPOCH) // _MICRO
-
-
-def from_micros(micros: int) -> datetime:
-    return _EPOCH + micros * _MICRO
-
-
 @dataclass(frozen=True)
 class Rejection:
     """Why a record was refused: the field (dotted path) and the reason."""
@@ -444,58 +435,3 @@ def _rejection(error: dict[str, Any]) -> Rejection:
         if "input" in error and kind != "value_error":
             reason += f" (got {_brief(error['input'])})"
     return Rejection(name, reason)
-
-
-class BadBatch(ValueError):
-    """A body from which no record can be read at all (the HTTP API answers 400)."""
-
-
-def decode_batch(body: bytes) -> list[Any]:
-    """The records in a JSON body (one record, or a list of them), for :func:`parse_record`.
-
-    Raises BadBatch saying what is wrong and where when the body is not JSON at all. A lone
-    surrogate escape ("\\ud800") is valid JSON syntax that orjson refuses: the body is then
-    read by the standard library instead, so only the records holding one are refused.
-    """
-    if not body.strip():
-        raise BadBatch("the body is empty: send one record (a JSON object) or a list of them")
-    payload = decode_json(body)
-    return payload if isinstance(payload, list) else [payload]
-
-
-def decode_json(data: bytes, what: str = "the body") -> Any:
-    """One JSON document (``what``, in messages); BadBatch says what is wrong and where."""
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        return _decode_carefully(data, str(exc), what)
-
-
-def _decode_carefully(body: bytes, failure: str, what: str) -> Any:
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:  # orjson says "surrogates not allowed" at char 0
-        at = exc.start
-        line = body.count(b"\n", 0, at) + 1
-        column = at - body.rfind(b"\n", 0, at)
-        raise BadBatch(
-            f"{what} is not valid UTF-8 at line {line}, column {column} (byte {at}, "
-            f"0x{body[at]:02x}): {exc.reason}; JSON must be sent as UTF-8"
-        ) from None
-    if "depth limit" in failure:
-        raise BadBatch(
-            f"malformed JSON: nested too deeply ({failure}); records allow attributes "
-            f"nested at most {MAX_DEPTH} levels"
-        )
-    if "surrogate" not in failure:
-        raise BadBatch(f"malformed JSON: {failure}")
-
-    def refuse(constant: str) -> None:
-        raise ValueError(f"{constant} is not JSON")
-
-    try:
-        return json.loads(text, parse_constant=refuse)
-    except RecursionError:
-        raise BadBatch("malformed JSON: nested too deeply") from None
-    except ValueError as exc:  # JSONDecodeError, NaN, an integer of more than 4,300 digits
-        raise BadBatch(f"malformed JSON: {exc}") from None

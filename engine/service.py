@@ -22,12 +22,16 @@ from typing import Any, Literal
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine import outbox, privacy, quarantine, store
-from engine.evaluator import Evaluator
+from engine.alerting import outbox
+from engine.clock import from_micros, now, to_micros
+from engine.evaluation import history, quarantine
+from engine.evaluation.evaluator import Evaluator
 from engine.outcomes import OPEN_STATES, Outcome
-from engine.records import Interaction, Rejection, from_micros, parse_record, to_micros
-from engine.schema import OutcomeRow, PromiseVersionRow
+from engine.privacy import pseudonyms
+from engine.records import Interaction, Rejection, parse_record
 from engine.settings import Settings
+from engine.storage import outcome_table, record_table, state_table
+from engine.storage.schema import OutcomeRow, PromiseVersionRow
 from rules.models import Catalog, Promise
 from rules.version import canonical
 
@@ -87,10 +91,12 @@ class PromiseService:
         self.evaluator = Evaluator(catalog, on_change=lambda outcome: None)
         self.scope_fields = sorted({p.scope for p in catalog.promises.values()})
         with sessions.begin() as session:
-            store.set_clock(session, 0)  # the clock row exists before workers race to move it
+            state_table.set_clock(session, 0)  # the clock row exists before workers race to move it
             for name in self.scope_fields:
-                store.index_scope_field(session, name)
-            store.record_versions(session, (_version_row(p) for p in catalog.promises.values()))
+                record_table.index_scope_field(session, name)
+            outcome_table.record_versions(
+                session, (_version_row(p) for p in catalog.promises.values())
+            )
             self._suspects = quarantine.suspects(session)
 
     # --- ingest --------------------------------------------------------------------------------
@@ -123,8 +129,8 @@ class PromiseService:
         with self._writer, self.sessions.begin() as session:
             answers, new = self._admit(session, results)
             if new:
-                store.add_records(session, new, self.scope_fields)
-                store.enqueue(session, new)
+                record_table.add_records(session, new, self.scope_fields)
+                record_table.enqueue(session, new)
         return answers
 
     def evaluate_pending(self, limit: int = 2_000) -> int:
@@ -134,10 +140,10 @@ class PromiseService:
         crash part-way leaves them queued for the next attempt: none lost, none doubled.
         """
         with self._journaled(), self.sessions.begin() as session:
-            records = store.take_pending(session, limit)
+            records = record_table.take_pending(session, limit)
             if records:
                 self._evaluate_new(session, records)
-                store.dequeue(session, [r.id for r in records])
+                record_table.dequeue(session, [r.id for r in records])
             return len(records)
 
     def evaluate_released(self, limit: int = 500) -> int:
@@ -147,7 +153,7 @@ class PromiseService:
             held = quarantine.in_force(session, self.catalog)
             pairs = quarantine.released_backlog(session, self.catalog, held, limit)
             if pairs:
-                clock = store.get_clock(session) or 0
+                clock = state_table.get_clock(session) or 0
                 self._evaluate(session, dict.fromkeys(pairs, "released from quarantine"), clock)
             return len(pairs)
 
@@ -176,8 +182,8 @@ class PromiseService:
         with self.sessions.begin() as session:
             answers, new = self._admit(session, list(records))
             if new:
-                store.add_records(session, new, self.scope_fields)
-                store.set_clock(session, max(r.at for r in new))
+                record_table.add_records(session, new, self.scope_fields)
+                state_table.set_clock(session, max(r.at for r in new))
         return answers
 
     def _admit(
@@ -189,8 +195,8 @@ class PromiseService:
             item if isinstance(item, IngestResult) else self._classify_in_batch(item, fresh)
             for item in items
         ]
-        stored = store.fingerprints(session, fresh)
-        erased = privacy.tombstoned(session, fresh, self.erasure_key)
+        stored = record_table.fingerprints(session, fresh)
+        erased = pseudonyms.tombstoned(session, fresh, self.erasure_key)
         for index, answer in enumerate(answers):
             if answer.status == "accepted" and answer.id in erased:  # never resurrected
                 problem = erased[answer.id]
@@ -222,11 +228,11 @@ class PromiseService:
         for record in records:
             fields = record.fields()
             for name in self.scope_fields:
-                value = store.scope_value(fields, name)
+                value = record_table.scope_value(fields, name)
                 if value is not None:
                     touched.setdefault((name, value), []).append(record)
-        clock = max(store.get_clock(session) or 0, max(r.at for r in records))
-        store.set_clock(session, clock)
+        clock = max(state_table.get_clock(session) or 0, max(r.at for r in records))
+        state_table.set_clock(session, clock)
         work: dict[tuple[str, str], str] = {
             (pid, value): ""  # worded once the scope's records are read, under its lock
             for pid, promise in self.catalog.promises.items()
@@ -241,8 +247,8 @@ class PromiseService:
     def advance(self, moment: datetime) -> int:
         """Move the clock to ``moment`` and decide what fell due; returns scopes looked at."""
         with self._journaled(), self.sessions.begin() as session:
-            clock = max(store.get_clock(session) or 0, to_micros(moment))
-            store.set_clock(session, clock)
+            clock = max(state_table.get_clock(session) or 0, to_micros(moment))
+            state_table.set_clock(session, clock)
             work = self._falling_due(session, clock)
             self._evaluate(session, work, clock)
             return len(work)
@@ -254,7 +260,7 @@ class PromiseService:
         reason = f"clock advanced to {from_micros(clock).isoformat()}"
         return {
             (pid, scope): reason
-            for pid, scope in store.open_scopes_due(session, from_micros(clock))
+            for pid, scope in outcome_table.open_scopes_due(session, from_micros(clock))
             if pid in self.catalog.promises and (pid, scope) not in (exclude or {})
         }
 
@@ -275,11 +281,11 @@ class PromiseService:
         if held:
             quarantine.defer(session, (key for key in work if key[0] in held))
             work = {key: reason for key, reason in work.items() if key[0] not in held}
-        store.lock_scopes(session, work)  # then read: nothing read is stale under the lock
-        cache = store.scopes_records(
+        state_table.lock_scopes(session, work)  # then read: nothing read is stale under the lock
+        cache = record_table.scopes_records(
             session, {(self.catalog.promises[pid].scope, scope) for pid, scope in work}
         )
-        outcomes = store.outcomes_in_scopes(session, work)
+        outcomes = outcome_table.outcomes_in_scopes(session, work)
         reasons = _reasons(session, touched or {}, cache)
         for pid, group in groupby(sorted(work.items()), key=lambda item: item[0][0]):
             promise = self.catalog.promises[pid]
@@ -315,12 +321,12 @@ class PromiseService:
         decided = []
         for scope in scopes:
             stored = outcomes[(promise.id, scope)]
-            records = privacy.evaluable(promise, cache[(promise.scope, scope)], stored)
+            records = history.evaluable(promise, cache[(promise.scope, scope)], stored)
             try:
                 fresh = self.evaluator.reevaluate(promise.id, scope, records, clock)
             finally:
                 self.evaluator.forget(promise.id, scope)
-            decided.append(privacy.rekeyed(promise, fresh, stored))
+            decided.append(history.rekeyed(promise, fresh, stored))
         return decided
 
     def _sync(
@@ -344,27 +350,27 @@ class PromiseService:
                 created.append(outcome)
                 changes.append((None, outcome))
                 continue
-            before = store.row_to_outcome(row)
+            before = outcome_table.row_to_outcome(row)
             if _frozen(before, promise):
                 continue
             if before.verdict() != outcome.verdict():
-                store.add_revision(session, promise.id, key, before, outcome, reason)
+                outcome_table.add_revision(session, promise.id, key, before, outcome, reason)
                 changes.append((before, outcome))
-            store.apply_outcome(row, outcome)
+            outcome_table.apply_outcome(row, outcome)
         for key, row in stored.items():
-            before = store.row_to_outcome(row)
+            before = outcome_table.row_to_outcome(row)
             if not _frozen(before, promise):
                 session.delete(row)
                 gone = f"{reason}: no longer an opportunity"
-                store.add_revision(session, promise.id, key, before, None, gone)
+                outcome_table.add_revision(session, promise.id, key, before, None, gone)
                 changes.append((before, None))
         if self.alerts:
             writes.alerts += outbox.owed(session, promise, changes, reason)
 
     def _write(self, session: Session, promise: Promise, writes: _Writes) -> None:
-        store.add_outcomes(session, writes.created, promise.owner)
+        outcome_table.add_outcomes(session, writes.created, promise.owner)
         team = self.catalog.teams.get(promise.owner)
-        outbox.queue(session, writes.alerts, team, store.now())
+        outbox.queue(session, writes.alerts, team, now())
 
     def recompute(
         self, until: datetime | None = None, stored: list[Interaction] | None = None
@@ -377,30 +383,30 @@ class PromiseService:
         latest: dict[tuple[str, str], Outcome] = {}
         evaluator = Evaluator(self.catalog, lambda o: latest.__setitem__((o.promise, o.key), o))
         with self.sessions.begin() as session:
-            for record in stored if stored is not None else store.all_records(session):
+            for record in stored if stored is not None else record_table.all_records(session):
                 evaluator.add(record)
             clock = max(
-                store.get_clock(session) or 0,
+                state_table.get_clock(session) or 0,
                 evaluator.clock or 0,
                 to_micros(until) if until else 0,
             )
             if clock:
-                store.set_clock(session, clock)
+                state_table.set_clock(session, clock)
                 evaluator.advance(from_micros(clock))
             fresh: dict[str, dict[str, Outcome]] = {pid: {} for pid in self.catalog.promises}
             for (pid, key), outcome in latest.items():
                 fresh[pid][key] = outcome
             mine: dict[str, dict[str, OutcomeRow]] = {pid: {} for pid in self.catalog.promises}
-            for (pid, key), row in store.all_outcomes(session).items():
+            for (pid, key), row in outcome_table.all_outcomes(session).items():
                 mine.setdefault(pid, {})[key] = row
-            sealed = privacy.sealed_scopes(session)  # evaluated scope by scope, after a seal
+            sealed = history.sealed_scopes(session)  # evaluated scope by scope, after a seal
             for pid, promise in self.catalog.promises.items():
                 writes = _Writes()
                 self._sync(
                     session,
                     promise,
-                    privacy.outside(fresh[pid], pid, sealed),
-                    privacy.outside(mine[pid], pid, sealed),
+                    history.outside(fresh[pid], pid, sealed),
+                    history.outside(mine[pid], pid, sealed),
                     "recomputed from all records",
                     writes,
                 )
@@ -414,13 +420,13 @@ class PromiseService:
 
     def record_count(self) -> int:
         with self.sessions() as session:
-            return store.count_records(session)
+            return record_table.count_records(session)
 
     def outcomes(self) -> list[Outcome]:
         with self.sessions() as session:
-            rows = store.all_outcomes(session).values()
+            rows = outcome_table.all_outcomes(session).values()
             return sorted(
-                (store.row_to_outcome(r) for r in rows),
+                (outcome_table.row_to_outcome(r) for r in rows),
                 key=lambda o: (o.promise, o.opened_at, o.key),
             )
 
@@ -455,7 +461,7 @@ def _reasons(
         key: [r for r in scopes[key] if r.id not in batch and r.order > min(n.order for n in new)]
         for key, new in touched.items()
     }
-    queued = store.queued(session, {r.id for records in later.values() for r in records})
+    queued = record_table.queued(session, {r.id for records in later.values() for r in records})
     reasons = {}
     for key, new in touched.items():
         evaluated = [r for r in later[key] if r.id not in queued]
@@ -487,5 +493,5 @@ def _version_row(promise: Promise) -> PromiseVersionRow:
         title=promise.title,
         owner=promise.owner,
         definition=canonical(promise),
-        first_seen_at=store.now(),
+        first_seen_at=now(),
     )

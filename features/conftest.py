@@ -26,10 +26,10 @@ import pytest
 from pytest_bdd import parsers, step
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.alerts import Alert, AlertFilter, list_alerts
-from engine.database import make_engine, migrate, session_factory
+from engine.alerting.status import Alert, AlertFilter, list_alerts
 from engine.outcomes import Outcome
 from engine.service import PromiseService
+from engine.storage.database import make_engine, migrate, session_factory
 from features.feature_dates import format_day, parse_day, parse_moment
 from rules.loader import load_catalog
 from rules.models import Catalog

@@ -2,7 +2,7 @@
 
 Layout: ``teams.yaml`` (owning teams and their alert routes), ``calendars.yaml`` (business
 calendars, optional) and one ``*.yaml`` file per promise; a ``mapping.yaml`` (how an export's
-rows become records, see :mod:`engine.mapping`) is not a promise. Sub-directories (templates,
+rows become records, see :mod:`engine.ingest.mapping`) is not a promise. Sub-directories (templates,
 example catalogs) are not part of the catalog.
 """
 

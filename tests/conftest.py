@@ -23,10 +23,10 @@ import httpx
 import pytest
 from sqlalchemy import Engine, text
 
-from engine.database import make_engine, migrate, session_factory
 from engine.keys import create_key
-from engine.schema import Base
 from engine.service import PromiseService
+from engine.storage.database import make_engine, migrate, session_factory
+from engine.storage.schema import Base
 from rules.loader import load_catalog
 from rules.models import Catalog
 

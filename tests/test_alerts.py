@@ -18,12 +18,14 @@ import pytest
 from sqlalchemy import Engine, select
 
 from conftest import start_server, stop_server
-from engine import alerts, digests, reports
-from engine.database import session_factory
-from engine.dispatch import Dispatcher
-from engine.schema import AlertRow, DeliveryRow
+from engine.alerting import digests
+from engine.alerting import status as alerts
+from engine.alerting.dispatch import Dispatcher
+from engine.reading.reports import build, render
 from engine.service import PromiseService
 from engine.settings import Settings
+from engine.storage.database import session_factory
+from engine.storage.schema import AlertRow, DeliveryRow
 from receivers import SmtpReceiver, WebhookReceiver
 from rules.loader import load_catalog
 
@@ -207,11 +209,11 @@ def test_a_delivery_is_dead_after_the_configured_attempts(
     assert (delivery.status, delivery.attempts) == ("dead", 3)
     assert "answered 500" in (delivery.last_error or "")
     # Dead alerts are listed for people to see, in the team's report and through the API.
-    report = reports.build_report(sessions, service.catalog, "travel-support")
+    report = build.build_report(sessions, service.catalog, "travel-support")
     assert report.deliveries == {"dead": 1}
     (dead,) = report.dead_alerts
     assert dead.id == f"alert-{delivery.alert_id}" and dead.deliveries[0].attempts == 3
-    assert f"| {dead.id} | travel-guarantee | broken | C-1 |" in reports.render(report, "md")
+    assert f"| {dead.id} | travel-guarantee | broken | C-1 |" in render.render(report, "md")
     listed, _ = alerts.list_alerts(sessions, alerts.AlertFilter(status="dead"), None, 10)
     assert [a.id for a in listed] == [dead.id]
     # An operator retries it once the receiver is fixed.

@@ -29,10 +29,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import ROOT, Server
-from engine import store
 from engine.records import Interaction, Rejection, parse_record
-from engine.replay import replay
+from engine.sandbox.replay import replay
 from engine.service import IngestResult, PromiseService
+from engine.storage import record_table, state_table
 from rules.loader import check_directory
 
 PROMISE = Path(sys.executable).parent / "promise"
@@ -257,7 +257,7 @@ def outcomes(service: PromiseService) -> dict[tuple[str, str], tuple[str, list[s
 
 def stored(service: PromiseService) -> dict[str, dict[str, Any]]:
     with service.sessions() as session:
-        return {r.id: r.to_json() for r in store.all_records(session)}
+        return {r.id: r.to_json() for r in record_table.all_records(session)}
 
 
 def test_a_batch_mixing_the_whole_corpus_keeps_and_evaluates_its_good_records(
@@ -283,7 +283,7 @@ def test_a_bad_batch_leaves_earlier_data_untouched(service: PromiseService) -> N
     service.ingest(GOOD)
     before = (stored(service), outcomes(service))
     with service.sessions() as session:
-        clock = store.get_clock(session)
+        clock = state_table.get_clock(session)
     conflicting = [{**g, "customer_id": "C-other"} for g in GOOD]  # known ids, new content
     answers = service.ingest([c.raw for c in SMALL] + conflicting)
     assert {a.status for a in answers} == {"rejected"}
@@ -297,7 +297,7 @@ def test_a_bad_batch_leaves_earlier_data_untouched(service: PromiseService) -> N
         ]
     assert (stored(service), outcomes(service)) == before
     with service.sessions() as session:
-        assert store.get_clock(session) == clock
+        assert state_table.get_clock(session) == clock
 
 
 def test_a_duplicate_id_with_other_content_is_refused_and_the_first_kept(

@@ -12,14 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.rules_core import RulesCore
-from rules.compiler import (
-    GUARD,
-    CompiledPromise,
-    compile_condition,
-    compile_promise,
-    record_types,
-)
+from engine.evaluation.rules_core import RulesCore
+from rules.compiler import GUARD, CompiledPromise, compile_condition, compile_promise, record_types
 from rules.loader import load_catalog
 from rules.models import Compare, Condition, Equals, Exists, Match, Matches, Not, OneOf
 from rules.regex import translate

@@ -9,8 +9,8 @@ import sys
 import textwrap
 from pathlib import Path
 
-from engine.database import make_engine, migrate, session_factory
 from engine.service import PromiseService
+from engine.storage.database import make_engine, migrate, session_factory
 from rules.loader import load_catalog
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,8 +51,8 @@ BATCH_B = [
 CRASHING_INGEST = textwrap.dedent("""
     import json, os, signal, sys
     from pathlib import Path
-    from engine import rules_core
-    from engine.database import make_engine, session_factory
+    from engine.evaluation import rules_core
+    from engine.storage.database import make_engine, session_factory
     from engine.service import PromiseService
     from rules.loader import load_catalog
 

@@ -36,12 +36,13 @@ import pytest
 from sqlalchemy import select, text
 
 from conftest import ROOT, Server, fresh_postgres, start_server, stop_server
-from engine import store
-from engine.database import make_engine, migrate, session_factory
+from engine.clock import to_micros
 from engine.outcomes import Outcome
-from engine.records import Interaction, parse_record, to_micros
-from engine.replay import replay
-from engine.schema import OutcomeRow
+from engine.records import Interaction, parse_record
+from engine.sandbox.replay import replay
+from engine.storage import outcome_table, state_table
+from engine.storage.database import make_engine, migrate, session_factory
+from engine.storage.schema import OutcomeRow
 from rules.models import Catalog
 
 pytestmark = pytest.mark.slow
@@ -284,8 +285,10 @@ def _check_stored(database_url: str, records: list[dict[str, Any]], catalog: Cat
         assert stored_ids == {r["id"] for r in records}
         assert queued == 0
         with session_factory(db)() as session:
-            stored = [store.row_to_outcome(row) for row in session.scalars(select(OutcomeRow))]
-            clock = store.get_clock(session)
+            stored = [
+                outcome_table.row_to_outcome(row) for row in session.scalars(select(OutcomeRow))
+            ]
+            clock = state_table.get_clock(session)
     finally:
         db.dispose()
 

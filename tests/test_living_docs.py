@@ -11,10 +11,10 @@ import warnings
 from pathlib import Path
 
 from api.app import create_app
-from engine import living_docs
-from engine.database import make_engine, session_factory
+from engine.docs import features
 from engine.keys import create_key
 from engine.settings import Settings
+from engine.storage.database import make_engine, session_factory
 from rules.loader import load_catalog
 
 with warnings.catch_warnings():  # starlette's note about httpx2; the client works as is
@@ -53,7 +53,7 @@ def test_every_shipped_promise_has_kept_and_broken_scenarios() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout == ""
     catalog = load_catalog(ROOT / "promises")
-    assert living_docs.coverage(catalog, ROOT / "promises", ROOT / "features") == []
+    assert features.coverage(catalog, ROOT / "promises", ROOT / "features") == []
 
 
 def test_a_promise_without_a_feature_fails_strict_check_at_its_id_line(tmp_path: Path) -> None:
@@ -97,7 +97,7 @@ def test_tags_on_examples_count_and_tags_on_the_feature_do_not(tmp_path: Path) -
         "      | n |\n"
         "      | 2 |\n"
     )
-    [problem] = living_docs.coverage(small, ROOT / "promises", tmp_path)
+    [problem] = features.coverage(small, ROOT / "promises", tmp_path)
     assert (problem.line, problem.severity) == (2, "warning")
     assert "no @broken scenario" in problem.message
 
@@ -116,7 +116,7 @@ def test_a_catalog_without_features_warns_once_per_promise(tmp_path: Path) -> No
 
 
 def test_scenarios_are_read_with_the_gherkin_parser() -> None:
-    found = living_docs.scenarios(ROOT / "features", "email-reply-1bd")
+    found = features.scenarios(ROOT / "features", "email-reply-1bd")
     assert found is not None
     first = found[0]
     assert (first.keyword, first.title) == (
@@ -127,7 +127,7 @@ def test_scenarios_are_read_with_the_gherkin_parser() -> None:
     outline = next(s for s in found if s.keyword == "Scenario Outline")
     assert {"kept", "broken"} <= outline.all_tags
     assert outline.examples[0].header == ("reply at", "verdict")
-    assert living_docs.scenarios(ROOT / "features", "no-such-promise") is None
+    assert features.scenarios(ROOT / "features", "no-such-promise") is None
 
 
 def _results(tmp_path: Path, failed_line: int) -> Path:
@@ -155,7 +155,7 @@ def _results(tmp_path: Path, failed_line: int) -> Path:
 
 
 def test_promise_docs_builds_a_site_with_each_scenarios_last_result(tmp_path: Path) -> None:
-    ask_once = living_docs.scenarios(ROOT / "features", "ask-once")
+    ask_once = features.scenarios(ROOT / "features", "ask-once")
     assert ask_once is not None and ask_once[0].line == 11
     results = _results(tmp_path, ask_once[1].line)
     out = tmp_path / "site"

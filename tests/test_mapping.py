@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.importer import header_names, import_file, read_rows
-from engine.mapping import MappingError, load_mapping
+from engine.ingest.importer import header_names, import_file, read_rows
+from engine.ingest.mapping import MappingError, load_mapping
 
 BASE = """\
 timestamp: {column: When, timezone: Europe/Rome, format: "%Y-%m-%d %H:%M"}

@@ -18,11 +18,13 @@ import pytest
 from sqlalchemy import Engine, select
 
 from conftest import Server, start_server, stop_server
-from engine import breaches, privacy, store
-from engine.database import session_factory
-from engine.queries import Queries
-from engine.schema import Base, ErasureRow, OutcomeRow, RevisionRow
+from engine.privacy import erasure, export, pseudonyms, retention
+from engine.reading import breaches
+from engine.reading.queries import Queries
 from engine.service import PromiseService
+from engine.storage import record_table
+from engine.storage.database import session_factory
+from engine.storage.schema import Base, ErasureRow, OutcomeRow, RevisionRow
 from rules.models import Catalog
 
 KEY = "test-erasure-secret"
@@ -120,7 +122,7 @@ def every_text(db_engine: Engine) -> Iterator[tuple[str, str, str]]:
 
 def test_an_export_holds_exactly_one_customers_data(db_engine: Engine, catalog: Catalog) -> None:
     service = keyed(db_engine, catalog)
-    document = privacy.export_customer(service.sessions, catalog, X)
+    document = export.export_customer(service.sessions, catalog, X)
 
     assert [r["id"] for r in document["interactions"]] == x_record_ids()
     assert document["outcomes"] and all(o["customer_id"] == X for o in document["outcomes"])
@@ -135,11 +137,11 @@ def test_an_export_holds_exactly_one_customers_data(db_engine: Engine, catalog: 
     [action] = document["breach_actions"]
     assert (action["status"], action["note"]) == ("acknowledged", f"called {X} back about {X}-r5")
 
-    theirs = json.dumps(privacy.export_customer(service.sessions, catalog, B))
+    theirs = json.dumps(export.export_customer(service.sessions, catalog, B))
     assert X not in theirs and not any(v in theirs for v in X_VALUES)
 
-    archive = zipfile.ZipFile(io.BytesIO(privacy.export_zip(document)))
-    assert sorted(archive.namelist()) == sorted(f"{kind}.csv" for kind in privacy.KINDS)
+    archive = zipfile.ZipFile(io.BytesIO(export.export_zip(document)))
+    assert sorted(archive.namelist()) == sorted(f"{kind}.csv" for kind in export.KINDS)
     rows = archive.read("interactions.csv").decode().splitlines()
     assert len(rows) == 1 + len(x_record_ids()) and rows[0].startswith("id,occurred_at")
 
@@ -152,9 +154,9 @@ def test_erasure_leaves_no_trace_of_the_customer_and_keeps_the_figures(
 ) -> None:
     service = keyed(db_engine, catalog)
     before, outcomes = figures(service), by_key(service)
-    theirs = privacy.export_customer(service.sessions, catalog, B)
+    theirs = export.export_customer(service.sessions, catalog, B)
 
-    report = privacy.erase_customer(
+    report = erasure.erase_customer(
         service.sessions, catalog, X, reason="customer request", actor="test", key=KEY
     )
 
@@ -170,21 +172,21 @@ def test_erasure_leaves_no_trace_of_the_customer_and_keeps_the_figures(
     assert figures(service) == before
     # B's data and outcomes are untouched (only X's record ids in their evidence are hashed).
     assert (
-        privacy.export_customer(service.sessions, catalog, B)["interactions"]
+        export.export_customer(service.sessions, catalog, B)["interactions"]
         == (theirs["interactions"])
     )
     after = by_key(service)
     b_travel = after[("travel-guarantee", "K-SHARED#2")]
     assert (b_travel.customer_id, b_travel.state) == (B, "broken")
     assert b_travel.decided_at == outcomes[("travel-guarantee", "K-SHARED#2")].decided_at
-    alias = privacy.pseudonym(KEY, X)
+    alias = pseudonyms.pseudonym(KEY, X)
     x_travel = after[("travel-guarantee", "K-SHARED#1")]
     assert x_travel.customer_id == alias and x_travel.state == "kept"
     assert x_travel.evidence == [
-        privacy.pseudonym(KEY, f"{X}-r1"),
-        privacy.pseudonym(KEY, f"{X}-r3"),
+        pseudonyms.pseudonym(KEY, f"{X}-r1"),
+        pseudonyms.pseudonym(KEY, f"{X}-r3"),
     ]
-    assert ("ask-once", privacy.pseudonym(KEY, f"{X}-r5")) in after
+    assert ("ask-once", pseudonyms.pseudonym(KEY, f"{X}-r5")) in after
     # The erasure log says who, why and how much, never whom.
     with service.sessions() as session:
         log = session.scalars(select(ErasureRow)).one()
@@ -197,11 +199,11 @@ def test_erasure_cancels_open_opportunities_with_reason_erased_and_no_alert(
     service = keyed(db_engine, catalog)
     open_key = ("detractor-follow-up-48h", f"{X}#1")
     assert by_key(service)[open_key].state == "at_risk"
-    alerts = len(list(privacy.export_customer(service.sessions, catalog, X)["alerts"]))
+    alerts = len(list(export.export_customer(service.sessions, catalog, X)["alerts"]))
 
-    privacy.erase_customer(service.sessions, catalog, X, reason="request", actor="t", key=KEY)
+    erasure.erase_customer(service.sessions, catalog, X, reason="request", actor="t", key=KEY)
 
-    alias = privacy.pseudonym(KEY, X)
+    alias = pseudonyms.pseudonym(KEY, X)
     row = by_key(service)[("detractor-follow-up-48h", f"{alias}#1")]
     assert row.state == "cancelled" and row.sealed_at is not None
     with service.sessions() as session:
@@ -213,14 +215,14 @@ def test_erasure_cancels_open_opportunities_with_reason_erased_and_no_alert(
             "cancelled",
             "erased",
         )
-    assert len(privacy.export_customer(service.sessions, catalog, alias)["alerts"]) == alerts
+    assert len(export.export_customer(service.sessions, catalog, alias)["alerts"]) == alerts
 
 
 def test_a_new_record_in_a_shared_case_after_erasure_revises_nothing(
     db_engine: Engine, catalog: Catalog
 ) -> None:
     service = keyed(db_engine, catalog)
-    privacy.erase_customer(service.sessions, catalog, X, reason="request", actor="t", key=KEY)
+    erasure.erase_customer(service.sessions, catalog, X, reason="request", actor="t", key=KEY)
     period = "2024-03-05T00:00:00+00:00"
     before, outcomes = figures(service, period), by_key(service)
 
@@ -257,7 +259,7 @@ def test_an_erased_record_id_is_never_stored_again(
 ) -> None:
     monkeypatch.delenv("PROMISE_ERASURE_KEY", raising=False)
     service = keyed(db_engine, catalog)
-    privacy.erase_customer(service.sessions, catalog, X, reason="request", actor="t", key=KEY)
+    erasure.erase_customer(service.sessions, catalog, X, reason="request", actor="t", key=KEY)
     count = service.record_count()
 
     again = service.ingest([shared_history()[0], record("x-new", "2024-03-06 09:00", X)])
@@ -271,10 +273,10 @@ def test_an_erased_record_id_is_never_stored_again(
 
 def test_erasure_is_refused_without_a_key_or_a_reason(db_engine: Engine, catalog: Catalog) -> None:
     service = keyed(db_engine, catalog)
-    with pytest.raises(privacy.NoErasureKey, match="PROMISE_ERASURE_KEY"):
-        privacy.erase_customer(service.sessions, catalog, X, reason="r", actor="t", key=None)
-    with pytest.raises(privacy.PrivacyError, match="reason"):
-        privacy.erase_customer(service.sessions, catalog, X, reason=" ", actor="t", key=KEY)
+    with pytest.raises(pseudonyms.NoErasureKey, match="PROMISE_ERASURE_KEY"):
+        erasure.erase_customer(service.sessions, catalog, X, reason="r", actor="t", key=None)
+    with pytest.raises(pseudonyms.PrivacyError, match="reason"):
+        erasure.erase_customer(service.sessions, catalog, X, reason=" ", actor="t", key=KEY)
     assert service.record_count() == len(shared_history())
 
 
@@ -305,14 +307,14 @@ def test_retention_removes_only_records_no_open_outcome_needs(
     before, outcomes = figures(service), by_key(service)
     now = datetime(2024, 3, 12, tzinfo=UTC)
 
-    dry = privacy.apply_retention(service.sessions, catalog, 1, now=now, dry_run=True)
+    dry = retention.apply_retention(service.sessions, catalog, 1, now=now, dry_run=True)
     assert (dry.records, service.record_count()) == (2, 5)
 
-    report = privacy.apply_retention(service.sessions, catalog, 1, now=now)
+    report = retention.apply_retention(service.sessions, catalog, 1, now=now)
 
     assert (report.records, report.kept_for_open) == (2, 2)
     with service.sessions() as session:
-        left = {r.id for r in store.all_records(session)}
+        left = {r.id for r in record_table.all_records(session)}
     assert left == {"open-0", "open-1", "new-1"}
     after = by_key(service)
     assert after.keys() == outcomes.keys()
@@ -337,7 +339,7 @@ def test_retention_removes_only_records_no_open_outcome_needs(
     assert final[("travel-guarantee", "K-OLD#1")].evidence == ["expired:old-1", "expired:old-2"]
     assert final[("travel-guarantee", "K-OLD#2")].evidence == ["new-2", "new-3"]
     assert figures(service, "2024-03-11T00:00:00+00:00") == before
-    assert privacy.apply_retention(service.sessions, catalog, 1, now=now).records == 0
+    assert retention.apply_retention(service.sessions, catalog, 1, now=now).records == 0
 
 
 # --- HTTP and the command line ------------------------------------------------------------------

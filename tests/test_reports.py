@@ -13,15 +13,9 @@ import pytest
 from sqlalchemy import Engine
 
 from conftest import Server, run_promise
-from engine.reports import (
-    Report,
-    UnknownTeam,
-    WeekPoint,
-    build_report,
-    render,
-    trend_svg,
-    weekly_trend,
-)
+from engine.reading.reports.build import Report, UnknownTeam, build_report
+from engine.reading.reports.render import render, trend_svg
+from engine.reading.reports.trend import WeekPoint, weekly_trend
 from engine.service import PromiseService
 from rules.models import Catalog
 

@@ -20,17 +20,7 @@ import engine_adapter
 import reference
 from reference import ABSENT, field_value, match_holds
 from rules.loader import load_catalog
-from rules.models import (
-    Catalog,
-    Compare,
-    Equals,
-    Exists,
-    LimitPromise,
-    Match,
-    Matches,
-    Not,
-    OneOf,
-)
+from rules.models import Catalog, Compare, Equals, Exists, LimitPromise, Match, Matches, Not, OneOf
 from rules.regex import translate
 
 CATALOG = load_catalog(Path(__file__).resolve().parent.parent / "promises")

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine
 
 import reference
-from engine import store
-from engine.database import session_factory
 from engine.service import PromiseService
+from engine.storage import outcome_table
+from engine.storage.database import session_factory
 from histories import histories
 from rules.models import Catalog
 
@@ -46,7 +46,9 @@ def states(service: PromiseService, promise: str) -> dict[str, str]:
 
 def history(service: PromiseService, promise: str) -> list[tuple[str, str | None, str | None]]:
     with service.sessions() as session:
-        return [(r.key, r.old_state, r.new_state) for r in store.revisions(session, promise)]
+        return [
+            (r.key, r.old_state, r.new_state) for r in outcome_table.revisions(session, promise)
+        ]
 
 
 def test_late_reply_turns_a_broken_deadline_into_kept_with_a_revision(
@@ -68,7 +70,7 @@ def test_late_reply_turns_a_broken_deadline_into_kept_with_a_revision(
         ("K-1#1", "broken", "kept"),
     ]
     with service.sessions() as session:
-        last = store.revisions(session, "email-reply-1bd")[-1]
+        last = outcome_table.revisions(session, "email-reply-1bd")[-1]
     assert "late record r1" in last.reason
 
 

@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import Engine
 
 import reference
-from engine.database import session_factory
 from engine.service import PromiseService
+from engine.storage.database import session_factory
 from rules.models import Catalog
 
 ROOT = Path(__file__).resolve().parents[1]

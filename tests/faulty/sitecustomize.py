@@ -15,7 +15,7 @@ _SPEC = os.environ.get("PROMISE_TEST_CRASH")
 if _SPEC:
     import ctypes
 
-    from engine.runner import Runner
+    from engine.evaluation.runner import Runner
 
     _FAULTS = dict(item.rsplit(":", 1) for item in _SPEC.split(","))
     _feed = Runner.feed

@@ -1,0 +1,128 @@
+"""Sending one alert on one route: a signed webhook, an email over SMTP, or a log line.
+
+Message text comes from Jinja2 templates: ``subject.txt.j2`` and ``alert.txt.j2``, built in
+(``engine/templates/alerts/``) and overridable per catalog (``promises/templates/``) and per
+team (``promises/templates/<team>/``). A sender raises :class:`DeliveryFailed` with a reason a
+person can act on; the dispatcher decides about retries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+import smtplib
+import time
+from collections.abc import Mapping
+from email.message import EmailMessage
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jinja2
+import orjson
+
+from engine.settings import Settings
+
+log = logging.getLogger("promise.alerts")
+BUILT_IN = Path(__file__).resolve().parent / "templates"
+
+
+class DeliveryFailed(Exception):
+    """The route did not take the message; the text says why."""
+
+
+@cache
+def _templates(catalog_dir: Path, team: str) -> jinja2.Environment:
+    loader = jinja2.FileSystemLoader(
+        [catalog_dir / "templates" / team, catalog_dir / "templates", BUILT_IN]
+    )
+    return jinja2.Environment(
+        loader=loader,
+        autoescape=False,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
+
+
+def render(catalog_dir: Path, message: Mapping[str, Any]) -> tuple[str, str]:
+    """The subject line and text of ``message`` (an alert, correction or digest payload)."""
+    env = _templates(catalog_dir.resolve(), str(message["team"]))
+    try:
+        subject = env.get_template("subject.txt.j2").render(alert=message)
+        text = env.get_template("alert.txt.j2").render(alert=message)
+    except jinja2.TemplateError as exc:
+        name = getattr(exc, "name", None) or getattr(exc, "filename", None) or "template"
+        raise DeliveryFailed(f"alert template {name} failed: {exc}") from exc
+    return " ".join(subject.split()), text
+
+
+def signature(secret: str, timestamp: int, body: bytes) -> str:
+    """``sha256=<hex HMAC-SHA256 of "<timestamp>.<body>">``: what receivers check."""
+    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"sha256={digest.hexdigest()}"
+
+
+def send(
+    route: Mapping[str, Any], message: Mapping[str, Any], settings: Settings, client: httpx.Client
+) -> None:
+    """Deliver ``message`` on ``route`` (as stored by :func:`engine.alerting.outbox.route_json`)."""
+    subject, text = render(settings.dir, message)
+    if "webhook" in route:
+        _webhook(route, {**message, "subject": subject, "text": text}, client)
+    elif "email" in route:
+        _email(str(route["email"]), subject, text, message, settings)
+    else:
+        log.info("%s", orjson.dumps({**message, "subject": subject}).decode())
+
+
+def _webhook(route: Mapping[str, Any], message: Mapping[str, Any], client: httpx.Client) -> None:
+    body = orjson.dumps(message)
+    timestamp = int(time.time())
+    headers = {
+        "Content-Type": "application/json",
+        "Idempotency-Key": str(message["id"]),
+        "X-Promise-Timestamp": str(timestamp),
+    }
+    secret_env = route.get("secret_env")
+    if secret_env:
+        secret = os.environ.get(secret_env)
+        if not secret:
+            raise DeliveryFailed(
+                f"the webhook secret is unset: set the environment variable {secret_env} "
+                "(named in teams.yaml) where the dispatcher runs"
+            )
+        headers["X-Promise-Signature"] = signature(secret, timestamp, body)
+    try:
+        answer = client.post(str(route["webhook"]), content=body, headers=headers)
+    except httpx.HTTPError as exc:
+        raise DeliveryFailed(f"POST {route['webhook']}: {type(exc).__name__}: {exc}") from exc
+    if not answer.is_success:
+        raise DeliveryFailed(
+            f"POST {route['webhook']} answered {answer.status_code}: {answer.text[:200]}"
+        )
+
+
+def _email(
+    address: str, subject: str, text: str, message: Mapping[str, Any], settings: Settings
+) -> None:
+    email = EmailMessage()
+    email["From"] = settings.smtp_from
+    email["To"] = address
+    email["Subject"] = subject
+    email["Message-ID"] = f"<{message['id']}@promise-engine>"  # the idempotency key
+    email.set_content(text)
+    try:
+        with smtplib.SMTP(
+            settings.smtp_host, settings.smtp_port, timeout=settings.webhook_timeout_seconds
+        ) as smtp:
+            if settings.smtp_starttls:
+                smtp.starttls()
+            if settings.smtp_username:
+                smtp.login(settings.smtp_username, settings.smtp_password or "")
+            smtp.send_message(email)
+    except (OSError, smtplib.SMTPException) as exc:
+        where = f"{settings.smtp_host}:{settings.smtp_port}"
+        raise DeliveryFailed(f"SMTP {where} to {address}: {type(exc).__name__}: {exc}") from exc

@@ -1,0 +1,137 @@
+"""The alert outbox: alerts are written in the transaction that changes the outcome.
+
+An outcome that becomes at risk or broken owes its team one alert per (opportunity,
+state); a breach that stops being one (a late record turned it into kept) owes a
+correction on the same routes. Because the rows are written with the outcome, a crash
+can lose neither: the dispatcher (``engine.alerting.dispatch``) delivers them afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from engine.clock import now
+from engine.outcomes import Outcome
+from engine.storage.schema import AlertRow, DeliveryRow
+from rules.models import EmailRoute, Promise, Route, Team, WebhookRoute
+
+ALERTING = ("at_risk", "broken")
+WITHDRAWN = "withdrawn"
+"""The state a correction names when the opportunity itself disappeared."""
+
+Change = tuple[Outcome | None, Outcome | None]
+"""An outcome before and after a change; None where it did not (or no longer) exist."""
+
+
+def route_json(route: Route) -> dict[str, Any]:
+    """How a route is stored with each delivery, so a delivery outlives edits of teams.yaml."""
+    if isinstance(route, WebhookRoute):
+        return {"webhook": route.url, "secret_env": route.secret_env}
+    if isinstance(route, EmailRoute):
+        return {"email": route.address}
+    return {"log": True}
+
+
+def owed(
+    session: Session, promise: Promise, changes: Sequence[Change], reason: str
+) -> list[dict[str, Any]]:
+    """The alert and correction rows that ``changes`` owe ``promise``'s owner, for
+    :func:`queue` (which can take those of many scopes at once)."""
+    rows: list[dict[str, Any]] = []
+    moment = now()
+    for before, after in changes:
+        if (
+            after is not None
+            and after.state in ALERTING
+            and _newly(session, promise, before, after)
+        ):
+            rows.append(_row("alert", promise, after, after.state, reason, moment))
+        if (
+            before is not None
+            and before.state == "broken"
+            and (after is None or after.state != "broken")
+        ):
+            corrected = active_alert(session, promise.id, before.key, "broken")
+            if corrected is not None:
+                state = after.state if after is not None else WITHDRAWN
+                row = _row("correction", promise, after or before, state, reason, moment)
+                rows.append({**row, "corrects": corrected})
+    return rows
+
+
+def queue(
+    session: Session, rows: list[dict[str, Any]], team: Team | None, moment: datetime
+) -> None:
+    """Insert alert rows and one pending delivery per route of their team (the dispatcher
+    holds them for a digest if the team wants one when they are due)."""
+    if not rows:
+        return
+    ids = session.scalars(
+        insert(AlertRow).returning(AlertRow.id, sort_by_parameter_order=True), rows
+    ).all()
+    routes = [route_json(r) for r in team.routes] if team else []
+    deliveries = [
+        {
+            "alert_id": alert_id,
+            "route": route,
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": moment,
+        }
+        for alert_id in ids
+        for route in routes
+    ]
+    if deliveries:
+        session.execute(insert(DeliveryRow), deliveries)
+
+
+def active_alert(session: Session, promise_id: str, key: str, state: str) -> int | None:
+    """The alert already raised for this opportunity and state, unless a correction took it
+    back (then the state may be alerted again)."""
+    latest = session.scalar(
+        select(AlertRow.id)
+        .where(
+            AlertRow.promise_id == promise_id,
+            AlertRow.outcome_key == key,
+            AlertRow.kind == "alert",
+            AlertRow.state == state,
+        )
+        .order_by(AlertRow.id.desc())
+        .limit(1)
+    )
+    if latest is None:
+        return None
+    corrected = session.scalar(select(AlertRow.id).where(AlertRow.corrects == latest).limit(1))
+    return None if corrected is not None else latest
+
+
+def _newly(session: Session, promise: Promise, before: Outcome | None, after: Outcome) -> bool:
+    """Whether ``after``'s state is news: a new outcome, or a change to a state not alerted."""
+    if before is None:
+        return True
+    return (
+        before.state != after.state
+        and active_alert(session, promise.id, after.key, after.state) is None
+    )
+
+
+def _row(
+    kind: str, promise: Promise, outcome: Outcome, state: str, reason: str, moment: datetime
+) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "team": promise.owner,
+        "promise_id": promise.id,
+        "outcome_key": outcome.key,
+        "state": state,
+        "corrects": None,
+        "customer_id": outcome.customer_id,
+        "outcome": outcome.to_json(),
+        "reason": reason[:1024],
+        "created_at": moment,
+    }

@@ -1,0 +1,119 @@
+"""Evaluate interaction records against a catalog, in event time, on durable-rules.
+
+Records are fed in event-time order (``occurred_at``, then ``id``); the clock only moves
+when a record or the caller moves it. A scope that must be looked at again (a record
+arrived late) is evaluated afresh from its records with :meth:`Evaluator.reevaluate`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime
+
+from engine.clock import to_micros
+from engine.evaluation.kinds.deadline import DeadlineRunner
+from engine.evaluation.kinds.limit import LimitRunner
+from engine.evaluation.kinds.never import NeverRunner
+from engine.evaluation.rules_core import RulesCore
+from engine.evaluation.runner import Runner
+from engine.outcomes import Outcome
+from engine.records import Interaction
+from rules.models import Catalog, DeadlinePromise, NeverPromise
+
+_RUNNERS: dict[type, type[Runner]] = {
+    DeadlinePromise: DeadlineRunner,
+    NeverPromise: NeverRunner,
+}
+
+
+class OutOfOrder(ValueError):
+    """A record came before one already evaluated; use ``reevaluate`` for its scopes."""
+
+
+class Evaluator:
+    """One catalog, one rules core, one thread. ``on_change`` hears every outcome change."""
+
+    def __init__(
+        self, catalog: Catalog, on_change: Callable[[Outcome], None], core: RulesCore | None = None
+    ) -> None:
+        self.catalog = catalog
+        self.core = core or RulesCore()
+        self._on_change = on_change
+        self._capture: dict[str, Outcome] | None = None
+        self.runners: dict[str, Runner] = {
+            pid: _RUNNERS.get(type(promise), LimitRunner)(
+                promise, self.core, catalog.calendar_for(promise), self._emit
+            )
+            for pid, promise in catalog.promises.items()
+        }
+        self.clock: int | None = None  # µs
+        self._last: tuple[datetime, str] | None = None
+        self._seq = 0
+
+    def _emit(self, outcome: Outcome) -> None:
+        if self._capture is not None:
+            self._capture[outcome.key] = outcome
+        self._on_change(outcome)
+
+    def add(self, record: Interaction) -> None:
+        """Evaluate the next record in event-time order."""
+        if self._last is not None and record.order <= self._last:
+            raise OutOfOrder(
+                f"record {record.id!r} at {record.occurred_at.isoformat()} comes "
+                f"before records already evaluated"
+            )
+        self._last = record.order
+        self.advance(record.occurred_at)
+        fields = record.fields()
+        self._seq += 1
+        for runner in self.runners.values():
+            runner.feed(record, fields, self._seq)
+
+    def add_all(self, records: Iterable[Interaction]) -> None:
+        for record in records:
+            self.add(record)
+
+    def advance(self, moment: datetime) -> None:
+        """Move the clock forward to ``moment`` (never back) and decide what fell due."""
+        now = to_micros(moment)
+        if self.clock is not None and now <= self.clock:
+            return
+        self.clock = now
+        for runner in self.runners.values():
+            runner.tick(now)
+
+    def reevaluate(
+        self,
+        promise_id: str,
+        scope: str,
+        records: Iterable[Interaction],
+        clock: int | None = None,
+    ) -> dict[str, Outcome]:
+        """Evaluate one scope of one promise afresh from all of its records.
+
+        The clock ends at ``clock`` (µs) if given, else at the engine's clock. Returns the
+        scope's outcomes by key; a key held before and missing now is no opportunity any
+        more. Other scopes are untouched and keep their verdicts.
+        """
+        runner = self.runners[promise_id]
+        runner.reset_scope(scope)
+        bucket = runner.bucket(scope)
+        self._capture = {}
+        try:
+            for record in sorted(records, key=lambda r: r.order):
+                fields = record.fields()
+                if runner.scope_of(fields) != scope:
+                    continue
+                runner.tick_bucket(bucket, record.at)
+                self._seq += 1
+                runner.feed(record, fields, self._seq)
+            final = clock if clock is not None else self.clock
+            if final is not None:
+                runner.tick_bucket(bucket, final)
+            return self._capture
+        finally:
+            self._capture = None
+
+    def forget(self, promise_id: str, scope: str) -> None:
+        """Drop a scope's state and facts (its outcomes are kept elsewhere)."""
+        self.runners[promise_id].reset_scope(scope)

@@ -1,0 +1,78 @@
+"""Which stored records a scope is judged from, and how fresh verdicts meet stored ones.
+
+Erasure and retention seal outcomes whose records are gone (:mod:`engine.privacy`): their
+verdict is final, and a deadline scope is evaluated afterwards only from the records after
+the seal (docs/semantics.md, "Erased and expired records").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.outcomes import Outcome
+from engine.records import Interaction
+from engine.storage.schema import (
+    OutcomeRow,
+)
+from rules.models import Promise
+
+# --- sealed scopes (used by PromiseService when it evaluates a scope) ---------------------------
+
+
+def evaluable(
+    promise: Promise, records: list[Interaction], stored: dict[str, OutcomeRow]
+) -> list[Interaction]:
+    """The records a scope is evaluated from. A deadline scope with sealed outcomes starts
+    after its seal (or at the opening of an outcome not sealed): earlier records were
+    judged together with records that are gone, and their verdicts stand."""
+    seals = [row.sealed_at for row in stored.values() if row.sealed_at is not None]
+    if not seals or promise.kind != "deadline":
+        return records
+    since = max(seals)
+    live = [row.opened_at for row in stored.values() if row.sealed_at is None]
+    start = min(live) if live else None
+    return [
+        r
+        for r in records
+        if r.occurred_at > since or (start is not None and r.occurred_at >= start)
+    ]
+
+
+def rekeyed(
+    promise: Promise, fresh: dict[str, Outcome], stored: dict[str, OutcomeRow]
+) -> dict[str, Outcome]:
+    """In a deadline scope with sealed outcomes, match fresh opportunities to stored ones by
+    their opening record (numbers restart after a seal); new ones are numbered after all
+    stored ones, so they never collide with a sealed outcome."""
+    if promise.kind != "deadline" or all(row.sealed_at is None for row in stored.values()):
+        return fresh
+    by_start = {row.evidence[0]: key for key, row in stored.items() if row.evidence}
+    last = max((_number(key) for key in stored), default=0)
+    matched: dict[str, Outcome] = {}
+    for outcome in sorted(fresh.values(), key=lambda o: (o.opened_at, o.key)):
+        key = by_start.get(outcome.evidence[0]) if outcome.evidence else None
+        if key is None:
+            last += 1
+            key = f"{outcome.scope}#{last}"
+        matched[key] = dataclasses.replace(outcome, key=key)
+    return matched
+
+
+def _number(key: str) -> int:
+    number = key.rpartition("#")[2]
+    return int(number) if number.isdigit() else 0
+
+
+def sealed_scopes(session: Session) -> set[tuple[str, str]]:
+    """(promise, scope) pairs with a sealed outcome."""
+    query = select(OutcomeRow.promise_id, OutcomeRow.scope).where(OutcomeRow.sealed_at.is_not(None))
+    return set(session.execute(query.distinct()).tuples())
+
+
+def outside(items: dict[str, Any], promise_id: str, scopes: set[tuple[str, str]]) -> dict[str, Any]:
+    """``items`` (outcomes or rows, by key) that are not in one of ``scopes``."""
+    return {k: v for k, v in items.items() if (promise_id, v.scope) not in scopes}

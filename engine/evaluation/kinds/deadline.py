@@ -1,0 +1,214 @@
+"""``deadline``: something must follow something else within a (business) time.
+
+durable-rules tells which roles a record plays (start, stop, pause, resume, cancel) and,
+through ``due``/``warn`` facts joined with the clock, when a deadline has passed or its
+warning point is reached; Python keeps the per-scope state machine and computes due times
+on the business calendar, which rules cannot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from engine.clock import to_micros
+from engine.evaluation.rules_core import Fact, Firing
+from engine.evaluation.runner import Runner
+from engine.outcomes import Outcome, State
+from engine.records import Interaction
+from rules.compiler import DUE, GUARD, WARN
+from rules.models import DeadlinePromise
+
+_ROLE_ORDER = ("cancel", "stop", "resume", "pause", "start")
+
+
+@dataclass
+class _Opportunity:
+    outcome: Outcome
+    scope: str
+    due: int | None  # µs; None while paused
+    warn: int | None  # µs; None once reached, or without warn_at, or while paused
+    due_id: str | None = None  # the current time facts' ids; each is asserted only when
+    warn_id: str | None = None  # the clock reaches it (Runner.wait), then held until used
+    held: list[Fact] = field(default_factory=list)
+    paused_due: timedelta | None = None  # business time left when paused
+    paused_warn: timedelta | None = None
+
+    @property
+    def broken(self) -> bool:
+        return self.outcome.state == "broken"
+
+
+class DeadlineRunner(Runner):
+    promise: DeadlinePromise
+    uses_clock = True
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.open: dict[str, _Opportunity] = {}
+        self.opened: dict[str, int] = {}  # scope -> opportunities opened so far
+        self._by_key: dict[str, _Opportunity] = {}
+        self._warn_offset = (
+            timedelta(seconds=round(self.promise.within.total_seconds() * self.promise.warn_at))
+            if self.promise.warn_at is not None
+            else None
+        )
+
+    def on_record(self, scope: str, record: Interaction, fact: Fact, firings: list[Firing]) -> None:
+        self.retract(fact)
+        roles = {f.rule for f in firings}
+        for role in _ROLE_ORDER:
+            if role in roles:
+                getattr(self, f"_{role}")(scope, record)
+
+    # --- roles ---------------------------------------------------------------------------------
+
+    def _start(self, scope: str, record: Interaction) -> None:
+        if scope in self.open:
+            return
+        number = self.opened.get(scope, 0) + 1
+        self.opened[scope] = number
+        outcome = Outcome(
+            promise=self.promise.id,
+            version=self.promise.version,
+            key=f"{scope}#{number}",
+            scope=scope,
+            customer_id=record.customer_id,
+            channel=record.channel,
+            state="pending",
+            opened_at=record.occurred_at,
+            evidence=[record.id],
+        )
+        opp = _Opportunity(outcome, scope, due=None, warn=None)
+        self.open[scope] = opp
+        self._by_key[outcome.key] = opp
+        self._set_times(opp, record.occurred_at, self.promise.within, self._warn_offset)
+        self.emit(outcome)
+
+    def _stop(self, scope: str, record: Interaction) -> None:
+        self._close_by(scope, record, "kept")
+
+    def _cancel(self, scope: str, record: Interaction) -> None:
+        self._close_by(scope, record, "cancelled")
+
+    def _close_by(self, scope: str, record: Interaction, state: State) -> None:
+        """Close the open opportunity; one already broken stays broken (broken-late)."""
+        opp = self.open.get(scope)
+        if opp is None:
+            return
+        if not opp.broken:
+            opp.outcome.state = state
+            opp.outcome.decided_at = record.occurred_at
+        opp.outcome.evidence.append(record.id)
+        self._close(opp)
+
+    def _pause(self, scope: str, record: Interaction) -> None:
+        opp = self.open.get(scope)
+        if opp is None or opp.broken or opp.due is None:
+            return
+        moment = record.occurred_at
+        opp.paused_due = self.calendar.between(moment, self.at(opp.due))
+        opp.paused_warn = (
+            self.calendar.between(moment, self.at(opp.warn)) if opp.warn is not None else None
+        )
+        self._drop_facts(opp)
+        opp.due = opp.warn = None
+        opp.outcome.due_at = opp.outcome.warn_at = None
+        self.emit(opp.outcome)
+
+    def _resume(self, scope: str, record: Interaction) -> None:
+        opp = self.open.get(scope)
+        if opp is None or opp.paused_due is None:
+            return
+        remaining, warn_remaining = opp.paused_due, opp.paused_warn
+        opp.paused_due = opp.paused_warn = None
+        self._set_times(opp, record.occurred_at, remaining, warn_remaining)
+        self.emit(opp.outcome)
+
+    # --- the clock -----------------------------------------------------------------------------
+
+    def on_clock(self, firings: list[Firing], now: int) -> None:
+        # Warnings first: if both points passed at one tick, the deadline's verdict wins.
+        for firing in sorted(firings, key=lambda f: f.rule != "warn"):
+            fact = firing.facts["d"]
+            opp = self._by_key.get(fact["opp"])
+            if opp is None:
+                continue
+            if firing.rule == "warn" and opp.warn_id == fact["id"]:
+                held = next(f for f in opp.held if f["id"] == fact["id"])
+                self.retract(held)
+                opp.held.remove(held)
+                opp.warn_id, opp.warn = None, None
+                if opp.outcome.state == "pending":
+                    opp.outcome.state = "at_risk"
+                    self.emit(opp.outcome)
+            elif firing.rule == "expire" and opp.due_id == fact["id"]:
+                self._drop_facts(opp)
+                opp.outcome.state = "broken"
+                opp.outcome.decided_at = opp.outcome.due_at
+                self.emit(opp.outcome)
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    def _set_times(
+        self, opp: _Opportunity, moment, within: timedelta, warn_within: timedelta | None
+    ) -> None:
+        due_at = self.calendar.add(moment, within)
+        opp.due = to_micros(due_at)
+        opp.outcome.due_at = due_at
+        bucket = self.bucket(opp.scope)
+        self._clocks += 1
+        opp.due_id = f"{DUE}#{self._clocks}"
+        self.wait(opp.due + 1, bucket, (opp, opp.due_id))  # "passed" means strictly after
+        if warn_within is not None:
+            warn_at = self.calendar.add(moment, warn_within)
+            opp.warn = to_micros(warn_at)
+            opp.outcome.warn_at = warn_at
+            self._clocks += 1
+            opp.warn_id = f"{WARN}#{self._clocks}"
+            self.wait(opp.warn, bucket, (opp, opp.warn_id))
+
+    def on_time(self, item: tuple[_Opportunity, str]) -> None:
+        """The clock reached a due or warning point: show its fact to the rules."""
+        if self.still_waiting(item):
+            opp, fact_id = item
+            due = fact_id == opp.due_id
+            fact = {
+                "id": fact_id,
+                "t": DUE if due else WARN,
+                "at": opp.due if due else opp.warn,
+                "opp": opp.outcome.key,
+                "scope": opp.scope,
+                "sid": self.bucket(opp.scope),
+                GUARD: 1,
+            }
+            self.assert_held(fact)
+            opp.held.append(fact)
+
+    def still_waiting(self, item: tuple[_Opportunity, str]) -> bool:
+        opp, fact_id = item
+        return self._by_key.get(opp.outcome.key) is opp and fact_id in (opp.due_id, opp.warn_id)
+
+    def live_waits(self) -> int:
+        return 2 * len(self.open)
+
+    def _drop_facts(self, opp: _Opportunity) -> None:
+        """Retract what the rules core holds (only that: retracting a fact it never held
+        corrupts its memory, docs/durable-rules-findings.md)."""
+        for fact in opp.held:
+            self.retract(fact)
+        opp.held.clear()
+        opp.due_id = opp.warn_id = None
+
+    def _close(self, opp: _Opportunity) -> None:
+        self._drop_facts(opp)
+        del self.open[opp.scope]
+        del self._by_key[opp.outcome.key]
+        self.emit(opp.outcome)
+
+    def reset_scope(self, scope: str) -> None:
+        opp = self.open.pop(scope, None)
+        if opp is not None:
+            self._drop_facts(opp)
+            self._by_key.pop(opp.outcome.key, None)
+        self.opened.pop(scope, None)

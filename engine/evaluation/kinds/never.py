@@ -1,0 +1,73 @@
+"""``never``: a pattern that must not occur (Ask Once).
+
+durable-rules joins each ``then`` record with the earlier ``first`` records of its scope
+that have the same ``same`` fields inside the window. ``first`` facts stay in the session
+while the window can still reach them, and are retracted once the clock has left it.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import defaultdict
+
+from engine.evaluation.rules_core import Fact, Firing
+from engine.evaluation.runner import Runner
+from engine.outcomes import Outcome
+from engine.records import Interaction
+from rules.compiler import MICROSECOND
+from rules.models import NeverPromise
+
+
+class NeverRunner(Runner):
+    promise: NeverPromise
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.firsts: dict[str, list[Fact]] = defaultdict(list)
+        self._expiry: list[tuple[int, int, str, Fact]] = []  # (last useful µs, n, scope, fact)
+        self._window = (
+            self.promise.within // MICROSECOND if self.promise.within is not None else None
+        )
+
+    def on_record(self, scope: str, record: Interaction, fact: Fact, firings: list[Firing]) -> None:
+        rules = {f.rule for f in firings}
+        if "then" in rules:
+            earlier = [f.facts["a"] for f in firings if f.rule == "repeat"]
+            outcome = Outcome(
+                promise=self.promise.id,
+                version=self.promise.version,
+                key=record.id,
+                scope=scope,
+                customer_id=record.customer_id,
+                channel=record.channel,
+                state="kept",
+                opened_at=record.occurred_at,
+                decided_at=record.occurred_at,
+                evidence=[record.id],
+            )
+            if earlier:
+                latest = max(earlier, key=lambda a: (a["at"], a["seq"]))
+                outcome.state = "broken"
+                outcome.evidence = [latest["id"], record.id]
+            self.emit(outcome)
+        if "first" in rules:
+            self.firsts[scope].append(fact)
+            if self._window is not None:
+                heapq.heappush(self._expiry, (fact["at"] + self._window, id(fact), scope, fact))
+        else:
+            self.retract(fact)
+
+    def tick(self, now: int) -> None:
+        # Housekeeping, not a verdict: the rule's own window join already ignores old facts.
+        while self._expiry and self._expiry[0][0] < now:
+            _, _, scope, fact = heapq.heappop(self._expiry)
+            held = self.firsts.get(scope)
+            if held and any(f is fact for f in held):
+                held.remove(fact)
+                self.retract(fact)
+                if not held:
+                    del self.firsts[scope]
+
+    def reset_scope(self, scope: str) -> None:
+        for fact in self.firsts.pop(scope, []):
+            self.retract(fact)

@@ -1,0 +1,199 @@
+"""Erasure: delete one customer's records and replace their ids, and the scope values only
+they had, with a keyed pseudonym wherever they appear; open outcomes of theirs are
+cancelled (reason ``erased``); tombstones make a re-sent record a ``duplicate``; the
+erasure is logged without the customer id.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine.clock import from_micros, now
+from engine.outcomes import OPEN_STATES
+from engine.privacy.held import (
+    delete_records,
+    latest_in_scope,
+    outcomes_in,
+    records_of,
+    scope_is_empty,
+)
+from engine.privacy.pseudonyms import NoErasureKey, PrivacyError, mac, pseudonym
+from engine.privacy.rewrite import Rewriter, mentioning, set_if_changed
+from engine.storage import outcome_table, record_table, state_table
+from engine.storage.schema import (
+    AlertRow,
+    BreachActionRow,
+    ErasedRecordRow,
+    ErasureRow,
+    OutcomeRow,
+    RevisionRow,
+)
+from rules.models import Catalog
+
+ERASED_REASON = "erased"
+ERASURE_COUNTS = (
+    "interactions",
+    "pending_records",
+    "scope_keys",
+    "outcomes_pseudonymised",
+    "outcomes_sealed",
+    "outcomes_cancelled",
+    "revisions_rewritten",
+    "alerts_rewritten",
+    "breach_actions_rewritten",
+    "tombstones",
+)
+
+
+# --- erasure ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ErasureReport:
+    id: int
+    erased_at: datetime
+    counts: dict[str, int]
+
+
+def erase_customer(
+    sessions: sessionmaker[Session],
+    catalog: Catalog,
+    customer_id: str,
+    *,
+    reason: str,
+    actor: str,
+    key: str | None,
+) -> ErasureReport:
+    """Erase everything held about one customer, in one transaction (see the module doc)."""
+    if not key:
+        raise NoErasureKey(
+            "PROMISE_ERASURE_KEY is not set: erasure replaces ids with keyed hashes and "
+            "needs that secret; set it (and keep it) before erasing"
+        )
+    if not reason.strip():
+        raise PrivacyError("an erasure needs a reason, e.g. 'customer request 2024-03-01'")
+    with sessions.begin() as session:
+        return _erase(session, catalog, customer_id, reason.strip()[:1024], actor, key)
+
+
+def _erase(
+    session: Session, catalog: Catalog, customer_id: str, reason: str, actor: str, key: str
+) -> ErasureReport:
+    moment = now()
+    clock = state_table.get_clock(session)
+    records = [record for record, _ in records_of(session, customer_id)]
+    fields_in_use = {p.scope for p in catalog.promises.values()}
+    values: dict[str, set[str]] = defaultdict(set)  # scope field -> this customer's values
+    for record in records:
+        flat = record.fields()
+        for name in fields_in_use:
+            if (value := record_table.scope_value(flat, name)) is not None:
+                values[name].add(value)
+    pairs = {(pid, v) for pid, p in catalog.promises.items() for v in values.get(p.scope, ())}
+    named = select(OutcomeRow.promise_id, OutcomeRow.scope).where(
+        OutcomeRow.customer_id == customer_id
+    )
+    pairs |= set(session.execute(named).tuples())
+    state_table.lock_scopes(session, pairs)
+    marks = {
+        (name, v): latest_in_scope(session, name, v) for name, vs in values.items() for v in vs
+    }
+    counts = Counter(dict.fromkeys(ERASURE_COUNTS, 0))
+    counts.update(delete_records(session, [r.id for r in records]))
+
+    ids = {customer_id: pseudonym(key, customer_id)}
+    ids.update((r.id, pseudonym(key, r.id)) for r in records)
+    plain = Rewriter(ids)
+    rewriters: dict[str, Rewriter] = {}
+    for pid, promise in catalog.promises.items():
+        orphans = {
+            v: pseudonym(key, v)
+            for v in values.get(promise.scope, ())
+            if v != customer_id and scope_is_empty(session, promise.scope, v)
+        }
+        if orphans:
+            rewriters[pid] = Rewriter({**ids, **orphans})
+    needles = sorted({k for r in [plain, *rewriters.values()] for k in r.mapping})
+
+    def seal_mark(row: OutcomeRow) -> datetime:
+        """The seal: the scope's latest record (event time) before the erasure."""
+        promise = catalog.promises.get(row.promise_id)
+        micros = (marks.get((promise.scope, row.scope)) if promise else None) or clock
+        return from_micros(micros) if micros else moment
+
+    cancel: list[tuple[OutcomeRow, datetime]] = []
+    for row in outcomes_in(session, pairs):
+        rewrite = rewriters.get(row.promise_id, plain)
+        mark = seal_mark(row)  # before the scope is renamed
+        changed = set_if_changed(row, "customer_id", rewrite.value(row.customer_id))
+        changed |= set_if_changed(row, "scope", rewrite.value(row.scope))
+        changed |= set_if_changed(row, "key", rewrite.key(row.key))
+        changed |= set_if_changed(row, "evidence", [rewrite.value(e) for e in row.evidence])
+        counts["outcomes_pseudonymised"] += changed
+        if row.state in OPEN_STATES and row.customer_id == ids[customer_id]:
+            cancel.append((row, mark))
+            continue
+        if row.state in OPEN_STATES:
+            continue  # another customer's open opportunity: it goes on
+        counts["outcomes_sealed"] += 1
+        row.sealed_at = max(row.sealed_at or mark, mark)
+    session.flush()
+
+    for model, columns in (
+        (RevisionRow, [RevisionRow.key, RevisionRow.reason, RevisionRow.before, RevisionRow.after]),
+        (AlertRow, [AlertRow.customer_id, AlertRow.outcome_key, AlertRow.outcome, AlertRow.reason]),
+    ):
+        name = "revisions_rewritten" if model is RevisionRow else "alerts_rewritten"
+        for row in mentioning(session, model, columns, needles):
+            rewrite = rewriters.get(row.promise_id or "", plain)
+            changed = False
+            if model is RevisionRow:
+                changed |= set_if_changed(row, "key", rewrite.key(row.key))
+                changed |= set_if_changed(row, "before", rewrite.json(row.before))
+                changed |= set_if_changed(row, "after", rewrite.json(row.after))
+            else:
+                changed |= set_if_changed(row, "customer_id", rewrite.value(row.customer_id))
+                changed |= set_if_changed(row, "outcome_key", rewrite.key(row.outcome_key))
+                changed |= set_if_changed(row, "outcome", rewrite.json(row.outcome))
+            changed |= set_if_changed(row, "reason", rewrite.text(row.reason))
+            counts[name] += changed
+    notes = [BreachActionRow.note, BreachActionRow.assignee]
+    for row in mentioning(session, BreachActionRow, notes, sorted(ids)):
+        changed = set_if_changed(row, "note", plain.text(row.note))
+        counts["breach_actions_rewritten"] += changed | set_if_changed(
+            row, "assignee", plain.text(row.assignee)
+        )
+
+    decided = from_micros(clock) if clock else moment
+    for row, mark in cancel:
+        before = outcome_table.row_to_outcome(row)
+        after = dataclasses.replace(
+            before, state="cancelled", decided_at=max(decided, before.opened_at)
+        )
+        outcome_table.apply_outcome(row, after)
+        row.sealed_at = mark
+        outcome_table.add_revision(session, row.promise_id, row.key, before, after, ERASED_REASON)
+    counts["outcomes_cancelled"] = len(cancel)
+
+    if records:
+        session.execute(
+            insert(ErasedRecordRow),
+            [{"id_hash": mac(key, r.id), "erased_at": moment} for r in records],
+        )
+    counts["tombstones"] = len(records)
+    report = {name: int(counts[name]) for name in sorted(counts)}
+    log = ErasureRow(erased_at=moment, actor=actor, reason=reason, counts=report)
+    session.add(log)
+    session.flush()
+    return ErasureReport(log.id, moment, report)
+
+
+def erasures(sessions: sessionmaker[Session]) -> list[ErasureRow]:
+    with sessions() as session:
+        return list(session.scalars(select(ErasureRow).order_by(ErasureRow.id)))

@@ -1,0 +1,298 @@
+"""Breach reports for a team: attainment and error budget, weekly trend, every breach with its
+evidence explained in plain words, what is at risk now and what drives the breaches.
+
+Reports are built as plain dataclasses (so the CLI, the API and the dashboard share them);
+:mod:`engine.reading.reports.render` turns them into HTML, markdown or CSV.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine.alerting import status as alerts
+from engine.alerting.status import Alert
+from engine.reading.reports.explain import explain
+from engine.reading.reports.trend import WeekPoint, decided_in, weekly_trend
+from engine.records import Interaction
+from engine.storage import record_table
+from engine.storage.schema import OutcomeRow
+from rules.models import (
+    Catalog,
+    Promise,
+)
+
+# --- the report --------------------------------------------------------------------------------
+
+
+class UnknownTeam(LookupError):
+    """A team the catalog does not define; the message names the known ones."""
+
+    def __init__(self, team: str, known: list[str]) -> None:
+        super().__init__(f"unknown team {team!r}: known teams are {', '.join(known)}")
+
+
+@dataclass(frozen=True)
+class EvidenceRecord:
+    """An interaction record as stored; every text in it is untrusted input."""
+
+    id: str
+    occurred_at: datetime
+    channel: str
+    direction: str
+    type: str
+    team: str | None
+    agent: str | None
+    attributes: dict[str, Any]
+
+    @property
+    def attributes_json(self) -> str:
+        return json.dumps(self.attributes, sort_keys=True, ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class Breach:
+    outcome_id: int
+    promise: str
+    scope: str
+    customer_id: str | None
+    opened_at: datetime
+    due_at: datetime | None
+    decided_at: datetime | None
+    channel: str | None
+    """The channel of the record that opened the opportunity."""
+    acting_team: str | None
+    """Team and agent of the record that decided the breach (the last evidence record)."""
+    agent: str | None
+    evidence_ids: tuple[str, ...]
+    evidence: tuple[EvidenceRecord, ...]
+    explanation: str
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The error budget: breaches the objective allows over the decided outcomes."""
+
+    allowed: float
+    used: int
+
+    @property
+    def left(self) -> float:
+        return round(self.allowed - self.used, 9)
+
+    @property
+    def left_share(self) -> float | None:
+        """``left`` as a share of ``allowed``; negative once the budget is overspent."""
+        return self.left / self.allowed if self.allowed else None
+
+
+@dataclass(frozen=True)
+class PromiseReport:
+    id: str
+    title: str
+    kind: str
+    objective: float | None
+    timezone: str
+    """Where the explanations' times are given: the calendar's zone, else UTC."""
+    kept: int
+    broken: int
+    trend: list[WeekPoint]
+    breaches: list[Breach]
+
+    @property
+    def decided(self) -> int:
+        return self.kept + self.broken
+
+    @property
+    def attainment(self) -> float | None:
+        return self.kept / self.decided if self.decided else None
+
+    @property
+    def budget(self) -> Budget | None:
+        if self.objective is None:
+            return None
+        return Budget(round((1 - self.objective) * self.decided, 9), self.broken)
+
+
+@dataclass(frozen=True)
+class AtRisk:
+    outcome_id: int
+    promise: str
+    scope: str
+    customer_id: str | None
+    opened_at: datetime
+    due_at: datetime | None
+    timezone: str
+
+
+@dataclass(frozen=True)
+class Driver:
+    name: str
+    breaches: int
+
+
+@dataclass(frozen=True)
+class Report:
+    team: str
+    team_name: str
+    since: datetime | None
+    until: datetime | None
+    promises: list[PromiseReport]
+    at_risk: list[AtRisk]
+    by_channel: list[Driver]
+    by_team: list[Driver]
+    by_agent: list[Driver]
+    deliveries: dict[str, int] = field(default_factory=dict)
+    """The team's alert deliveries raised in the period, per status."""
+    dead_alerts: list[Alert] = field(default_factory=list)
+    """Alerts a route gave up on (whenever raised): they need someone to look."""
+
+    @property
+    def breaches(self) -> list[Breach]:
+        return [b for p in self.promises for b in p.breaches]
+
+
+def build_report(
+    sessions: sessionmaker[Session],
+    catalog: Catalog,
+    team: str,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    top: int = 5,
+) -> Report:
+    """The report on ``team``'s promises over outcomes decided in [since, until)."""
+    if team not in catalog.teams:
+        raise UnknownTeam(team, sorted(catalog.teams))
+    owned = sorted((p for p in catalog.promises.values() if p.owner == team), key=lambda p: p.id)
+    ids = [p.id for p in owned]
+    with sessions() as session:
+        counts = _decided_counts(session, ids, since, until)
+        broken = _broken(session, ids, since, until)
+        risky = _at_risk(session, ids)
+        records = record_table.records_by_id(session, [r for row in broken for r in row.evidence])
+        deliveries = alerts.delivery_counts(session, team, since, until)
+        dead_alerts = alerts.dead(session, team)
+    zones = {p.id: _zone(catalog, p) for p in owned}
+    breaches = [_breach(row, catalog.promises[row.promise_id], zones, records) for row in broken]
+    promises = [
+        PromiseReport(
+            id=p.id,
+            title=p.title,
+            kind=p.kind,
+            objective=p.objective,
+            timezone=zones[p.id],
+            kept=counts.get((p.id, "kept"), 0),
+            broken=counts.get((p.id, "broken"), 0),
+            trend=weekly_trend(sessions, promise=p.id, since=since, until=until),
+            breaches=[b for b in breaches if b.promise == p.id],
+        )
+        for p in owned
+    ]
+    return Report(
+        team=team,
+        team_name=catalog.teams[team].name,
+        since=since,
+        until=until,
+        promises=promises,
+        at_risk=[
+            AtRisk(
+                r.id,
+                r.promise_id,
+                r.scope,
+                r.customer_id,
+                r.opened_at,
+                r.due_at,
+                zones[r.promise_id],
+            )
+            for r in risky
+        ],
+        by_channel=_top((b.channel for b in breaches), top),
+        by_team=_top((b.acting_team for b in breaches), top),
+        by_agent=_top((b.agent for b in breaches), top),
+        deliveries=deliveries,
+        dead_alerts=dead_alerts,
+    )
+
+
+def _decided_counts(
+    session: Session, ids: list[str], since: datetime | None, until: datetime | None
+) -> dict[tuple[str, str], int]:
+    query = decided_in(
+        select(OutcomeRow.promise_id, OutcomeRow.state, func.count())
+        .where(OutcomeRow.promise_id.in_(ids), OutcomeRow.state.in_(("kept", "broken")))
+        .group_by(OutcomeRow.promise_id, OutcomeRow.state),
+        since,
+        until,
+    )
+    return {(promise, state): n for promise, state, n in session.execute(query)}
+
+
+def _broken(
+    session: Session, ids: list[str], since: datetime | None, until: datetime | None
+) -> list[OutcomeRow]:
+    query = select(OutcomeRow).where(OutcomeRow.promise_id.in_(ids), OutcomeRow.state == "broken")
+    query = decided_in(query, since, until).order_by(OutcomeRow.decided_at, OutcomeRow.id)
+    return list(session.scalars(query))
+
+
+def _at_risk(session: Session, ids: list[str]) -> list[OutcomeRow]:
+    query = (
+        select(OutcomeRow)
+        .where(OutcomeRow.promise_id.in_(ids), OutcomeRow.state == "at_risk")
+        .order_by(OutcomeRow.due_at, OutcomeRow.id)
+    )
+    return list(session.scalars(query))
+
+
+def _zone(catalog: Catalog, promise: Promise) -> str:
+    calendar = catalog.calendar_for(promise)
+    return str(getattr(calendar, "timezone", "UTC"))
+
+
+def _top(names: Iterable[str | None], top: int) -> list[Driver]:
+    counts = Counter(name or "(none)" for name in names)
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    return [Driver(name, n) for name, n in ranked[:top]]
+
+
+def _breach(
+    row: OutcomeRow, promise: Promise, zones: dict[str, str], records: dict[str, Interaction]
+) -> Breach:
+    evidence = [records[i] for i in row.evidence if i in records]
+    last = records.get(row.evidence[-1]) if row.evidence else None
+    return Breach(
+        outcome_id=row.id,
+        promise=row.promise_id,
+        scope=row.scope,
+        customer_id=row.customer_id,
+        opened_at=row.opened_at,
+        due_at=row.due_at,
+        decided_at=row.decided_at,
+        channel=row.channel,
+        acting_team=last.team if last else None,
+        agent=last.agent if last else None,
+        evidence_ids=tuple(row.evidence),
+        evidence=tuple(_evidence(r) for r in evidence),
+        explanation=explain(row, promise, ZoneInfo(zones[promise.id]), records),
+    )
+
+
+def _evidence(record: Interaction) -> EvidenceRecord:
+    return EvidenceRecord(
+        id=record.id,
+        occurred_at=record.occurred_at,
+        channel=record.channel,
+        direction=record.direction,
+        type=record.type,
+        team=record.team,
+        agent=record.agent,
+        attributes=record.attributes,
+    )

@@ -1,0 +1,130 @@
+"""Reports as a self-contained HTML page, GitHub-flavoured markdown or CSV of breaches.
+
+Interaction attributes are untrusted, so HTML (and the inline SVG) is autoescaped.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
+
+from engine.reading.reports.build import Report
+from engine.reading.reports.explain import when
+from engine.reading.reports.trend import WeekPoint, chart
+
+Format = Literal["html", "md", "csv"]
+FORMATS: tuple[Format, ...] = ("html", "md", "csv")
+MEDIA_TYPES: dict[Format, str] = {"html": "text/html", "md": "text/markdown", "csv": "text/csv"}
+
+_env = Environment(
+    loader=PackageLoader("engine.reading.reports", "templates"),
+    autoescape=select_autoescape(enabled_extensions=("html", "html.j2", "svg.j2")),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+# --- rendering ---------------------------------------------------------------------------------
+
+
+def render(report: Report, fmt: Format) -> str:
+    """The report as a self-contained HTML page, GitHub-flavoured markdown or CSV of breaches."""
+    if fmt == "csv":
+        return _csv(report)
+    template = _env.get_template(f"report.{fmt}.j2")
+    return template.render(report=report, trend_svg=trend_svg)
+
+
+CSV_COLUMNS = (
+    "promise",
+    "outcome_id",
+    "customer_id",
+    "scope",
+    "opened_at",
+    "due_at",
+    "decided_at",
+    "channel",
+    "acting_team",
+    "agent",
+    "explanation",
+    "evidence_ids",
+)
+
+
+def _csv(report: Report) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for b in report.breaches:
+        writer.writerow(
+            {
+                "promise": b.promise,
+                "outcome_id": b.outcome_id,
+                "customer_id": b.customer_id or "",
+                "scope": b.scope,
+                "opened_at": _iso(b.opened_at),
+                "due_at": _iso(b.due_at),
+                "decided_at": _iso(b.decided_at),
+                "channel": b.channel or "",
+                "acting_team": b.acting_team or "",
+                "agent": b.agent or "",
+                "explanation": b.explanation,
+                "evidence_ids": " ".join(b.evidence_ids),
+            }
+        )
+    return out.getvalue()
+
+
+def _iso(moment: datetime | None) -> str:
+    return moment.astimezone(UTC).isoformat() if moment is not None else ""
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
+
+
+def _number(value: float) -> str:
+    """Budgets are fractions of a breach: ``0.25``, ``-1.75``, ``3``."""
+    return f"{value:.2f}".rstrip("0").rstrip(".")
+
+
+def _local(moment: datetime | None, zone: str) -> str:
+    return when(moment, ZoneInfo(zone)) if moment is not None else "n/a"
+
+
+def _md_cell(value: Any) -> str:
+    """Text safe inside a markdown table cell: no pipes, newlines or raw HTML."""
+    text = "" if value is None else str(value)
+    text = text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+    return " ".join(text.split())
+
+
+def _period(report: Report) -> str:
+    def day(moment: datetime | None, open_end: str) -> str:
+        if moment is None:
+            return open_end
+        utc = moment.astimezone(UTC)
+        return f"{utc:%Y-%m-%d}" if utc.time() == datetime.min.time() else utc.isoformat()
+
+    return f"{day(report.since, 'the beginning')} to {day(report.until, 'now')} (exclusive, UTC)"
+
+
+def trend_svg(
+    points: list[WeekPoint], objective: float | None, width: int = 480, height: int = 120
+) -> Markup:
+    """An inline ``<svg>`` line chart of weekly attainment with the objective dashed.
+
+    Hand-made (no JavaScript, no external assets) so a report is one self-contained file.
+    """
+    drawn = chart(points, objective, width, height)
+    return Markup(_env.get_template("trend.svg.j2").module.trend(drawn))  # type: ignore[attr-defined]
+
+
+_env.filters.update(number=_number, percent=_percent, local=_local, md=_md_cell, iso=_iso)
+_env.globals.update(period=_period)

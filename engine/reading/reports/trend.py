@@ -1,0 +1,162 @@
+"""Weekly attainment of a promise, and the chart geometry the report's inline SVG draws."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine.storage.schema import OutcomeRow
+
+# --- weekly trend ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WeekPoint:
+    """Kept and broken outcomes decided in one ISO week (of ``decided_at`` in UTC)."""
+
+    week: str
+    """Like ``2024-W09``."""
+    kept: int
+    broken: int
+
+    @property
+    def attainment(self) -> float | None:
+        decided = self.kept + self.broken
+        return self.kept / decided if decided else None
+
+
+def weekly_trend(
+    sessions: sessionmaker[Session],
+    *,
+    promise: str | None = None,
+    team: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[WeekPoint]:
+    """Attainment per ISO week of outcomes decided in [since, until), one promise or team.
+
+    Weeks without decisions are included (attainment None) so a chart's x axis is time:
+    from the week of ``since`` (else the first decision) to the week before ``until`` (else
+    the last decision).
+    """
+    query = select(OutcomeRow.decided_at, OutcomeRow.state).where(
+        OutcomeRow.state.in_(("kept", "broken"))
+    )
+    if promise is not None:
+        query = query.where(OutcomeRow.promise_id == promise)
+    if team is not None:
+        query = query.where(OutcomeRow.owner == team)
+    query = decided_in(query, since, until)
+    counts: Counter[tuple[date, str]] = Counter()
+    with sessions() as session:
+        for decided, state in session.execute(query):
+            counts[_monday(decided), state] += 1
+    mondays = [monday for monday, _ in counts]
+    first = _monday(since) if since is not None else min(mondays, default=None)
+    last = (
+        _monday(until - timedelta(microseconds=1))
+        if until is not None
+        else max(mondays, default=None)
+    )
+    if first is None or last is None:
+        return []
+    return [
+        WeekPoint(_week_label(monday), counts[monday, "kept"], counts[monday, "broken"])
+        for monday in _mondays(first, last)
+    ]
+
+
+def _monday(moment: datetime) -> date:
+    day = moment.astimezone(UTC).date()
+    return day - timedelta(days=day.weekday())
+
+
+def _mondays(first: date, last: date) -> list[date]:
+    return [first + timedelta(weeks=n) for n in range((last - first).days // 7 + 1)]
+
+
+def _week_label(monday: date) -> str:
+    year, week, _ = monday.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+@dataclass(frozen=True)
+class Chart:
+    """Geometry of a trend chart, computed here so the SVG template only draws."""
+
+    width: int
+    height: int
+    left: int
+    right: int
+    top: int
+    bottom: int
+    title: str
+    y_ticks: list[tuple[float, str]]
+    x_ticks: list[tuple[float, str, str]]
+    """x, label and SVG ``text-anchor`` (the ends are anchored inwards to stay in view)."""
+    lines: list[str]
+    """Polyline ``points``, one per run of weeks that have decisions."""
+    dots: list[tuple[float, float, str]]
+    objective_y: float | None
+    objective_label: str
+
+
+def _anchor(index: int, count: int) -> str:
+    if count == 1:
+        return "middle"
+    return "start" if index == 0 else "end"
+
+
+def chart(points: list[WeekPoint], objective: float | None, width: int, height: int) -> Chart:
+    left, right, top, bottom = 36, width - 8, 8, height - 18
+    values = [p.attainment for p in points if p.attainment is not None]
+    floor = min([*values, *([objective] if objective is not None else [])], default=0.0)
+    low = max(0.0, min(0.9, math.floor(floor * 10 - 0.5) / 10))
+
+    def x(index: int) -> float:
+        step = (right - left) / max(len(points) - 1, 1)
+        return round(left + index * step if len(points) > 1 else (left + right) / 2, 1)
+
+    def y(value: float) -> float:
+        return round(bottom - (value - low) / (1 - low) * (bottom - top), 1)
+
+    lines: list[list[str]] = [[]]
+    dots = []
+    for index, point in enumerate(points):
+        if point.attainment is None:
+            lines.append([])
+            continue
+        lines[-1].append(f"{x(index)},{y(point.attainment)}")
+        label = f"{point.week}: {point.attainment:.1%} ({point.kept} kept, {point.broken} broken)"
+        dots.append((x(index), y(point.attainment), label))
+    ends = {0, len(points) - 1} if points else set[int]()
+    return Chart(
+        width=width,
+        height=height,
+        left=left,
+        right=right,
+        top=top,
+        bottom=bottom,
+        title="Weekly attainment"
+        + (f" against an objective of {objective:.1%}" if objective is not None else ""),
+        y_ticks=[(y(low), f"{low:.0%}"), (y(1.0), "100%")],
+        x_ticks=[(x(i), points[i].week, _anchor(i, len(points))) for i in sorted(ends)],
+        lines=[" ".join(line) for line in lines if len(line) > 1],
+        dots=dots,
+        objective_y=y(objective) if objective is not None else None,
+        objective_label=f"objective {objective:.1%}" if objective is not None else "",
+    )
+
+
+def decided_in(query: Any, since: datetime | None, until: datetime | None) -> Any:
+    if since is not None:
+        query = query.where(OutcomeRow.decided_at >= since)
+    if until is not None:
+        query = query.where(OutcomeRow.decided_at < until)
+    return query

@@ -1,0 +1,144 @@
+"""Pre-flight: would this prospective record break a promise? Evaluated, never stored.
+
+Each promise the record could concern is evaluated twice over its scope's stored records,
+with and without the record, at the engine's clock; what is broken only with it is the
+answer, with the earlier records that make it so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine.evaluation.evaluator import Evaluator
+from engine.evaluation.kinds.never import NeverRunner
+from engine.records import Interaction
+from engine.storage import record_table, state_table
+from rules.compiler import MICROSECOND
+from rules.models import Catalog, NeverPromise
+
+
+@dataclass(frozen=True)
+class EvidenceRecord:
+    id: str
+    occurred_at: str
+    type: str
+    channel: str
+    team: str | None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    promise: str
+    title: str
+    owner: str
+    why: str
+    evidence: list[EvidenceRecord] = field(default_factory=list)
+
+
+def would_break(
+    catalog: Catalog, sessions: sessionmaker[Session], record: Interaction
+) -> list[Verdict]:
+    evaluator = Evaluator(catalog, on_change=lambda outcome: None)
+    fields = record.fields()
+    verdicts: list[Verdict] = []
+    with sessions() as session:
+        clock = max(state_table.get_clock(session) or 0, record.at)
+        for pid, promise in catalog.promises.items():
+            scope = record_table.scope_value(fields, promise.scope)
+            if scope is None:
+                continue
+            history = [
+                r
+                for r in record_table.scope_records(session, promise.scope, scope)
+                if r.id != record.id
+            ]
+            before = evaluator.reevaluate(pid, scope, history, clock)
+            broken_before = {k for k, o in before.items() if o.state == "broken"}
+            after = evaluator.reevaluate(pid, scope, [*history, record], clock)
+            evaluator.forget(pid, scope)
+            by_id = {r.id: r for r in history}
+            for key, outcome in after.items():
+                if outcome.state != "broken" or key in broken_before:
+                    continue
+                earlier = [by_id[i] for i in outcome.evidence if i in by_id]
+                verdicts.append(
+                    Verdict(
+                        pid,
+                        promise.title,
+                        promise.owner,
+                        _why(earlier),
+                        [_evidence(r) for r in earlier],
+                    )
+                )
+    return verdicts
+
+
+def _why(earlier: list[Interaction]) -> str:
+    if not earlier:
+        return "it would break this promise"
+    parts = [
+        f"{r.type.replace('_', ' ')} by {r.channel} on {r.occurred_at:%Y-%m-%d}"
+        + (f" to {r.team}" if r.team else "")
+        for r in earlier
+    ]
+    return "already: " + "; ".join(parts)
+
+
+def _evidence(record: Interaction) -> EvidenceRecord:
+    return EvidenceRecord(
+        record.id, record.occurred_at.isoformat(), record.type, record.channel, record.team
+    )
+
+
+def as_json(items: list[Verdict] | list[Given]) -> list[dict[str, Any]]:
+    return [asdict(item) for item in items]
+
+
+@dataclass(frozen=True)
+class Given:
+    """Something the customer already gave, as a ``never`` promise's ``first`` record."""
+
+    promise: str
+    record: str
+    occurred_at: str
+    channel: str
+    team: str | None
+    same: dict[str, Any]
+
+
+def already_given(
+    catalog: Catalog, sessions: sessionmaker[Session], customer_id: str
+) -> list[Given]:
+    """For promises scoped by customer whose ``first`` records are still within their window."""
+    evaluator = Evaluator(catalog, on_change=lambda outcome: None)
+    given: list[Given] = []
+    with sessions() as session:
+        clock = state_table.get_clock(session) or 0
+        history = record_table.scope_records(session, "customer_id", customer_id)
+    by_id = {r.id: r for r in history}
+    for pid, promise in catalog.promises.items():
+        if not isinstance(promise, NeverPromise) or promise.scope != "customer_id":
+            continue
+        evaluator.reevaluate(pid, customer_id, history, clock)
+        runner = evaluator.runners[pid]
+        assert isinstance(runner, NeverRunner)
+        window = promise.within // MICROSECOND if promise.within else None
+        for fact in runner.firsts.get(customer_id, []):
+            if window is not None and fact["at"] + window < clock:
+                continue  # too long ago to count
+            record = by_id[fact["id"].rstrip("~")]
+            given.append(
+                Given(
+                    pid,
+                    record.id,
+                    record.occurred_at.isoformat(),
+                    record.channel,
+                    record.team,
+                    {f: fact.get(f) for f in promise.same},
+                )
+            )
+        evaluator.forget(pid, customer_id)
+    return given

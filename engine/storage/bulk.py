@@ -1,0 +1,31 @@
+"""Bulk statements: one helper for chunking long IN lists and one for Core executemany
+inserts (a replay stores millions of rows; an ORM unit of work per row would dominate).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any, TypeVar
+
+from sqlalchemy import insert
+from sqlalchemy.orm import Session
+
+_CHUNK = 500
+_T = TypeVar("_T")
+
+
+def chunked(items: Iterable[_T], size: int = _CHUNK) -> Iterator[list[_T]]:
+    batch: list[_T] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def insert_rows(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
+    """Core executemany: no ORM unit of work per row (a replay stores millions of rows)."""
+    if rows:
+        session.execute(insert(table), rows)

@@ -1,0 +1,160 @@
+"""SQL for outcomes, their revisions and the promise versions that decided them; no business
+rules here (see :mod:`engine.service`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.clock import now
+from engine.outcomes import Outcome
+from engine.storage.bulk import insert_rows
+from engine.storage.schema import (
+    OutcomeRow,
+    PromiseVersionRow,
+    RevisionRow,
+)
+
+
+def record_versions(session: Session, versions: Iterable[PromiseVersionRow]) -> None:
+    for version in versions:
+        if session.get(PromiseVersionRow, (version.promise_id, version.version)) is None:
+            session.add(version)
+
+
+# --- outcomes ----------------------------------------------------------------------------------
+
+
+def outcomes_in_scope(session: Session, promise_id: str, scope: str) -> dict[str, OutcomeRow]:
+    rows = session.scalars(
+        select(OutcomeRow).where(OutcomeRow.promise_id == promise_id, OutcomeRow.scope == scope)
+    )
+    return {row.key: row for row in rows}
+
+
+def outcomes_in_scopes(
+    session: Session, keys: Iterable[tuple[str, str]], chunk: int = 500
+) -> dict[tuple[str, str], dict[str, OutcomeRow]]:
+    """The outcomes of many (promise, scope) pairs, by key: one query per promise and chunk."""
+    by_promise: dict[str, set[str]] = {}
+    for promise_id, scope in keys:
+        by_promise.setdefault(promise_id, set()).add(scope)
+    found: dict[tuple[str, str], dict[str, OutcomeRow]] = {
+        (p, s): {} for p, scopes in by_promise.items() for s in scopes
+    }
+    for promise_id, scopes in by_promise.items():
+        wanted = sorted(scopes)
+        for start in range(0, len(wanted), chunk):
+            rows = session.scalars(
+                select(OutcomeRow).where(
+                    OutcomeRow.promise_id == promise_id,
+                    OutcomeRow.scope.in_(wanted[start : start + chunk]),
+                )
+            )
+            for row in rows:
+                found[(promise_id, row.scope)][row.key] = row
+    return found
+
+
+def outcomes_of(session: Session, promise_id: str) -> dict[str, OutcomeRow]:
+    rows = session.scalars(select(OutcomeRow).where(OutcomeRow.promise_id == promise_id))
+    return {row.key: row for row in rows}
+
+
+def all_outcomes(session: Session) -> dict[tuple[str, str], OutcomeRow]:
+    return {(row.promise_id, row.key): row for row in session.scalars(select(OutcomeRow))}
+
+
+def open_scopes_due(session: Session, micros_now: datetime) -> list[tuple[str, str]]:
+    """(promise, scope) of open outcomes whose due time passed or warning point was reached."""
+    rows = session.execute(
+        select(OutcomeRow.promise_id, OutcomeRow.scope)
+        .where(
+            OutcomeRow.state.in_(("pending", "at_risk")),
+            ((OutcomeRow.due_at < micros_now) | (OutcomeRow.warn_at <= micros_now)),
+        )
+        .distinct()
+    )
+    return [(p, s) for p, s in rows.tuples()]
+
+
+def _outcome_columns(outcome: Outcome) -> dict[str, Any]:
+    return {
+        "version": outcome.version,
+        "scope": outcome.scope,
+        "customer_id": outcome.customer_id,
+        "channel": outcome.channel,
+        "state": outcome.state,
+        "opened_at": outcome.opened_at,
+        "due_at": outcome.due_at,
+        "warn_at": outcome.warn_at,
+        "decided_at": outcome.decided_at,
+        "evidence": list(outcome.evidence),
+        "updated_at": now(),
+    }
+
+
+def add_outcomes(session: Session, outcomes: list[Outcome], owner: str) -> None:
+    """Insert new outcomes (a creation is not a change, so it has no revision)."""
+    rows = [
+        {"promise_id": o.promise, "key": o.key, "owner": owner, **_outcome_columns(o)}
+        for o in outcomes
+    ]
+    insert_rows(session, OutcomeRow, rows)
+
+
+def apply_outcome(row: OutcomeRow, outcome: Outcome) -> None:
+    for column, value in _outcome_columns(outcome).items():
+        setattr(row, column, value)
+
+
+def row_to_outcome(row: OutcomeRow) -> Outcome:
+    return Outcome(
+        promise=row.promise_id,
+        version=row.version,
+        key=row.key,
+        scope=row.scope,
+        customer_id=row.customer_id,
+        state=row.state,  # type: ignore[arg-type]
+        opened_at=row.opened_at,
+        due_at=row.due_at,
+        decided_at=row.decided_at,
+        evidence=list(row.evidence),
+        warn_at=row.warn_at,
+        channel=row.channel,
+        sealed=row.sealed_at is not None,
+    )
+
+
+def add_revision(
+    session: Session,
+    promise_id: str,
+    key: str,
+    before: Outcome | None,
+    after: Outcome | None,
+    reason: str,
+) -> None:
+    session.add(
+        RevisionRow(
+            promise_id=promise_id,
+            key=key,
+            old_state=before.state if before else None,
+            new_state=after.state if after else None,
+            reason=reason[:1024],
+            changed_at=now(),
+            before=before.to_json() if before else None,
+            after=after.to_json() if after else None,
+        )
+    )
+
+
+def revisions(session: Session, promise_id: str | None = None) -> list[RevisionRow]:
+    query = select(RevisionRow).order_by(RevisionRow.id)
+    if promise_id is not None:
+        query = query.where(RevisionRow.promise_id == promise_id)
+    return list(session.scalars(query))

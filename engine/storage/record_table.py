@@ -1,0 +1,232 @@
+"""SQL for interaction records, their scope keys and the evaluation queue; no business rules
+here (see :mod:`engine.service`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.orm import Session
+
+from engine.clock import now
+from engine.records import Interaction
+from engine.storage.bulk import insert_rows
+from engine.storage.schema import (
+    EngineStateRow,
+    InteractionRow,
+    PendingRow,
+    ScopeKeyRow,
+)
+
+_RECORD_COLUMNS = [getattr(InteractionRow, f.name) for f in dataclasses.fields(Interaction)]
+_COLUMNS = {
+    name: getattr(InteractionRow, name)
+    for name in ("id", "customer_id", "case_id", "channel", "direction", "type", "team", "agent")
+}
+
+
+# --- records -----------------------------------------------------------------------------------
+
+
+def fingerprints(session: Session, ids: Iterable[str]) -> dict[str, str]:
+    wanted = list(set(ids))
+    found: dict[str, str] = {}
+    for start in range(0, len(wanted), 500):
+        rows = session.execute(
+            select(InteractionRow.id, InteractionRow.fingerprint).where(
+                InteractionRow.id.in_(wanted[start : start + 500])
+            )
+        )
+        found.update({record_id: fingerprint for record_id, fingerprint in rows.tuples()})
+    return found
+
+
+def add_records(session: Session, records: list[Interaction], scope_fields: Iterable[str]) -> None:
+    """Bulk insert (Core, not ORM units of work: a replay stores a million of these)."""
+    received = now()
+    session.execute(
+        insert(InteractionRow),
+        [
+            {
+                "id": r.id,
+                "occurred_at": r.occurred_at,
+                "at_us": r.at,
+                "customer_id": r.customer_id,
+                "case_id": r.case_id,
+                "channel": r.channel,
+                "direction": r.direction,
+                "type": r.type,
+                "team": r.team,
+                "agent": r.agent,
+                "attributes": r.attributes,
+                "fingerprint": r.fingerprint(),
+                "received_at": received,
+            }
+            for r in records
+        ],
+    )
+    fields = indexed_fields(scope_fields)
+    keys = [
+        {"field": field, "value": value, "record_id": r.id}
+        for r in records
+        for field in fields
+        if (value := scope_value(r.fields(), field)) is not None
+    ]
+    if keys:
+        insert_rows(session, ScopeKeyRow, keys)
+
+
+def scope_value(fields: dict[str, Any], field: str) -> str | None:
+    value = fields.get(field)
+    return None if value is None or value == "" else str(value)
+
+
+def indexed_fields(scope_fields: Iterable[str]) -> list[str]:
+    """Scope fields that need scope keys: attribute paths (record columns have indexes)."""
+    return [name for name in scope_fields if name not in _COLUMNS]
+
+
+def _in_scope(field: str, value: str) -> Any:
+    """The scope's records, as the columns of :class:`Interaction` in its field order."""
+    if field in _COLUMNS:
+        return select(*_RECORD_COLUMNS).where(_COLUMNS[field] == value)
+    return (
+        select(*_RECORD_COLUMNS)
+        .join(ScopeKeyRow, ScopeKeyRow.record_id == InteractionRow.id)
+        .where(ScopeKeyRow.field == field, ScopeKeyRow.value == value)
+    )
+
+
+def scope_records(session: Session, field: str, value: str) -> list[Interaction]:
+    query = _in_scope(field, value).order_by(InteractionRow.at_us, InteractionRow.id)
+    return [Interaction(*row) for row in session.execute(query)]
+
+
+def scopes_records(
+    session: Session, keys: Iterable[tuple[str, str]], chunk: int = 500
+) -> dict[tuple[str, str], list[Interaction]]:
+    """The records of many scopes (field, value), each in event-time order: one query per
+    field and chunk of values instead of one per scope (the worker's hot path)."""
+    by_field: dict[str, set[str]] = {}
+    for field, value in keys:
+        by_field.setdefault(field, set()).add(value)
+    found: dict[tuple[str, str], list[Interaction]] = {
+        (f, v): [] for f, values in by_field.items() for v in values
+    }
+    for field, values in by_field.items():
+        wanted = sorted(values)
+        for start in range(0, len(wanted), chunk):
+            part = wanted[start : start + chunk]
+            if field in _COLUMNS:
+                column = _COLUMNS[field]
+                query = select(column, *_RECORD_COLUMNS).where(column.in_(part))
+            else:
+                query = (
+                    select(ScopeKeyRow.value, *_RECORD_COLUMNS)
+                    .join(ScopeKeyRow, ScopeKeyRow.record_id == InteractionRow.id)
+                    .where(ScopeKeyRow.field == field, ScopeKeyRow.value.in_(part))
+                )
+            for value, *columns in session.execute(query):
+                found[(field, str(value))].append(Interaction(*columns))
+    for records in found.values():
+        records.sort(key=lambda r: r.order)
+    return found
+
+
+def records_by_id(session: Session, ids: Iterable[str], chunk: int = 500) -> dict[str, Interaction]:
+    """Stored records by id (evidence), read in chunks under the databases' parameter limits."""
+    unique = sorted(set(ids))
+    found: dict[str, Interaction] = {}
+    for start in range(0, len(unique), chunk):
+        query = select(*_RECORD_COLUMNS).where(InteractionRow.id.in_(unique[start : start + chunk]))
+        found.update((row.id, Interaction(*row)) for row in session.execute(query))
+    return found
+
+
+def customer_records(
+    session: Session, customer_id: str, limit: int
+) -> tuple[list[Interaction], int]:
+    """The customer's latest ``limit`` records in event-time order, and how many are stored."""
+    rows = session.execute(
+        select(*_RECORD_COLUMNS)
+        .where(InteractionRow.customer_id == customer_id)
+        .order_by(InteractionRow.at_us.desc(), InteractionRow.id.desc())
+        .limit(limit)
+    )
+    latest = [Interaction(*row) for row in rows]
+    total = session.scalar(select(func.count()).where(InteractionRow.customer_id == customer_id))
+    return latest[::-1], total or 0
+
+
+def queued(session: Session, ids: Iterable[str]) -> set[str]:
+    """Which of ``ids`` are still waiting in the queue (accepted, not yet evaluated)."""
+    wanted = sorted(set(ids))
+    found: set[str] = set()
+    for start in range(0, len(wanted), 500):
+        found.update(
+            session.scalars(
+                select(PendingRow.record_id).where(
+                    PendingRow.record_id.in_(wanted[start : start + 500])
+                )
+            )
+        )
+    return found
+
+
+def enqueue(session: Session, records: list[Interaction]) -> None:
+    insert_rows(session, PendingRow, [{"record_id": r.id} for r in records])
+
+
+def take_pending(session: Session, limit: int) -> list[Interaction]:
+    """The oldest queued records, locked so that another worker skips them (PostgreSQL)."""
+    ids = select(PendingRow.record_id).limit(limit)
+    if session.get_bind().dialect.name == "postgresql":
+        ids = ids.with_for_update(skip_locked=True)
+    chosen = list(session.scalars(ids))
+    query = select(*_RECORD_COLUMNS).where(InteractionRow.id.in_(chosen))
+    return sorted((Interaction(*row) for row in session.execute(query)), key=lambda r: r.order)
+
+
+def dequeue(session: Session, ids: list[str]) -> None:
+    for start in range(0, len(ids), 500):
+        session.execute(
+            delete(PendingRow).where(PendingRow.record_id.in_(ids[start : start + 500]))
+        )
+
+
+def pending_count(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(PendingRow)) or 0
+
+
+def all_records(session: Session, batch: int = 5_000) -> Iterator[Interaction]:
+    """Every stored record in event-time order, streamed (plain rows, no ORM objects)."""
+    rows = session.execute(
+        select(*_RECORD_COLUMNS)
+        .order_by(InteractionRow.at_us, InteractionRow.id)
+        .execution_options(yield_per=batch)
+    )
+    for row in rows:
+        yield Interaction(*row)
+
+
+def count_records(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(InteractionRow)) or 0
+
+
+def index_scope_field(session: Session, field: str) -> None:
+    """Add scope keys for ``field`` to records stored before a promise used it."""
+    if field in _COLUMNS:
+        return
+    marker = f"scope_field:{field}"
+    if session.get(EngineStateRow, marker) is not None:
+        return
+    session.execute(delete(ScopeKeyRow).where(ScopeKeyRow.field == field))
+    for record in all_records(session):
+        value = scope_value(record.fields(), field)
+        if value is not None:
+            session.add(ScopeKeyRow(field=field, value=value, record_id=record.id))
+    session.add(EngineStateRow(name=marker, value=1))
+    session.flush()
