@@ -21,7 +21,7 @@ from api.schemas import (
     SilenceOut,
     TeamOut,
 )
-from engine.alerting import digests, outbox, silences
+from engine.alerting import digests, routes, silences
 from engine.alerting import status as alerts
 from engine.alerting.status import Alert, AlertFilter
 from rules.durations import format_duration, parse_duration
@@ -152,11 +152,11 @@ def _known(e: EngineDep, team: str) -> None:
 def _team(e: EngineDep, team: str) -> TeamOut:
     with e.sessions() as session:
         every = digests.effective(session, e.catalog)[team]
-    routes = [alerts.describe_route(outbox.route_json(r)) for r in e.catalog.teams[team].routes]
+    described = [routes.describe(routes.stored(r)) for r in e.catalog.teams[team].routes]
     return TeamOut(
         id=team,
         name=e.catalog.teams[team].name,
-        routes=routes,
+        routes=described,
         digest_every=format_duration(every) if every else None,
         digest_source="api" if team in digests.overridden(e.sessions) else "teams.yaml",
     )

@@ -166,6 +166,28 @@ def test_an_at_risk_then_broken_outcome_sends_one_signed_webhook_per_state(
     ]
 
 
+def test_webhook_secrets_are_read_when_the_catalog_loads_not_on_each_send(
+    db_engine: Engine, tmp_path: Path, receiver: WebhookReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    promises = catalog_dir(tmp_path, webhook_to(receiver))
+    sessions = session_factory(db_engine)
+    service = PromiseService(load_catalog(promises), sessions)
+    dispatcher = Dispatcher(settings_for(db_engine, promises), service.catalog, sessions)
+    monkeypatch.setenv("PROMISE_TEST_HOOK_SECRET", "changed after the dispatcher loaded")
+    travel_problem_breaks(service)
+    drain(dispatcher)
+    assert len(receiver.received) == 2
+    assert all(d.signed_by(SECRET) for d in receiver.received)
+
+    dispatcher.catalog = load_catalog(promises)  # what the dispatcher does on a catalog edit
+    service.advance(at("18:00"))
+    service.ingest([record("p2", "18:00", customer_id="C-2", case_id="B-2")])
+    service.advance(at("23:00"))
+    drain(dispatcher)
+    assert receiver.received[2:]
+    assert all(d.signed_by("changed after the dispatcher loaded") for d in receiver.received[2:])
+
+
 def test_alerts_queue_while_the_receiver_is_down_and_all_arrive_once_it_is_back(
     db_engine: Engine, tmp_path: Path, receiver: WebhookReceiver
 ) -> None:

@@ -10,6 +10,8 @@ key: receivers deduplicate on it. Silences and digests are applied here, at send
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,7 +22,7 @@ import orjson
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.alerting import digests, notify, silences
+from engine.alerting import digests, notify, routes, silences
 from engine.clock import now
 from engine.settings import Settings
 from engine.storage.schema import AlertRow, DeliveryRow, OutcomeRow
@@ -37,18 +39,30 @@ class Job:
     message: dict[str, Any]
 
 
-def alert_key(alert_id: int) -> str:
-    """The idempotency key of an alert, the same on every attempt and every route."""
-    return f"alert-{alert_id}"
-
-
 class Dispatcher:
-    def __init__(self, settings: Settings, catalog: Catalog, sessions: sessionmaker[Session]):
+    def __init__(
+        self,
+        settings: Settings,
+        catalog: Catalog,
+        sessions: sessionmaker[Session],
+        environ: Mapping[str, str] = os.environ,
+    ):
         self.settings = settings
+        self.environ = environ
         self.catalog = catalog
         self.sessions = sessions
         self.client = httpx.Client(timeout=settings.webhook_timeout_seconds)
         self.pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="deliver")
+
+    @property
+    def catalog(self) -> Catalog:
+        return self._catalog
+
+    @catalog.setter
+    def catalog(self, catalog: Catalog) -> None:
+        """A new catalog brings its routes' webhook secrets, resolved once, here."""
+        self._catalog = catalog
+        self.secrets = routes.secrets(catalog, self.environ)
 
     def close(self) -> None:
         self.pool.shutdown()
@@ -121,7 +135,7 @@ class Dispatcher:
             alert.kind == "correction"
             and _route_status(session, alert.corrects, delivery.route) == "silenced"
         ):
-            return f"silenced: corrects {alert_key(alert.corrects or 0)}, which was silenced"
+            return f"silenced: corrects {routes.alert_key(alert.corrects or 0)}, which was silenced"
         for silence in silences:
             if alert.kind != "digest" and silence.covers(
                 alert.team, alert.promise_id or "", moment
@@ -142,7 +156,7 @@ class Dispatcher:
         ).all()
         seen = {a.id: a for a in included}  # one row per route: list each alert once
         return {
-            "id": alert_key(alert.id),
+            "id": routes.alert_key(alert.id),
             "kind": "digest",
             "team": alert.team,
             "created_at": alert.created_at.isoformat(),
@@ -158,7 +172,7 @@ class Dispatcher:
         )
         promise = self.catalog.promises.get(alert.promise_id or "")
         return {
-            "id": alert_key(alert.id),
+            "id": routes.alert_key(alert.id),
             "kind": alert.kind,
             "promise": alert.promise_id,
             "title": promise.title if promise else alert.promise_id,
@@ -171,7 +185,7 @@ class Dispatcher:
             "decided_at": outcome.get("decided_at"),
             "evidence": outcome.get("evidence", []),
             "reason": alert.reason,
-            "corrects": alert_key(alert.corrects) if alert.corrects else None,
+            "corrects": routes.alert_key(alert.corrects) if alert.corrects else None,
             "created_at": alert.created_at.isoformat(),
             "outcome_id": outcome_id,
             "link": f"{self.settings.public_url.rstrip('/')}/outcomes/{outcome_id}"
@@ -183,7 +197,7 @@ class Dispatcher:
 
     def _deliver(self, job: Job) -> None:
         try:
-            notify.send(job.route, job.message, self.settings, self.client)
+            notify.send(job.route, job.message, self.settings, self.client, self.secrets)
         except notify.DeliveryFailed as exc:
             self._failed(job, str(exc))
             return

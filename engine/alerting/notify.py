@@ -1,7 +1,7 @@
 """Sending one alert on one route: a signed webhook, an email over SMTP, or a log line.
 
 Message text comes from Jinja2 templates: ``subject.txt.j2`` and ``alert.txt.j2``, built in
-(``engine/templates/alerts/``) and overridable per catalog (``promises/templates/``) and per
+(``engine/alerting/templates/``) and overridable per catalog (``promises/templates/``) and per
 team (``promises/templates/<team>/``). A sender raises :class:`DeliveryFailed` with a reason a
 person can act on; the dispatcher decides about retries.
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import os
 import smtplib
 import time
 from collections.abc import Mapping
@@ -66,19 +65,29 @@ def signature(secret: str, timestamp: int, body: bytes) -> str:
 
 
 def send(
-    route: Mapping[str, Any], message: Mapping[str, Any], settings: Settings, client: httpx.Client
+    route: Mapping[str, Any],
+    message: Mapping[str, Any],
+    settings: Settings,
+    client: httpx.Client,
+    secrets: Mapping[str, str],
 ) -> None:
-    """Deliver ``message`` on ``route`` (as stored by :func:`engine.alerting.outbox.route_json`)."""
+    """Deliver ``message`` on ``route`` (as :func:`engine.alerting.routes.stored` keeps it),
+    signing webhooks with ``secrets`` (:func:`engine.alerting.routes.secrets`)."""
     subject, text = render(settings.dir, message)
     if "webhook" in route:
-        _webhook(route, {**message, "subject": subject, "text": text}, client)
+        _webhook(route, {**message, "subject": subject, "text": text}, client, secrets)
     elif "email" in route:
         _email(str(route["email"]), subject, text, message, settings)
     else:
         log.info("%s", orjson.dumps({**message, "subject": subject}).decode())
 
 
-def _webhook(route: Mapping[str, Any], message: Mapping[str, Any], client: httpx.Client) -> None:
+def _webhook(
+    route: Mapping[str, Any],
+    message: Mapping[str, Any],
+    client: httpx.Client,
+    secrets: Mapping[str, str],
+) -> None:
     body = orjson.dumps(message)
     timestamp = int(time.time())
     headers = {
@@ -88,11 +97,11 @@ def _webhook(route: Mapping[str, Any], message: Mapping[str, Any], client: httpx
     }
     secret_env = route.get("secret_env")
     if secret_env:
-        secret = os.environ.get(secret_env)
+        secret = secrets.get(secret_env)
         if not secret:
             raise DeliveryFailed(
                 f"the webhook secret is unset: set the environment variable {secret_env} "
-                "(named in teams.yaml) where the dispatcher runs"
+                "(named in teams.yaml) where the dispatcher runs, then restart the dispatcher"
             )
         headers["X-Promise-Signature"] = signature(secret, timestamp, body)
     try:

@@ -15,10 +15,11 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from engine.alerting import routes
 from engine.clock import now
 from engine.outcomes import Outcome
 from engine.storage.schema import AlertRow, DeliveryRow
-from rules.models import EmailRoute, Promise, Route, Team, WebhookRoute
+from rules.models import Promise, Team
 
 ALERTING = ("at_risk", "broken")
 WITHDRAWN = "withdrawn"
@@ -26,15 +27,6 @@ WITHDRAWN = "withdrawn"
 
 Change = tuple[Outcome | None, Outcome | None]
 """An outcome before and after a change; None where it did not (or no longer) exist."""
-
-
-def route_json(route: Route) -> dict[str, Any]:
-    """How a route is stored with each delivery, so a delivery outlives edits of teams.yaml."""
-    if isinstance(route, WebhookRoute):
-        return {"webhook": route.url, "secret_env": route.secret_env}
-    if isinstance(route, EmailRoute):
-        return {"email": route.address}
-    return {"log": True}
 
 
 def owed(
@@ -74,7 +66,7 @@ def queue(
     ids = session.scalars(
         insert(AlertRow).returning(AlertRow.id, sort_by_parameter_order=True), rows
     ).all()
-    routes = [route_json(r) for r in team.routes] if team else []
+    stored_routes = [routes.stored(r) for r in team.routes] if team else []
     deliveries = [
         {
             "alert_id": alert_id,
@@ -84,7 +76,7 @@ def queue(
             "next_attempt_at": moment,
         }
         for alert_id in ids
-        for route in routes
+        for route in stored_routes
     ]
     if deliveries:
         session.execute(insert(DeliveryRow), deliveries)

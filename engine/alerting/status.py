@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.alerting.dispatch import alert_key
+from engine.alerting import routes
 from engine.clock import now
 from engine.storage.paging import decode_cursor, encode_cursor
 from engine.storage.schema import AlertRow, DeliveryRow
@@ -54,14 +54,6 @@ class AlertFilter:
     status: str | None = None
     """Alerts with at least one delivery in this status (pending, delivered, dead, ...)."""
     customer_id: str | None = None
-
-
-def describe_route(route: dict[str, Any]) -> str:
-    if "webhook" in route:
-        return f"webhook {route['webhook']}"
-    if "email" in route:
-        return f"email {route['email']}"
-    return "log"
 
 
 def list_alerts(
@@ -151,7 +143,7 @@ def _with_deliveries(session: Session, rows: list[AlertRow]) -> list[Alert]:
         ):
             by_alert[d.alert_id].append(
                 Delivery(
-                    describe_route(d.route),
+                    routes.describe(d.route),
                     d.status,
                     d.attempts,
                     d.next_attempt_at if d.status == "pending" else None,
@@ -161,14 +153,14 @@ def _with_deliveries(session: Session, rows: list[AlertRow]) -> list[Alert]:
             )
     return [
         Alert(
-            id=alert_key(r.id),
+            id=routes.alert_key(r.id),
             number=r.id,
             kind=r.kind,
             team=r.team,
             promise=r.promise_id,
             state=r.state,
             customer_id=r.customer_id,
-            corrects=alert_key(r.corrects) if r.corrects else None,
+            corrects=routes.alert_key(r.corrects) if r.corrects else None,
             reason=r.reason,
             created_at=r.created_at,
             outcome=r.outcome,

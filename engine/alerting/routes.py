@@ -1,0 +1,49 @@
+"""Alert routes: the one home for how a route is stored with each delivery, how it is shown,
+the idempotency key of an alert, and the secrets webhooks are signed with.
+
+A delivery keeps its route as JSON (so it outlives edits of teams.yaml). Secrets never go
+there: a webhook route stores the *name* of its environment variable, and the dispatcher
+resolves every name its catalog uses when it loads the catalog, not on each send.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from rules.models import Catalog, EmailRoute, Route, WebhookRoute
+
+
+def stored(route: Route) -> dict[str, Any]:
+    """The JSON form kept with each delivery."""
+    if isinstance(route, WebhookRoute):
+        return {"webhook": route.url, "secret_env": route.secret_env}
+    if isinstance(route, EmailRoute):
+        return {"email": route.address}
+    return {"log": True}
+
+
+def describe(route: Mapping[str, Any]) -> str:
+    """A stored route as people read it (never with its secret)."""
+    if "webhook" in route:
+        return f"webhook {route['webhook']}"
+    if "email" in route:
+        return f"email {route['email']}"
+    return "log"
+
+
+def alert_key(alert_id: int) -> str:
+    """The idempotency key of an alert, the same on every attempt and every route."""
+    return f"alert-{alert_id}"
+
+
+def secrets(catalog: Catalog, environ: Mapping[str, str]) -> dict[str, str]:
+    """The webhook secrets ``catalog``'s routes name, by variable name, as set in ``environ``
+    (unset or empty ones are left out: a send on such a route fails and says which)."""
+    names = {
+        route.secret_env
+        for team in catalog.teams.values()
+        for route in team.routes
+        if isinstance(route, WebhookRoute) and route.secret_env
+    }
+    return {name: environ[name] for name in sorted(names) if environ.get(name)}
