@@ -9,6 +9,10 @@ from typing import Any, Literal
 State = Literal["pending", "at_risk", "kept", "broken", "cancelled"]
 STATES: tuple[State, ...] = ("pending", "at_risk", "kept", "broken", "cancelled")
 OPEN_STATES: tuple[State, ...] = ("pending", "at_risk")
+Role = Literal["start", "stop", "cancel", "first", "then", "count"]
+"""The part an evidence record played, named after the compiled rule that took it
+(``rules.compiler``). Pauses and resumes, and the clock, decide no outcome alone: they are
+never evidence."""
 
 
 @dataclass
@@ -35,6 +39,10 @@ class Outcome:
     """The channel of the record that opened the opportunity, for compliance by channel."""
     sealed: bool = False
     """Records behind it were erased or expired: its verdict is final (engine.privacy.erasure)."""
+    roles: list[Role] | None = field(default_factory=list)
+    """The role of each evidence record, in step with ``evidence``, as the runner decided it;
+    None for an outcome stored before roles were (migration 0006). Not part of the verdict:
+    it follows from the evidence and the promise version."""
 
     def verdict(self) -> tuple[Any, ...]:
         """Everything a user sees; two outcomes with equal verdicts need no revision."""

@@ -44,11 +44,13 @@ class NeverRunner(Runner):
                 opened_at=record.occurred_at,
                 decided_at=record.occurred_at,
                 evidence=[record.id],
+                roles=["then"],
             )
             if earlier:
                 latest = max(earlier, key=lambda a: (a["at"], a["seq"]))
                 outcome.state = "broken"
                 outcome.evidence = [latest["id"], record.id]
+                outcome.roles = ["first", "then"]
             self.emit(outcome)
         if "first" in rules:
             self.firsts[scope].append(fact)
