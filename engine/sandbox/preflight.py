@@ -17,7 +17,6 @@ from engine.evaluation.evaluator import Evaluator
 from engine.evaluation.kinds.never import NeverRunner
 from engine.records import Interaction
 from engine.storage import outcome_table, record_table, state_table
-from rules.compiler import MICROSECOND
 from rules.models import Catalog, NeverPromise
 
 
@@ -133,20 +132,8 @@ def already_given(
         evaluator.reevaluate(pid, customer_id, judged, clock)
         runner = evaluator.runners[pid]
         assert isinstance(runner, NeverRunner)
-        window = promise.within // MICROSECOND if promise.within else None
-        for fact in runner.firsts.get(customer_id, []):
-            if window is not None and fact["at"] + window < clock:
-                continue  # too long ago to count
-            record = by_id[fact["id"].rstrip("~")]
-            given.append(
-                Given(
-                    pid,
-                    record.id,
-                    record.occurred_at.isoformat(),
-                    record.channel,
-                    record.team,
-                    {f: fact.get(f) for f in promise.same},
-                )
-            )
+        for record_id, same in runner.given(customer_id, clock).items():
+            r = by_id[record_id]
+            given.append(Given(pid, r.id, r.occurred_at.isoformat(), r.channel, r.team, same))
         evaluator.forget(pid, customer_id)
     return given
