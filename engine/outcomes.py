@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 State = Literal["pending", "at_risk", "kept", "broken", "cancelled"]
@@ -73,3 +73,17 @@ class Outcome:
     def to_json(self) -> dict[str, Any]:
         """The SPEC §6 outcome object (times ISO 8601 with offset)."""
         return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in self.spec().items()}
+
+
+def attainment(kept: int, broken: int) -> float | None:
+    """Compliance (SPEC §5): the kept share of the decided opportunities, kept / (kept +
+    broken); None when none was decided (cancelled and open ones never count)."""
+    decided = kept + broken
+    return kept / decided if decided else None
+
+
+def iso_week(day: date) -> str:
+    """The ISO week compliance counts ``day`` in, like ``2024-W09``: give a UTC date (or a
+    UTC datetime: its own date is taken)."""
+    year, week, _ = day.isocalendar()
+    return f"{year}-W{week:02d}"

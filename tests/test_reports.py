@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import Engine, select, update
 
 from conftest import Server, run_promise
+from engine.reading.queries import Queries
 from engine.reading.reports.build import Report, UnknownTeam, build_report
 from engine.reading.reports.render import render, trend_svg
 from engine.reading.reports.trend import WeekPoint, weekly_trend
@@ -159,6 +160,25 @@ def test_weekly_trend_fills_empty_weeks_and_draws_the_objective(
     svg = trend_svg(points, 0.95)
     assert svg.startswith("<svg") and svg.__html__() == svg
     assert 'stroke-dasharray="4 3"' in svg and "2024-W08" in svg and "2024-W10" in svg
+
+
+def test_compliance_and_the_trend_count_a_decision_in_the_same_iso_week(
+    service: PromiseService,
+) -> None:
+    """Monday 30 December 2024 is in week 1 of 2025, for the API's weeks and the report's."""
+    service.ingest(
+        [
+            record(
+                "t1", "2024-12-30 09:00", case_id="T-1", channel="chat", type="problem_reported"
+            ),
+            record("t1r", "2024-12-30 10:00", case_id="T-1", channel="chat", type="resolved"),
+        ]
+    )
+    weeks = Queries(service.catalog, service.sessions).compliance(None, None, "week")
+    assert [(w.group, w.kept, w.broken, w.compliance) for w in weeks] == [("2025-W01", 1, 0, 1.0)]
+    assert weekly_trend(service.sessions, promise="travel-guarantee") == [
+        WeekPoint("2025-W01", 1, 0)
+    ]
 
 
 def test_explanations_for_the_three_kinds(evaluated: PromiseService, catalog: Catalog) -> None:
