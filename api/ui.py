@@ -22,6 +22,7 @@ from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup
 
 from api.deps import KEY_COOKIE, Engine, EngineDep, get_engine
+from engine import outcomes
 from engine.docs import features, results, site
 from engine.docs.features import scenarios
 from engine.keys import ApiKey, verify
@@ -158,8 +159,7 @@ class PromiseRow:
 
     @property
     def attainment(self) -> float | None:
-        decided = self.kept + self.broken
-        return self.kept / decided if decided else None
+        return outcomes.attainment(self.kept, self.broken)
 
 
 def _rows(

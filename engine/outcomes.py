@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 State = Literal["pending", "at_risk", "kept", "broken", "cancelled"]
 STATES: tuple[State, ...] = ("pending", "at_risk", "kept", "broken", "cancelled")
 OPEN_STATES: tuple[State, ...] = ("pending", "at_risk")
+Role = Literal["start", "stop", "cancel", "first", "then", "count"]
+"""The part an evidence record played, named after the compiled rule that took it
+(``rules.compiler``). Pauses and resumes, and the clock, decide no outcome alone: they are
+never evidence."""
 
 
 @dataclass
@@ -35,6 +39,10 @@ class Outcome:
     """The channel of the record that opened the opportunity, for compliance by channel."""
     sealed: bool = False
     """Records behind it were erased or expired: its verdict is final (engine.privacy.erasure)."""
+    roles: list[Role] | None = field(default_factory=list)
+    """The role of each evidence record, in step with ``evidence``, as the runner decided it;
+    None for an outcome stored before roles were (migration 0006). Not part of the verdict:
+    it follows from the evidence and the promise version."""
 
     def verdict(self) -> tuple[Any, ...]:
         """Everything a user sees; two outcomes with equal verdicts need no revision."""
@@ -65,3 +73,17 @@ class Outcome:
     def to_json(self) -> dict[str, Any]:
         """The SPEC §6 outcome object (times ISO 8601 with offset)."""
         return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in self.spec().items()}
+
+
+def attainment(kept: int, broken: int) -> float | None:
+    """Compliance (SPEC §5): the kept share of the decided opportunities, kept / (kept +
+    broken); None when none was decided (cancelled and open ones never count)."""
+    decided = kept + broken
+    return kept / decided if decided else None
+
+
+def iso_week(day: date) -> str:
+    """The ISO week compliance counts ``day`` in, like ``2024-W09``: give a UTC date (or a
+    UTC datetime: its own date is taken)."""
+    year, week, _ = day.isocalendar()
+    return f"{year}-W{week:02d}"

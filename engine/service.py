@@ -321,12 +321,8 @@ class PromiseService:
         decided = []
         for scope in scopes:
             stored = outcomes[(promise.id, scope)]
-            records = history.evaluable(promise, cache[(promise.scope, scope)], stored)
-            try:
-                fresh = self.evaluator.reevaluate(promise.id, scope, records, clock)
-            finally:
-                self.evaluator.forget(promise.id, scope)
-            decided.append(history.rekeyed(promise, fresh, stored))
+            records = cache[(promise.scope, scope)]
+            decided.append(history.judge(self.evaluator, promise, scope, records, stored, clock))
         return decided
 
     def _sync(

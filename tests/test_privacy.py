@@ -21,12 +21,15 @@ from conftest import Server, start_server, stop_server
 from engine.privacy import erasure, export, pseudonyms, retention
 from engine.reading import breaches
 from engine.reading.queries import Queries
+from engine.records import parse_record
+from engine.sandbox import backtest, preflight
 from engine.service import PromiseService
 from engine.storage import record_table
 from engine.storage.database import session_factory
 from engine.storage.schema import Base, ErasureRow, OutcomeRow, RevisionRow
 from rules.models import Catalog
 
+ROOT = Path(__file__).resolve().parents[1]
 KEY = "test-erasure-secret"
 X = "CUST-ERASE-7f3"  # the customer who asks to be forgotten
 B = "CUST-KEEP-2b1"  # shares case K-SHARED with X
@@ -340,6 +343,65 @@ def test_retention_removes_only_records_no_open_outcome_needs(
     assert final[("travel-guarantee", "K-OLD#2")].evidence == ["new-2", "new-3"]
     assert figures(service, "2024-03-11T00:00:00+00:00") == before
     assert retention.apply_retention(service.sessions, catalog, 1, now=now).records == 0
+
+
+# --- pre-flight and backtest judge sealed scopes as the worker does ----------------------------
+
+
+def pre_flight_and_worker(service: PromiseService, raw: dict[str, Any]) -> tuple[set, set]:
+    """The promises pre-flight says ``raw`` would break, then those the worker breaks anew
+    when it evaluates ``raw``."""
+    record = parse_record(raw)
+    assert not isinstance(record, list), record
+    said = {v.promise for v in preflight.would_break(service.catalog, service.sessions, record)}
+    broken = {k for k, r in by_key(service).items() if r.state == "broken"}
+    service.ingest([raw])
+    done = {k[0] for k, r in by_key(service).items() if r.state == "broken" and k not in broken}
+    return said, done
+
+
+def test_pre_flight_judges_an_erased_case_from_the_records_after_its_seal(
+    db_engine: Engine, catalog: Catalog
+) -> None:
+    """A problem reported in K-SHARED before its seal reopens nothing (docs/semantics.md,
+    "After a seal"): pre-flight must not call it a breach the worker will never record."""
+    service = keyed(db_engine, catalog)
+    erasure.erase_customer(service.sessions, catalog, X, reason="request", actor="t", key=KEY)
+    late = record("b-late", "2024-03-02 20:00", B, type="problem_reported", case_id="K-SHARED")
+
+    assert pre_flight_and_worker(service, late) == (set(), set())
+
+
+def test_pre_flight_keeps_an_expired_scopes_sealed_verdict(
+    db_engine: Engine, catalog: Catalog
+) -> None:
+    """A sealed ``limit`` outcome keeps its verdict even if later records would break it."""
+    service = PromiseService(catalog, session_factory(db_engine))
+    service.ingest(
+        [
+            record(f"h-{n}", when, "C-L", type="handoff", case_id="K-L")
+            for n, when in enumerate(["2024-01-10 10:00", "2024-03-10 10:00", "2024-03-11 10:00"])
+        ]
+    )
+    now = datetime(2024, 3, 12, tzinfo=UTC)
+    assert retention.apply_retention(service.sessions, catalog, 30, now=now).records == 1
+    assert by_key(service)[("two-handoffs", "K-L")].state == "kept"
+    third = record("h-3", "2024-03-11 12:00", "C-L", type="handoff", case_id="K-L")
+
+    assert pre_flight_and_worker(service, third) == (set(), set())
+
+
+def test_backtesting_the_version_in_force_after_an_erasure_changes_nothing(
+    db_engine: Engine, catalog: Catalog
+) -> None:
+    service = keyed(db_engine, catalog)
+    erasure.erase_customer(service.sessions, catalog, X, reason="request", actor="t", key=KEY)
+    text = (ROOT / "promises" / "travel-guarantee.yaml").read_text()
+
+    result = backtest.backtest(backtest.load_draft(ROOT / "promises", text), service.sessions)
+
+    assert result.changed == []
+    assert result.summary == result.current_summary == {"kept": 1, "broken": 1}
 
 
 # --- HTTP and the command line ------------------------------------------------------------------

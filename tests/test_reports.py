@@ -5,19 +5,26 @@ from __future__ import annotations
 
 import csv
 import io
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select, update
 
 from conftest import Server, run_promise
+from engine.reading.queries import Queries
 from engine.reading.reports.build import Report, UnknownTeam, build_report
 from engine.reading.reports.render import render, trend_svg
 from engine.reading.reports.trend import WeekPoint, weekly_trend
 from engine.service import PromiseService
+from engine.storage.database import session_factory
+from engine.storage.schema import OutcomeRow
+from rules.loader import load_catalog
 from rules.models import Catalog
+
+ROOT = Path(__file__).resolve().parents[1]
 
 HOSTILE = "<script>alert(1)</script>"
 SINCE = datetime(2024, 2, 26, tzinfo=UTC)  # Monday of 2024-W09
@@ -155,6 +162,25 @@ def test_weekly_trend_fills_empty_weeks_and_draws_the_objective(
     assert 'stroke-dasharray="4 3"' in svg and "2024-W08" in svg and "2024-W10" in svg
 
 
+def test_compliance_and_the_trend_count_a_decision_in_the_same_iso_week(
+    service: PromiseService,
+) -> None:
+    """Monday 30 December 2024 is in week 1 of 2025, for the API's weeks and the report's."""
+    service.ingest(
+        [
+            record(
+                "t1", "2024-12-30 09:00", case_id="T-1", channel="chat", type="problem_reported"
+            ),
+            record("t1r", "2024-12-30 10:00", case_id="T-1", channel="chat", type="resolved"),
+        ]
+    )
+    weeks = Queries(service.catalog, service.sessions).compliance(None, None, "week")
+    assert [(w.group, w.kept, w.broken, w.compliance) for w in weeks] == [("2025-W01", 1, 0, 1.0)]
+    assert weekly_trend(service.sessions, promise="travel-guarantee") == [
+        WeekPoint("2025-W01", 1, 0)
+    ]
+
+
 def test_explanations_for_the_three_kinds(evaluated: PromiseService, catalog: Catalog) -> None:
     deadline = team_report(evaluated, catalog, "contact-centre").breaches
     assert [(b.scope, b.explanation) for b in deadline] == [("K-1", K1), ("K-5", K5)]
@@ -187,6 +213,83 @@ def test_deadlines_around_the_clock_read_in_utc(
         "problem reported by chat Wed 6 Mar 09:00; due Wed 6 Mar 13:00, around the clock; "
         "not resolved by Wed 6 Mar 13:00; closed by booking cancelled Wed 6 Mar 15:00",
     ]
+
+
+def test_each_evidence_record_is_stored_with_the_role_it_played(evaluated: PromiseService) -> None:
+    with evaluated.sessions() as session:
+        roles = {
+            (row.promise_id, row.key): (row.evidence, row.roles)
+            for row in session.scalars(select(OutcomeRow))
+        }
+    assert roles[("email-reply-1bd", "K-1#1")] == (["e1", "r1"], ["start", "stop"])
+    assert roles[("email-reply-1bd", "K-5#1")] == (["e5"], ["start"])
+    assert roles[("travel-guarantee", "T-3#1")] == (["t3", "t3c"], ["start", "cancel"])
+    assert roles[("ask-once", "q1")] == (["p1", "q1"], ["first", "then"])
+    assert roles[("two-handoffs", "K-9")] == (["h1", "h2", "h3"], ["count"] * 3)
+
+
+def test_outcomes_stored_before_roles_are_explained_by_position(
+    evaluated: PromiseService, catalog: Catalog
+) -> None:
+    """Migration 0006 leaves older outcomes' roles NULL: the first record started a deadline,
+    a later one closed it as a cancel if it was cancelled, else as a stop (a cancel after a
+    breach then reads as a late stop, until the scope is evaluated again)."""
+    with evaluated.sessions.begin() as session:
+        session.execute(update(OutcomeRow).values(roles=None))
+
+    assert [b.explanation for b in team_report(evaluated, catalog, "contact-centre").breaches] == [
+        K1,
+        K5,
+    ]
+    assert [b.explanation for b in team_report(evaluated, catalog, "travel-support").breaches] == [
+        "problem reported by chat Mon 4 Mar 09:00; due Mon 4 Mar 13:00, around the clock; "
+        "resolved by chat Mon 14:00, 60 minutes late",
+        "problem reported by chat Tue 5 Mar 09:00; due Tue 5 Mar 13:00, around the clock; "
+        "not resolved by Tue 5 Mar 13:00",
+        "problem reported by chat Wed 6 Mar 09:00; due Wed 6 Mar 13:00, around the clock; "
+        "booking cancelled by web Wed 15:00, 2 hours late",
+    ]
+    (never,) = team_report(evaluated, catalog, "customer-care").breaches
+    assert never.explanation.startswith("policy_number given by phone to claims")
+    (limit,) = team_report(evaluated, catalog, "operations").breaches
+    assert limit.explanation.startswith("3 handoffs (at most 2 allowed)")
+
+
+CANCEL_BY_PATTERN = """\
+id: reply-4h
+title: A reported problem gets a reply within 4 hours
+owner: travel-support
+kind: deadline
+scope: case_id
+start: {type: problem_reported}
+stop: {type: message, direction: outbound}
+cancel: {attributes.reason: {matches: "spam\\\\sreport"}}
+within: 4h
+"""
+
+
+def test_a_stop_is_explained_as_the_rules_core_took_it(db_engine: Engine, tmp_path: Path) -> None:
+    """README: in ``matches``, ``\\s`` is the space only. A reply whose reason holds a tab
+    is no cancel for the rules core, though Python's ``\\s`` would take it for one."""
+    folder = tmp_path / "promises"
+    folder.mkdir()
+    for name in ("teams.yaml", "calendars.yaml"):
+        shutil.copy(ROOT / "promises" / name, folder / name)
+    (folder / "reply-4h.yaml").write_text(CANCEL_BY_PATTERN)
+    catalog = load_catalog(folder)
+    service = PromiseService(catalog, session_factory(db_engine))
+    service.ingest(
+        [
+            record("t1", "2024-03-04 09:00", case_id="T-1", type="problem_reported"),
+            reply("t1r", "2024-03-04 14:00", "T-1", attributes={"reason": "spam\treport"}),
+        ]
+    )
+
+    (breach,) = team_report(service, catalog, "travel-support").breaches
+    assert breach.explanation == (
+        "problem reported by email Mon 4 Mar 09:00; due Mon 4 Mar 13:00, around the clock; "
+        "first reply Mon 14:00, 60 minutes late"
+    )
 
 
 def test_drivers_and_what_is_at_risk(evaluated: PromiseService, catalog: Catalog) -> None:

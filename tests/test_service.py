@@ -7,11 +7,14 @@ import random
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 
 import reference
+from engine.evaluation.rules_core import DuplicateFact, RulesCore
+from engine.sandbox import preflight
 from engine.service import PromiseService
 from engine.storage import outcome_table
 from engine.storage.database import session_factory
@@ -257,3 +260,32 @@ def test_the_same_batch_sent_twice_at_once_is_stored_once(service: PromiseServic
             first, second = (f.result() for f in [pool.submit(send), pool.submit(send)])
         assert all({a, b} == {"accepted", "duplicate"} for a, b in zip(first, second, strict=True))
     assert service.record_count() == 200
+
+
+def test_what_a_customer_already_gave_is_named_by_record_ids_inside_the_window(
+    service: PromiseService, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ask Once's ``first`` records still inside its 365 days, by their own ids, even when the
+    rules core needed another fact id for one (an identity-hash collision)."""
+    provided = {"type": "info_provided", "channel": "phone", "team": "claims"}
+    service.ingest(
+        [
+            record("p0", "2023-01-02 10:00", **provided, attributes={"item": "passport"}),
+            record("p1", "2024-03-01 10:00", **provided, attributes={"item": "policy_number"}),
+            record("n1", "2024-03-05 10:00", type="note"),
+        ]
+    )
+    assert_fact = RulesCore.assert_fact
+
+    def colliding(core: RulesCore, ruleset: str, fact: dict[str, Any]) -> Any:
+        if fact.get("id") == "p1":
+            raise DuplicateFact(ruleset)
+        return assert_fact(core, ruleset, fact)
+
+    monkeypatch.setattr(RulesCore, "assert_fact", colliding)
+
+    found = preflight.already_given(catalog, service.sessions, "C-1")
+
+    assert [(g.promise, g.record, g.team, g.same) for g in found] == [
+        ("ask-once", "p1", "claims", {"attributes.item": "policy_number"})
+    ]

@@ -2,7 +2,8 @@
 
 Erasure and retention seal outcomes whose records are gone (:mod:`engine.privacy`): their
 verdict is final, and a deadline scope is evaluated afterwards only from the records after
-the seal (docs/semantics.md, "Erased and expired records").
+the seal (docs/semantics.md, "Erased and expired records"). The worker, pre-flight checks
+and backtests all judge a scope through :func:`judge`, so they cannot disagree.
 """
 
 from __future__ import annotations
@@ -13,22 +14,23 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine.evaluation.evaluator import Evaluator
 from engine.outcomes import Outcome
 from engine.records import Interaction
-from engine.storage.schema import (
-    OutcomeRow,
-)
+from engine.storage.outcome_table import row_to_outcome
+from engine.storage.schema import OutcomeRow
 from rules.models import Promise
 
-# --- sealed scopes (used by PromiseService when it evaluates a scope) ---------------------------
+# --- how a scope is judged (the worker, pre-flight and backtests alike) -------------------------
 
 
-def evaluable(
+def judged_from(
     promise: Promise, records: list[Interaction], stored: dict[str, OutcomeRow]
 ) -> list[Interaction]:
-    """The records a scope is evaluated from. A deadline scope with sealed outcomes starts
-    after its seal (or at the opening of an outcome not sealed): earlier records were
-    judged together with records that are gone, and their verdicts stand."""
+    """The records a scope is judged from, given its ``records`` and ``stored`` outcomes. A
+    deadline scope with sealed outcomes starts after its seal (or at the opening of an
+    outcome not sealed): earlier records were judged together with records that are gone,
+    and their verdicts stand."""
     seals = [row.sealed_at for row in stored.values() if row.sealed_at is not None]
     if not seals or promise.kind != "deadline":
         return records
@@ -42,7 +44,29 @@ def evaluable(
     ]
 
 
-def rekeyed(
+def judge(
+    evaluator: Evaluator,
+    promise: Promise,
+    scope: str,
+    records: list[Interaction],
+    stored: dict[str, OutcomeRow],
+    clock: int | None,
+) -> dict[str, Outcome]:
+    """A scope's outcomes by key, as its ``stored`` outcomes make it judge ``records`` (all
+    of the scope's records, in any order) at ``clock`` (µs): evaluated from
+    :func:`judged_from`, keyed like the stored outcomes, and every sealed outcome as it
+    stands (it is final). What of it differs from ``stored`` is the change to store."""
+    try:
+        fresh = evaluator.reevaluate(
+            promise.id, scope, judged_from(promise, records, stored), clock
+        )
+    finally:
+        evaluator.forget(promise.id, scope)
+    sealed = {k: row_to_outcome(row) for k, row in stored.items() if row.sealed_at is not None}
+    return {**_rekeyed(promise, fresh, stored), **sealed}
+
+
+def _rekeyed(
     promise: Promise, fresh: dict[str, Outcome], stored: dict[str, OutcomeRow]
 ) -> dict[str, Outcome]:
     """In a deadline scope with sealed outcomes, match fresh opportunities to stored ones by

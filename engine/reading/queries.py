@@ -15,7 +15,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.evaluation import quarantine
-from engine.outcomes import OPEN_STATES, State
+from engine.outcomes import OPEN_STATES, State, attainment, iso_week
 from engine.reading import breaches
 from engine.reading.breaches import Handling
 from engine.storage import outcome_table, record_table, state_table
@@ -65,8 +65,7 @@ class ComplianceRow:
 
     @property
     def compliance(self) -> float | None:
-        decided = self.kept + self.broken
-        return self.kept / decided if decided else None
+        return attainment(self.kept, self.broken)
 
 
 @dataclass(frozen=True)
@@ -141,7 +140,7 @@ class Queries:
                     "promise": promise,
                     "team": owner,
                     "channel": channel or "unknown",
-                    "week": _iso_week(decided),
+                    "week": iso_week(decided) if decided is not None else "unknown",
                 }[group_by]
                 counts[group][0 if state == "kept" else 1] += 1
         return [
@@ -258,10 +257,3 @@ def _stored(row: OutcomeRow, handling: Handling | None = None) -> StoredOutcome:
     return StoredOutcome(
         row.id, row.owner, row.channel, outcome_table.row_to_outcome(row).spec(), handling
     )
-
-
-def _iso_week(moment: datetime | None) -> str:
-    if moment is None:
-        return "unknown"
-    year, week, _ = moment.isocalendar()
-    return f"{year}-W{week:02d}"

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.clock import from_micros
+from engine.evaluation import history
 from engine.evaluation.evaluator import Evaluator
 from engine.outcomes import Outcome
 from engine.storage import outcome_table, record_table, state_table
@@ -53,19 +54,25 @@ def load_draft(catalog_dir: Path, text: str) -> Catalog:
 
 
 def backtest(draft: Catalog, sessions: sessionmaker[Session]) -> Backtest:
+    """Every stored record in one stream, except in sealed scopes: those are judged one by
+    one, as the worker judges them (:func:`engine.evaluation.history.judge`)."""
     ((pid, promise),) = draft.promises.items()
-    latest: dict[str, Outcome] = {}
-    evaluator = Evaluator(draft, lambda o: latest.__setitem__(o.key, o))
+    streamed: dict[str, Outcome] = {}
+    evaluator = Evaluator(draft, lambda o: streamed.__setitem__(o.key, o))
     with sessions() as session:
         for record in record_table.all_records(session):
             evaluator.add(record)
         clock = state_table.get_clock(session)
         if clock:
             evaluator.advance(from_micros(clock))
-        current = {
-            k: outcome_table.row_to_outcome(r)
-            for k, r in outcome_table.outcomes_of(session, pid).items()
-        }
+        rows = outcome_table.outcomes_of(session, pid)
+        sealed = {pair for pair in history.sealed_scopes(session) if pair[0] == pid}
+        latest = history.outside(streamed, pid, sealed)
+        for _, scope in sorted(sealed):
+            stored = {k: r for k, r in rows.items() if r.scope == scope}
+            records = record_table.scope_records(session, promise.scope, scope)
+            latest |= history.judge(evaluator, promise, scope, records, stored, evaluator.clock)
+    current = {k: outcome_table.row_to_outcome(r) for k, r in rows.items()}
     mine = sorted(latest.values(), key=lambda o: (o.opened_at, o.key))
     changed = [
         {

@@ -12,11 +12,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from engine.evaluation import history
 from engine.evaluation.evaluator import Evaluator
 from engine.evaluation.kinds.never import NeverRunner
 from engine.records import Interaction
-from engine.storage import record_table, state_table
-from rules.compiler import MICROSECOND
+from engine.storage import outcome_table, record_table, state_table
 from rules.models import Catalog, NeverPromise
 
 
@@ -50,16 +50,16 @@ def would_break(
             scope = record_table.scope_value(fields, promise.scope)
             if scope is None:
                 continue
-            history = [
+            stored = outcome_table.outcomes_in_scope(session, pid, scope)
+            records = [
                 r
                 for r in record_table.scope_records(session, promise.scope, scope)
                 if r.id != record.id
             ]
-            before = evaluator.reevaluate(pid, scope, history, clock)
+            before = history.judge(evaluator, promise, scope, records, stored, clock)
             broken_before = {k for k, o in before.items() if o.state == "broken"}
-            after = evaluator.reevaluate(pid, scope, [*history, record], clock)
-            evaluator.forget(pid, scope)
-            by_id = {r.id: r for r in history}
+            after = history.judge(evaluator, promise, scope, [*records, record], stored, clock)
+            by_id = {r.id: r for r in records}
             for key, outcome in after.items():
                 if outcome.state != "broken" or key in broken_before:
                     continue
@@ -114,31 +114,26 @@ def already_given(
 ) -> list[Given]:
     """For promises scoped by customer whose ``first`` records are still within their window."""
     evaluator = Evaluator(catalog, on_change=lambda outcome: None)
-    given: list[Given] = []
+    promises = {
+        pid: p
+        for pid, p in catalog.promises.items()
+        if isinstance(p, NeverPromise) and p.scope == "customer_id"
+    }
     with sessions() as session:
         clock = state_table.get_clock(session) or 0
-        history = record_table.scope_records(session, "customer_id", customer_id)
-    by_id = {r.id: r for r in history}
-    for pid, promise in catalog.promises.items():
-        if not isinstance(promise, NeverPromise) or promise.scope != "customer_id":
-            continue
-        evaluator.reevaluate(pid, customer_id, history, clock)
+        records = record_table.scope_records(session, "customer_id", customer_id)
+        stored = {
+            pid: outcome_table.outcomes_in_scope(session, pid, customer_id) for pid in promises
+        }
+    by_id = {r.id: r for r in records}
+    given: list[Given] = []
+    for pid, promise in promises.items():
+        judged = history.judged_from(promise, records, stored[pid])
+        evaluator.reevaluate(pid, customer_id, judged, clock)
         runner = evaluator.runners[pid]
         assert isinstance(runner, NeverRunner)
-        window = promise.within // MICROSECOND if promise.within else None
-        for fact in runner.firsts.get(customer_id, []):
-            if window is not None and fact["at"] + window < clock:
-                continue  # too long ago to count
-            record = by_id[fact["id"].rstrip("~")]
-            given.append(
-                Given(
-                    pid,
-                    record.id,
-                    record.occurred_at.isoformat(),
-                    record.channel,
-                    record.team,
-                    {f: fact.get(f) for f in promise.same},
-                )
-            )
+        for record_id, same in runner.given(customer_id, clock).items():
+            r = by_id[record_id]
+            given.append(Given(pid, r.id, r.occurred_at.isoformat(), r.channel, r.team, same))
         evaluator.forget(pid, customer_id)
     return given

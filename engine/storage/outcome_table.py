@@ -95,6 +95,7 @@ def _outcome_columns(outcome: Outcome) -> dict[str, Any]:
         "warn_at": outcome.warn_at,
         "decided_at": outcome.decided_at,
         "evidence": list(outcome.evidence),
+        "roles": None if outcome.roles is None else list(outcome.roles),
         "updated_at": now(),
     }
 
@@ -125,6 +126,7 @@ def row_to_outcome(row: OutcomeRow) -> Outcome:
         due_at=row.due_at,
         decided_at=row.decided_at,
         evidence=list(row.evidence),
+        roles=None if row.roles is None else list(row.roles),  # type: ignore[arg-type]
         warn_at=row.warn_at,
         channel=row.channel,
         sealed=row.sealed_at is not None,

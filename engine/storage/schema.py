@@ -135,6 +135,9 @@ class OutcomeRow(Base):
     warn_at: Mapped[datetime | None]
     decided_at: Mapped[datetime | None] = mapped_column(index=True)
     evidence: Mapped[list[str]]
+    roles: Mapped[list[str] | None]
+    """The role of each evidence record (``engine.outcomes.Role``); NULL on outcomes stored
+    before migration 0006 until their scope is evaluated again."""
     updated_at: Mapped[datetime]
     sealed_at: Mapped[datetime | None]
     """Set when records behind the outcome were erased or expired (event time: the latest

@@ -14,7 +14,7 @@ from datetime import timedelta
 from engine.clock import to_micros
 from engine.evaluation.rules_core import Fact, Firing
 from engine.evaluation.runner import Runner
-from engine.outcomes import Outcome, State
+from engine.outcomes import Outcome, Role, State
 from engine.records import Interaction
 from rules.compiler import DUE, GUARD, WARN
 from rules.models import DeadlinePromise
@@ -78,6 +78,7 @@ class DeadlineRunner(Runner):
             state="pending",
             opened_at=record.occurred_at,
             evidence=[record.id],
+            roles=["start"],
         )
         opp = _Opportunity(outcome, scope, due=None, warn=None)
         self.open[scope] = opp
@@ -86,12 +87,12 @@ class DeadlineRunner(Runner):
         self.emit(outcome)
 
     def _stop(self, scope: str, record: Interaction) -> None:
-        self._close_by(scope, record, "kept")
+        self._close_by(scope, record, "kept", "stop")
 
     def _cancel(self, scope: str, record: Interaction) -> None:
-        self._close_by(scope, record, "cancelled")
+        self._close_by(scope, record, "cancelled", "cancel")
 
-    def _close_by(self, scope: str, record: Interaction, state: State) -> None:
+    def _close_by(self, scope: str, record: Interaction, state: State, role: Role) -> None:
         """Close the open opportunity; one already broken stays broken (broken-late)."""
         opp = self.open.get(scope)
         if opp is None:
@@ -100,6 +101,7 @@ class DeadlineRunner(Runner):
             opp.outcome.state = state
             opp.outcome.decided_at = record.occurred_at
         opp.outcome.evidence.append(record.id)
+        opp.outcome.roles.append(role)
         self._close(opp)
 
     def _pause(self, scope: str, record: Interaction) -> None:

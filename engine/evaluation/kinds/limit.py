@@ -76,6 +76,7 @@ class LimitRunner(Runner):
             outcome.evidence = state.counted[first_k - 1 : k]
         else:
             outcome.evidence = list(state.counted)
+        outcome.roles = ["count"] * len(outcome.evidence)
         outcome.decided_at = record.occurred_at
         self.emit(outcome)
 

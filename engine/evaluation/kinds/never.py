@@ -8,7 +8,7 @@ while the window can still reach them, and are retracted once the clock has left
 from __future__ import annotations
 
 import heapq
-from collections import defaultdict
+from typing import Any
 
 from engine.evaluation.rules_core import Fact, Firing
 from engine.evaluation.runner import Runner
@@ -23,8 +23,11 @@ class NeverRunner(Runner):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.firsts: dict[str, list[Fact]] = defaultdict(list)
-        self._expiry: list[tuple[int, int, str, Fact]] = []  # (last useful µs, n, scope, fact)
+        # scope -> record id -> the held ``first`` fact (whose own id may carry a suffix,
+        # Runner.assert_fact), in event-time order; and when each can go: (last useful µs,
+        # seq, scope, record id, fact)
+        self.firsts: dict[str, dict[str, Fact]] = {}
+        self._expiry: list[tuple[int, int, str, str, Fact]] = []
         self._window = (
             self.promise.within // MICROSECOND if self.promise.within is not None else None
         )
@@ -44,30 +47,43 @@ class NeverRunner(Runner):
                 opened_at=record.occurred_at,
                 decided_at=record.occurred_at,
                 evidence=[record.id],
+                roles=["then"],
             )
             if earlier:
                 latest = max(earlier, key=lambda a: (a["at"], a["seq"]))
                 outcome.state = "broken"
                 outcome.evidence = [latest["id"], record.id]
+                outcome.roles = ["first", "then"]
             self.emit(outcome)
         if "first" in rules:
-            self.firsts[scope].append(fact)
+            self.firsts.setdefault(scope, {})[record.id] = fact
             if self._window is not None:
-                heapq.heappush(self._expiry, (fact["at"] + self._window, id(fact), scope, fact))
+                last = fact["at"] + self._window
+                heapq.heappush(self._expiry, (last, fact["seq"], scope, record.id, fact))
         else:
             self.retract(fact)
+
+    def given(self, scope: str, now: int) -> dict[str, dict[str, Any]]:
+        """What the customer of ``scope`` has already given, as of ``now`` (µs): for each
+        ``first`` record a later ``then`` would still repeat (inside the window), its id and
+        the values of its ``same`` fields, named as the rule author wrote them."""
+        return {
+            record_id: {name: fact.get(name) for name in self.promise.same}
+            for record_id, fact in self.firsts.get(scope, {}).items()
+            if self._window is None or fact["at"] + self._window >= now
+        }
 
     def tick(self, now: int) -> None:
         # Housekeeping, not a verdict: the rule's own window join already ignores old facts.
         while self._expiry and self._expiry[0][0] < now:
-            _, _, scope, fact = heapq.heappop(self._expiry)
+            _, _, scope, record_id, fact = heapq.heappop(self._expiry)
             held = self.firsts.get(scope)
-            if held and any(f is fact for f in held):
-                held.remove(fact)
+            if held and held.get(record_id) is fact:
+                del held[record_id]
                 self.retract(fact)
                 if not held:
                     del self.firsts[scope]
 
     def reset_scope(self, scope: str) -> None:
-        for fact in self.firsts.pop(scope, []):
+        for fact in self.firsts.pop(scope, {}).values():
             self.retract(fact)

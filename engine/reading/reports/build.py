@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from engine import outcomes
 from engine.alerting import status as alerts
 from engine.alerting.status import Alert
 from engine.reading.reports.explain import explain
@@ -113,7 +114,7 @@ class PromiseReport:
 
     @property
     def attainment(self) -> float | None:
-        return self.kept / self.decided if self.decided else None
+        return outcomes.attainment(self.kept, self.broken)
 
     @property
     def budget(self) -> Budget | None:

@@ -10,16 +10,11 @@ from zoneinfo import ZoneInfo
 from engine.records import Interaction
 from engine.storage.schema import OutcomeRow
 from rules.models import (
-    Compare,
-    Condition,
     DeadlinePromise,
     Equals,
-    Exists,
     LimitPromise,
     Match,
-    Matches,
     NeverPromise,
-    Not,
     OneOf,
     Promise,
 )
@@ -35,18 +30,32 @@ def explain(
         return f"evidence records not found: {', '.join(missing) or 'none recorded'}"
     evidence = [records[i] for i in row.evidence]
     if isinstance(promise, DeadlinePromise):
-        return _explain_deadline(row, promise, zone, evidence)
+        return _explain_deadline(row, promise, zone, list(zip(_roles(row), evidence, strict=True)))
     if isinstance(promise, NeverPromise):
         return _explain_never(promise, zone, evidence)
     return _explain_limit(promise, zone, evidence)
 
 
+def _roles(row: OutcomeRow) -> list[str]:
+    """What each evidence record did, as the runner stored it. An outcome stored before roles
+    were (migration 0006) is read by position (docs/semantics.md): a deadline's first record
+    started it and a later one closed it, as a cancel when it was cancelled, else as a stop
+    (so a cancel after a breach reads as a late stop until its scope is evaluated again)."""
+    if row.roles is not None:
+        return list(row.roles)
+    closer = "cancel" if row.state == "cancelled" else "stop"
+    return ["start"] + [closer] * (len(row.evidence) - 1)
+
+
 def _explain_deadline(
-    row: OutcomeRow, promise: DeadlinePromise, zone: ZoneInfo, evidence: list[Interaction]
+    row: OutcomeRow,
+    promise: DeadlinePromise,
+    zone: ZoneInfo,
+    evidence: list[tuple[str, Interaction]],
 ) -> str:
-    start, later = evidence[0], evidence[1:]
-    cancels = [r for r in later if promise.cancel is not None and _holds(promise.cancel, r)]
-    stops = [r for r in later if r not in cancels]
+    start = evidence[0][1]
+    stops = [r for role, r in evidence if role == "stop"]
+    cancels = [r for role, r in evidence if role == "cancel"]
     hours = f"{_calendar_words(promise.calendar)} hours" if promise.calendar else "around the clock"
     parts = [f"{_happened(start)} {when(start.occurred_at, zone)}"]
     if row.due_at is not None:
@@ -130,6 +139,8 @@ def _counted_noun(count: Match) -> str:
 
 
 def _values(match: Match, name: str) -> list[Any]:
+    """The values the author gave ``name`` (equal, or one of) in ``match``: words for the
+    report, never a test of a record (the runner decided the roles)."""
     for field_name, condition in match.conditions:
         if field_name == name and isinstance(condition, Equals):
             return [condition.value]
@@ -144,36 +155,3 @@ def _to(team: str | None) -> str:
 
 def _by(team: str | None) -> str:
     return f" by {team}" if team else ""
-
-
-def _holds(match: Match, record: Interaction) -> bool:
-    """Whether ``record`` matches (docs/semantics.md "Matching"): tells a stop from a cancel."""
-    fields = record.fields()
-    return all(_condition_holds(c, fields.get(name)) for name, c in match.conditions)
-
-
-def _condition_holds(condition: Condition, value: Any) -> bool:
-    if isinstance(condition, Not):
-        return not _condition_holds(condition.inner, value)
-    if isinstance(condition, Exists):
-        return (value is not None) == condition.present
-    if value is None:
-        return False
-    if isinstance(condition, Equals):
-        return value == condition.value
-    if isinstance(condition, OneOf):
-        return value in condition.values
-    if isinstance(condition, Matches):
-        return isinstance(value, str) and re.fullmatch(condition.source, value) is not None
-    assert isinstance(condition, Compare)
-    if condition.op == "ne":
-        return value != condition.value
-    try:
-        return {
-            "gte": value >= condition.value,
-            "gt": value > condition.value,
-            "lte": value <= condition.value,
-            "lt": value < condition.value,
-        }[condition.op]
-    except TypeError:
-        return False

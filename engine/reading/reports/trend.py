@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from engine import outcomes
 from engine.storage.schema import OutcomeRow
 
 # --- weekly trend ------------------------------------------------------------------------------
@@ -27,8 +28,7 @@ class WeekPoint:
 
     @property
     def attainment(self) -> float | None:
-        decided = self.kept + self.broken
-        return self.kept / decided if decided else None
+        return outcomes.attainment(self.kept, self.broken)
 
 
 def weekly_trend(
@@ -67,7 +67,7 @@ def weekly_trend(
     if first is None or last is None:
         return []
     return [
-        WeekPoint(_week_label(monday), counts[monday, "kept"], counts[monday, "broken"])
+        WeekPoint(outcomes.iso_week(monday), counts[monday, "kept"], counts[monday, "broken"])
         for monday in _mondays(first, last)
     ]
 
@@ -79,11 +79,6 @@ def _monday(moment: datetime) -> date:
 
 def _mondays(first: date, last: date) -> list[date]:
     return [first + timedelta(weeks=n) for n in range((last - first).days // 7 + 1)]
-
-
-def _week_label(monday: date) -> str:
-    year, week, _ = monday.isocalendar()
-    return f"{year}-W{week:02d}"
 
 
 @dataclass(frozen=True)
