@@ -29,9 +29,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import ROOT, Server
+from engine.ingest.dedup import IngestResult
 from engine.records import Interaction, Rejection, parse_record
 from engine.sandbox.replay import replay
-from engine.service import IngestResult, PromiseService
+from engine.service import PromiseService
 from engine.storage import record_table, state_table
 from rules.loader import check_directory
 
@@ -316,6 +317,28 @@ def test_a_duplicate_id_with_other_content_is_refused_and_the_first_kept(
     assert [a.status for a in later] == ["duplicate", "rejected"]
     assert later[1].problems[0].field == "id"
     assert stored(service)["dup"]["channel"] == "email"
+
+
+@pytest.mark.parametrize("other", [1.0, True], ids=["1.0", "true"])
+def test_a_conflicting_id_gets_the_same_answer_in_one_batch_as_across_batches(
+    service: PromiseService, other: Any
+) -> None:
+    """README: a different record under a known id is refused as a conflict, whether the
+    first came earlier in the batch or is stored already. 1, 1.0 and true are different
+    JSON (Python finds them equal), so these are different records."""
+    first = record("n1", case_id="K-1", attributes={"n": 1})
+    in_one_batch = service.ingest([first, {**first, "attributes": {"n": other}}])
+    service.ingest([{**first, "id": "n2"}])
+    in_a_later_batch = service.ingest([{**first, "id": "n2", "attributes": {"n": other}}])
+    assert [a.status for a in in_one_batch] == ["accepted", "rejected"]
+    assert [a.status for a in in_a_later_batch] == ["rejected"]
+    for answer in (in_one_batch[1], in_a_later_batch[0]):
+        assert [p.field for p in answer.problems] == ["id"]
+        assert "already stored with different content" in answer.problems[0].reason
+    assert (stored(service)["n1"]["attributes"], stored(service)["n2"]["attributes"]) == (
+        {"n": 1},
+        {"n": 1},
+    )
 
 
 def test_a_record_from_the_future_is_refused_and_the_clock_stays(
