@@ -11,6 +11,7 @@ names the field and the reason, and no input makes validation raise.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -27,6 +28,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from engine.clock import to_micros
 from engine.settings import Settings
 from rules.compiler import core_value
+from rules.models import RECORD_FIELDS
 
 MAX_RECORD_BYTES = 64 * 1024
 MAX_TEXT = 256
@@ -121,7 +123,7 @@ class RecordIn(BaseModel):
                 raise ValueError("; ".join(problems))
         return value
 
-    @field_validator("id", "customer_id", "case_id", "channel", "type", "team", "agent")
+    @field_validator(*RECORD_FIELDS)
     @classmethod
     def _no_nul(cls, value: str | None) -> str | None:
         # Databases (PostgreSQL) cannot store NUL in text: refuse it here, with a reason.
@@ -287,19 +289,13 @@ class Interaction:
         return (self.occurred_at, self.id)
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "id": self.id,
-            "occurred_at": self.occurred_at.isoformat(),
-            "customer_id": self.customer_id,
-            "channel": self.channel,
-            "direction": self.direction,
-            "type": self.type,
-        }
-        for name in ("case_id", "team", "agent"):
-            if getattr(self, name) is not None:
-                out[name] = getattr(self, name)
-        if self.attributes:
-            out["attributes"] = self.attributes
+        """The record as a sender writes it (SPEC §2), absent fields left out."""
+        out: dict[str, Any] = {}
+        for name in _FIELD_NAMES:
+            value = getattr(self, name)
+            if value is not None and value != {}:
+                out[name] = value
+        out["occurred_at"] = self.occurred_at.isoformat()
         return out
 
     def fingerprint(self) -> str:
@@ -312,19 +308,12 @@ class Interaction:
 
         Integral floats become ints because durable-rules does not match 1 with 1.0.
         """
-        flat: dict[str, Any] = {
-            "id": self.id,
-            "customer_id": self.customer_id,
-            "channel": self.channel,
-            "direction": self.direction,
-            "type": self.type,
-        }
-        for name in ("case_id", "team", "agent"):
-            value = getattr(self, name)
-            if value:
-                flat[name] = value
+        flat = {name: value for name in RECORD_FIELDS if (value := getattr(self, name))}
         _flatten("attributes", self.attributes, flat)
         return flat
+
+
+_FIELD_NAMES = tuple(f.name for f in dataclasses.fields(Interaction))
 
 
 def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
@@ -391,16 +380,9 @@ def parse_record(raw: Any) -> Interaction | list[Rejection]:
     except ValidationError as exc:
         return _capped([_rejection(error) for error in exc.errors()])
     return Interaction(
-        id=model.id,
         occurred_at=model.occurred_at.astimezone(UTC),
-        customer_id=model.customer_id,
-        channel=model.channel,
-        direction=model.direction,
-        type=model.type,
-        case_id=model.case_id or None,
-        team=model.team or None,
-        agent=model.agent or None,
         attributes=model.attributes,
+        **{name: getattr(model, name) or None for name in RECORD_FIELDS},  # "" is absent
     )
 
 

@@ -32,7 +32,6 @@ from zoneinfo import ZoneInfo
 from engine.ingest.dedup import Deduplicator
 from engine.ingest.mapping import (
     _PLACEHOLDER,
-    FIELDS,
     RECORD_PREFIX,
     Condition,
     Mapping,
@@ -42,6 +41,7 @@ from engine.ingest.mapping import (
     thread_of,
 )
 from engine.records import Interaction, parse_record
+from rules.models import RECORD_FIELDS
 
 _BARE_CR = re.compile(r"\r(?!\n)")
 _WHOLE_FLOAT = re.compile(r"-?\d+\.0+")
@@ -291,7 +291,7 @@ class _Mapper:
     def record(self, row: Row, at: datetime) -> dict[str, Any]:
         spec = self.mapping.doc.record
         raw: dict[str, Any] = {"occurred_at": at.isoformat()}
-        for name in FIELDS:
+        for name in RECORD_FIELDS:  # occurred_at comes from the mapping's timestamp
             value_spec = getattr(spec, name)
             if value_spec is not None:
                 value = self.value(value_spec, row)

@@ -20,12 +20,13 @@ from engine.storage.schema import (
     PendingRow,
     ScopeKeyRow,
 )
+from rules.models import RECORD_FIELDS
 
-_RECORD_COLUMNS = [getattr(InteractionRow, f.name) for f in dataclasses.fields(Interaction)]
-_COLUMNS = {
-    name: getattr(InteractionRow, name)
-    for name in ("id", "customer_id", "case_id", "channel", "direction", "type", "team", "agent")
-}
+_RECORD_NAMES = [f.name for f in dataclasses.fields(Interaction)]
+_RECORD_COLUMNS = [getattr(InteractionRow, name) for name in _RECORD_NAMES]
+"""The columns of :class:`Interaction`, in its field order: ``Interaction(*row)``."""
+_COLUMNS = {name: getattr(InteractionRow, name) for name in RECORD_FIELDS}
+"""The record fields a scope may name that are columns (attribute paths are scope keys)."""
 
 
 # --- records -----------------------------------------------------------------------------------
@@ -51,17 +52,8 @@ def add_records(session: Session, records: list[Interaction], scope_fields: Iter
         InteractionRow,
         [
             {
-                "id": r.id,
-                "occurred_at": r.occurred_at,
+                **{name: getattr(r, name) for name in _RECORD_NAMES},
                 "at_us": r.at,
-                "customer_id": r.customer_id,
-                "case_id": r.case_id,
-                "channel": r.channel,
-                "direction": r.direction,
-                "type": r.type,
-                "team": r.team,
-                "agent": r.agent,
-                "attributes": r.attributes,
                 "fingerprint": r.fingerprint(),
                 "received_at": received,
             }
