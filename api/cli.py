@@ -34,7 +34,7 @@ from engine.keys import KeyProblem, create_key, list_keys, revoke
 from engine.outcomes import STATES
 from engine.privacy import erasure, export, pseudonyms, retention
 from engine.reading.reports import build, render
-from engine.records import Interaction
+from engine.records import Interaction, RecordLimits
 from engine.sandbox.replay import ReplayResult, load_records, replay
 from engine.service import PromiseService
 from engine.settings import Settings
@@ -198,6 +198,7 @@ def replay_(
     """
     catalog = _load(promises)
     clock = _parse_until(until) if until else None
+    limits = RecordLimits.from_settings(Settings())
     console = Console(stderr=True)
     rejected: list[BadLine] = []
 
@@ -208,9 +209,11 @@ def replay_(
     with _progress(console) as bar:
         reading = bar.add_task("reading", total=None)
         if mapping is None:
-            records, duplicates = load_records(files, on_bad, lambda n: bar.advance(reading, n))
+            records, duplicates = load_records(
+                files, on_bad, lambda n: bar.advance(reading, n), limits
+            )
         else:
-            records, duplicates, _ = _mapped_records(files, mapping, bar, reading)
+            records, duplicates, _ = _mapped_records(files, mapping, bar, reading, limits)
         if db is None:
             evaluating = bar.add_task("evaluating", total=len(records))
             result = replay(catalog, records, clock, lambda n: bar.advance(evaluating, n))
@@ -256,7 +259,7 @@ def _replay_into(
 
 
 def _mapped_records(
-    files: list[Path], mapping_file: Path, bar: Progress, task: TaskID
+    files: list[Path], mapping_file: Path, bar: Progress, task: TaskID, limits: RecordLimits
 ) -> tuple[list[Interaction], int, int]:
     """Records from CSV exports through a mapping, duplicates dropped, and rows read; the
     account of each file on stderr."""
@@ -265,7 +268,7 @@ def _mapped_records(
 
     try:
         mapping = load_mapping(mapping_file)
-        results = import_files(files, mapping, lambda n: bar.advance(task, n))
+        results = import_files(files, mapping, lambda n: bar.advance(task, n), limits)
     except MappingError as exc:
         bar.stop()
         typer.echo(str(exc), err=True)
@@ -331,11 +334,15 @@ def import_(
     started = clock.perf_counter()
     with _progress(console) as bar:
         reading = bar.add_task("reading rows", total=None)
-        records, _, rows = _mapped_records(files, mapping, bar, reading)
+        settings = Settings()
+        limits = RecordLimits.from_settings(settings)
+        records, _, rows = _mapped_records(files, mapping, bar, reading, limits)
         mapped_at = clock.perf_counter()
-        engine = make_engine(db or Settings().database_url)
+        engine = make_engine(db or settings.database_url)
         migrate(engine)
-        service = PromiseService(catalog, session_factory(engine), alerts=alerts)
+        service = PromiseService(
+            catalog, session_factory(engine), alerts=alerts, erasure_key=settings.erasure_key
+        )
         storing = bar.add_task("storing records", total=len(records))
         stored = 0
 

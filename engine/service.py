@@ -30,8 +30,7 @@ from engine.evaluation.evaluator import Evaluator
 from engine.ingest.dedup import Deduplicator, IngestResult, Status
 from engine.outcomes import OPEN_STATES, Outcome
 from engine.privacy import pseudonyms
-from engine.records import Interaction, parse_record
-from engine.settings import Settings
+from engine.records import DEFAULT_LIMITS, Interaction, RecordLimits, parse_record
 from engine.storage import outcome_table, record_table, state_table
 from engine.storage.bulk import chunked
 from engine.storage.schema import OutcomeRow, PromiseVersionRow
@@ -63,13 +62,15 @@ class PromiseService:
         *,
         alerts: bool = True,
         erasure_key: str | None = None,
+        limits: RecordLimits = DEFAULT_LIMITS,
         journal: quarantine.CrashJournal | None = None,
     ) -> None:
         """``alerts=False`` stores outcomes without queueing alerts: for backfilling history
-        that nobody needs to be paged about now. ``erasure_key`` (default:
-        PROMISE_ERASURE_KEY) checks new record ids against the tombstones of erased ones.
-        ``journal`` notes which promise is being evaluated, for a worker process that a
-        crash in the rules core may kill (engine/quarantine.py)."""
+        that nobody needs to be paged about now. ``erasure_key`` (PROMISE_ERASURE_KEY)
+        checks new record ids against the tombstones of erased ones; without it, ids cannot
+        be checked once anything was erased, and are refused. ``limits`` bound the records
+        :meth:`accept` validates. ``journal`` notes which promise is being evaluated, for a
+        worker process that a crash in the rules core may kill (engine/quarantine.py)."""
         self.catalog = catalog
         self.sessions = sessions
         self.alerts = alerts
@@ -82,7 +83,8 @@ class PromiseService:
             if bind is not None and bind.dialect.name == "sqlite"
             else contextlib.nullcontext()
         )
-        self.erasure_key = erasure_key or Settings().erasure_key
+        self.erasure_key = erasure_key
+        self.limits = limits
         self.evaluator = Evaluator(catalog, on_change=lambda outcome: None)
         self.scope_fields = sorted({p.scope for p in catalog.promises.values()})
         with sessions.begin() as session:
@@ -108,7 +110,7 @@ class PromiseService:
         reported, the rest kept. Committed before it returns: "accepted" means stored."""
         results: list[IngestResult | Interaction] = []
         for raw in raw_records:
-            parsed = parse_record(raw)
+            parsed = parse_record(raw, self.limits)
             if isinstance(parsed, list):
                 raw_id = raw.get("id") if isinstance(raw, dict) else None
                 parsed = IngestResult(

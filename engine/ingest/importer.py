@@ -40,7 +40,7 @@ from engine.ingest.mapping import (
     cell_text,
     thread_of,
 )
-from engine.records import Interaction, parse_record
+from engine.records import DEFAULT_LIMITS, Interaction, RecordLimits, parse_record
 from rules.models import RECORD_FIELDS
 
 _BARE_CR = re.compile(r"\r(?!\n)")
@@ -371,18 +371,22 @@ def _timestamp(mapping: Mapping, row: Row) -> datetime:
 
 
 def import_files(
-    files: Iterable[Path], mapping: Mapping, on_row: Callable[[int], None] = lambda n: None
+    files: Iterable[Path],
+    mapping: Mapping,
+    on_row: Callable[[int], None] = lambda n: None,
+    limits: RecordLimits = DEFAULT_LIMITS,
 ) -> list[ImportResult]:
     """:func:`import_file` for each file, with one :class:`Deduplicator` across them all: a
     record id that an earlier file made is a duplicate, or refused if its content differs."""
     known = Deduplicator()
-    return [import_file(file, mapping, on_row, known=known) for file in files]
+    return [import_file(file, mapping, on_row, limits, known=known) for file in files]
 
 
 def import_file(
     file: Path,
     mapping: Mapping,
     on_row: Callable[[int], None] = lambda n: None,
+    limits: RecordLimits = DEFAULT_LIMITS,
     *,
     known: Deduplicator | None = None,
 ) -> ImportResult:
@@ -424,7 +428,7 @@ def import_file(
         except _Rejected as exc:
             _count(result, result.rejected, exc.reason, row)
             continue
-        parsed = parse_record(raw)
+        parsed = parse_record(raw, limits)
         if isinstance(parsed, list):
             reason = "; ".join(str(p) for p in parsed)
             _count(result, result.rejected, _general(reason), row)
@@ -438,7 +442,7 @@ def import_file(
             by_row[row.number] = parsed
             result.mapped += 1
     derived: list[Interaction] = []
-    for index, derive in enumerate(mapping.doc.derive):
+    for derive in mapping.doc.derive:
         mapped_rows = [r for r in kept if r.number in by_row]
         derived_mapper = _Mapper(mapping, mapped_rows)
         for group in derived_mapper.groups(derive.within).values():
@@ -446,7 +450,7 @@ def import_file(
                 old, new = before.cells.get(derive.on_change), row.cells.get(derive.on_change)
                 if old is None or new is None or old == new:
                     continue
-                record = _derived(derived_mapper, derive, index, by_row[row.number], row, old, new)
+                record = _derived(derived_mapper, derive, by_row[row.number], row, old, new, limits)
                 if isinstance(record, str):
                     _count(result, result.rejected, f"derived {derive.type}: {record}", row)
                     continue
@@ -462,7 +466,13 @@ def import_file(
 
 
 def _derived(
-    mapper: _Mapper, derive: Any, index: int, base: Interaction, row: Row, old: str, new: str
+    mapper: _Mapper,
+    derive: Any,
+    base: Interaction,
+    row: Row,
+    old: str,
+    new: str,
+    limits: RecordLimits,
 ) -> Interaction | str:
     raw = base.to_json()
     raw["id"] = f"{base.id}/{derive.type}"
@@ -478,7 +488,7 @@ def _derived(
             raw[name] = value if isinstance(value, str) else cell_text(value)
     attributes["change"] = {"column": derive.on_change, "from": old, "to": new}
     raw["attributes"] = attributes
-    parsed = parse_record(raw)
+    parsed = parse_record(raw, limits)
     if isinstance(parsed, list):
         return "; ".join(str(p) for p in parsed)
     return parsed

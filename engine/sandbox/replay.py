@@ -13,7 +13,7 @@ from engine.evaluation.evaluator import Evaluator
 from engine.ingest.dedup import Deduplicator
 from engine.ingest.sources import BadLine, read_records
 from engine.outcomes import STATES, Outcome
-from engine.records import Interaction
+from engine.records import DEFAULT_LIMITS, Interaction, RecordLimits
 from rules.models import Catalog
 
 
@@ -47,6 +47,7 @@ def load_records(
     files: Iterable[Path],
     on_bad: Callable[[BadLine], None],
     on_read: Callable[[int], None] = lambda n: None,
+    limits: RecordLimits = DEFAULT_LIMITS,
 ) -> tuple[list[Interaction], int]:
     """All valid records of ``files`` in event-time order, and how many duplicates were dropped.
 
@@ -57,7 +58,7 @@ def load_records(
     kept: list[Interaction] = []
     duplicates = 0
     for file in files:
-        for line, item in read_records(file):
+        for line, item in read_records(file, limits):
             on_read(1)
             if isinstance(item, BadLine):
                 on_bad(item)
