@@ -364,7 +364,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         raw = {**planned.model_dump(mode="json", exclude_none=True), "customer_id": customer_id}
         raw.setdefault("id", "pre-flight-check")
         raw.setdefault("occurred_at", datetime.now(UTC).isoformat())
-        parsed = parse_record(raw)
+        parsed = parse_record(raw, e.service.limits)
         if isinstance(parsed, list):
             raise HTTPException(422, [{"field": p.field, "reason": p.reason} for p in parsed])
         verdicts = [

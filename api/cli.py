@@ -28,12 +28,13 @@ from rich.table import Table
 from engine.docs import site
 from engine.docs.features import coverage
 from engine.docs.results import load_results
+from engine.ingest.dedup import IngestResult
 from engine.ingest.sources import BadLine
 from engine.keys import KeyProblem, create_key, list_keys, revoke
 from engine.outcomes import STATES
 from engine.privacy import erasure, export, pseudonyms, retention
 from engine.reading.reports import build, render
-from engine.records import Interaction
+from engine.records import Interaction, RecordLimits
 from engine.sandbox.replay import ReplayResult, load_records, replay
 from engine.service import PromiseService
 from engine.settings import Settings
@@ -197,6 +198,7 @@ def replay_(
     """
     catalog = _load(promises)
     clock = _parse_until(until) if until else None
+    limits = RecordLimits.from_settings(Settings())
     console = Console(stderr=True)
     rejected: list[BadLine] = []
 
@@ -207,9 +209,11 @@ def replay_(
     with _progress(console) as bar:
         reading = bar.add_task("reading", total=None)
         if mapping is None:
-            records, duplicates = load_records(files, on_bad, lambda n: bar.advance(reading, n))
+            records, duplicates = load_records(
+                files, on_bad, lambda n: bar.advance(reading, n), limits
+            )
         else:
-            records, duplicates, _ = _mapped_records(files, mapping, bar, reading)
+            records, duplicates, _ = _mapped_records(files, mapping, bar, reading, limits)
         if db is None:
             evaluating = bar.add_task("evaluating", total=len(records))
             result = replay(catalog, records, clock, lambda n: bar.advance(evaluating, n))
@@ -241,30 +245,30 @@ def _replay_into(
     service = PromiseService(
         catalog, session_factory(engine), alerts=alerts, erasure_key=erasure_key
     )
-    empty = service.record_count() == 0
-    for start in range(0, len(records), 5_000):
-        chunk = records[start : start + 5_000]
-        for answer in service.load(chunk):
+
+    def on_answers(answers: list[IngestResult]) -> None:
+        for answer in answers:
             if answer.status == "rejected":
                 problems = "; ".join(map(str, answer.problems))
                 typer.echo(f"skipped record {answer.id!r}: {problems}", err=True)
-    service.recompute(until, stored=records if empty else None)
+
+    service.backfill(records, until, on_answers)
     return ReplayResult(
         records=len(records), rejected=[], outcomes=service.outcomes(), catalog=catalog
     )
 
 
 def _mapped_records(
-    files: list[Path], mapping_file: Path, bar: Progress, task: TaskID
+    files: list[Path], mapping_file: Path, bar: Progress, task: TaskID, limits: RecordLimits
 ) -> tuple[list[Interaction], int, int]:
     """Records from CSV exports through a mapping, duplicates dropped, and rows read; the
     account of each file on stderr."""
-    from engine.ingest.importer import import_file
+    from engine.ingest.importer import import_files
     from engine.ingest.mapping import MappingError, load_mapping
 
     try:
         mapping = load_mapping(mapping_file)
-        results = [import_file(f, mapping, lambda n: bar.advance(task, n)) for f in files]
+        results = import_files(files, mapping, lambda n: bar.advance(task, n), limits)
     except MappingError as exc:
         bar.stop()
         typer.echo(str(exc), err=True)
@@ -273,18 +277,11 @@ def _mapped_records(
         bar.stop()
         typer.echo(f"error: cannot read {exc.filename}: {exc.strerror}", err=True)
         raise typer.Exit(1) from None
-    by_id: dict[str, Interaction] = {}
-    duplicates = 0
     for result in results:
         for line in result.lines():
             bar.console.print(line, markup=False, highlight=False, soft_wrap=True)
-        for record in result.records:
-            if record.id in by_id:
-                duplicates += 1
-            else:
-                by_id[record.id] = record
-    rows = sum(r.rows for r in results)
-    return sorted(by_id.values(), key=lambda r: r.order), duplicates, rows
+    records = sorted((r for result in results for r in result.records), key=lambda r: r.order)
+    return records, sum(r.duplicates for r in results), sum(r.rows for r in results)
 
 
 @app.command("import")
@@ -337,23 +334,30 @@ def import_(
     started = clock.perf_counter()
     with _progress(console) as bar:
         reading = bar.add_task("reading rows", total=None)
-        records, _, rows = _mapped_records(files, mapping, bar, reading)
+        settings = Settings()
+        limits = RecordLimits.from_settings(settings)
+        records, _, rows = _mapped_records(files, mapping, bar, reading, limits)
         mapped_at = clock.perf_counter()
-        engine = make_engine(db or Settings().database_url)
+        engine = make_engine(db or settings.database_url)
         migrate(engine)
-        service = PromiseService(catalog, session_factory(engine), alerts=alerts)
-        empty = service.record_count() == 0
+        service = PromiseService(
+            catalog, session_factory(engine), alerts=alerts, erasure_key=settings.erasure_key
+        )
         storing = bar.add_task("storing records", total=len(records))
-        counts: dict[str, int] = {"accepted": 0, "duplicate": 0, "rejected": 0}
-        for start in range(0, len(records), 5_000):
-            for answer in service.load(records[start : start + 5_000]):
-                counts[answer.status] += 1
+        stored = 0
+
+        def on_answers(answers: list[IngestResult]) -> None:
+            nonlocal stored
+            for answer in answers:
                 if answer.status == "rejected":
                     problems = "; ".join(map(str, answer.problems))
                     bar.console.print(f"refused record {answer.id!r}: {problems}", markup=False)
-            bar.advance(storing, min(5_000, len(records) - start))
-        bar.add_task("evaluating", total=None)
-        service.recompute(stored=records if empty and counts["accepted"] == len(records) else None)
+            bar.advance(storing, len(answers))
+            stored += len(answers)
+            if stored == len(records):  # then backfill evaluates everything
+                bar.add_task("evaluating", total=None)
+
+        counts = service.backfill(records, on_answers=on_answers)
         result = ReplayResult(
             records=service.record_count(),
             rejected=[],

@@ -18,6 +18,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from api.metrics import Metrics
 from engine.keys import ApiKey, Scope, verify
 from engine.reading.queries import Queries
+from engine.records import RecordLimits
 from engine.sandbox.pool import Sandbox
 from engine.service import PromiseService
 from engine.settings import Settings
@@ -44,7 +45,12 @@ class Engine:
 
     def _use(self, catalog: Catalog) -> None:
         # PromiseService records every version it has not seen before.
-        self.service = PromiseService(catalog, self.sessions, erasure_key=self.settings.erasure_key)
+        self.service = PromiseService(
+            catalog,
+            self.sessions,
+            erasure_key=self.settings.erasure_key,
+            limits=RecordLimits.from_settings(self.settings),
+        )
         self.queries = Queries(catalog, self.sessions)
         self.catalog = catalog
 

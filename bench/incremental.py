@@ -99,9 +99,7 @@ def measure(size: int, url: str, samples: int, recompute: bool) -> dict[str, Any
     sessions = session_factory(engine)
     started = time.perf_counter()
     bulk = PromiseService(catalog, sessions, alerts=False)
-    for start in range(0, len(records), 5_000):
-        bulk.load(records[start : start + 5_000])
-    bulk.recompute(stored=records)
+    bulk.backfill(records)
     filled = time.perf_counter() - started
     del records, bulk
 

@@ -101,9 +101,7 @@ def phase_fill(n: int, closed: bool, url: str) -> dict[str, Any]:
     migrate(engine)
     service = PromiseService(load_catalog(ROOT / "promises"), session_factory(engine), alerts=False)
     records = _parsed(_raw(n, closed))
-    for start in range(0, len(records), 5_000):
-        service.load(records[start : start + 5_000])
-    service.recompute(stored=records)
+    service.backfill(records)
     return {}
 
 

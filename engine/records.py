@@ -3,30 +3,39 @@
 Limits (documented in the README): a record is at most ``MAX_RECORD_BYTES`` of JSON, ids
 and text fields at most ``MAX_TEXT`` characters, attributes nested at most
 ``MAX_DEPTH`` levels with at most ``MAX_ATTRIBUTE_FIELDS`` values reachable through
-objects, ``occurred_at`` between ``EARLIEST`` and ``PROMISE_MAX_FUTURE_SECONDS`` (default
-one day) after the wall clock. Attribute values must be JSON: text without NUL or lone
-surrogates (no database stores them), 64-bit integers, finite numbers. Every rejection
-names the field and the reason, and no input makes validation raise.
+objects, ``occurred_at`` between ``EARLIEST`` and ``RecordLimits.max_future`` (from
+PROMISE_MAX_FUTURE_SECONDS, default one day) after the wall clock. Attribute values must
+be JSON: text without NUL or lone surrogates (no database stores them), 64-bit integers,
+finite numbers. Every rejection names the field and the reason, and no input makes
+validation raise.
 """
 
 from __future__ import annotations
 
-import functools
+import dataclasses
 import hashlib
 import json
 import math
-import os
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import orjson
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from engine.clock import to_micros
 from engine.settings import Settings
 from rules.compiler import core_value
+from rules.models import RECORD_FIELDS
 
 MAX_RECORD_BYTES = 64 * 1024
 MAX_TEXT = 256
@@ -43,6 +52,23 @@ here on: an earlier ``occurred_at`` is a mistake (a year 0001 date once crashed 
 _INT64 = (-(2**63), 2**63 - 1)
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _BRIEF = 60
+
+
+@dataclass(frozen=True)
+class RecordLimits:
+    """The bounds of a valid record that a deployment sets (the others are the constants
+    above): built from the :class:`Settings` where a process starts, passed to
+    :func:`parse_record`."""
+
+    max_future: timedelta = timedelta(seconds=Settings.model_fields["max_future_seconds"].default)
+    """How far after the wall clock ``occurred_at`` may lie (PROMISE_MAX_FUTURE_SECONDS)."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RecordLimits:
+        return cls(max_future=timedelta(seconds=settings.max_future_seconds))
+
+
+DEFAULT_LIMITS = RecordLimits()
 
 
 class RecordIn(BaseModel):
@@ -85,7 +111,7 @@ class RecordIn(BaseModel):
 
     @field_validator("occurred_at")
     @classmethod
-    def _in_range(cls, value: datetime) -> datetime:
+    def _in_range(cls, value: datetime, info: ValidationInfo) -> datetime:
         try:
             moment = value.astimezone(UTC)
         except (OverflowError, ValueError):  # e.g. 0001-01-01T00:00:00+01:00 is in year 0
@@ -96,7 +122,8 @@ class RecordIn(BaseModel):
                 "the engine keeps"
             )
         now = datetime.now(UTC)
-        ahead = _max_future(os.environ.get("PROMISE_MAX_FUTURE_SECONDS"))
+        limits = info.context if isinstance(info.context, RecordLimits) else DEFAULT_LIMITS
+        ahead = limits.max_future
         if moment > now + ahead:
             # The clock is the latest event time seen (SPEC §4): one record from the future
             # would move it there and break every open deadline at once.
@@ -121,20 +148,13 @@ class RecordIn(BaseModel):
                 raise ValueError("; ".join(problems))
         return value
 
-    @field_validator("id", "customer_id", "case_id", "channel", "type", "team", "agent")
+    @field_validator(*RECORD_FIELDS)
     @classmethod
     def _no_nul(cls, value: str | None) -> str | None:
         # Databases (PostgreSQL) cannot store NUL in text: refuse it here, with a reason.
         if value is not None and "\x00" in value:
             raise ValueError("must not contain NUL (\\u0000) characters")
         return value
-
-
-@functools.lru_cache(maxsize=8)
-def _max_future(environment: str | None) -> timedelta:
-    """PROMISE_MAX_FUTURE_SECONDS, read once per value of the variable (``environment``):
-    building the settings for every record would cost more than validating it."""
-    return timedelta(seconds=Settings().max_future_seconds)
 
 
 def _seconds(span: timedelta) -> str:
@@ -287,19 +307,13 @@ class Interaction:
         return (self.occurred_at, self.id)
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "id": self.id,
-            "occurred_at": self.occurred_at.isoformat(),
-            "customer_id": self.customer_id,
-            "channel": self.channel,
-            "direction": self.direction,
-            "type": self.type,
-        }
-        for name in ("case_id", "team", "agent"):
-            if getattr(self, name) is not None:
-                out[name] = getattr(self, name)
-        if self.attributes:
-            out["attributes"] = self.attributes
+        """The record as a sender writes it (SPEC §2), absent fields left out."""
+        out: dict[str, Any] = {}
+        for name in _FIELD_NAMES:
+            value = getattr(self, name)
+            if value is not None and value != {}:
+                out[name] = value
+        out["occurred_at"] = self.occurred_at.isoformat()
         return out
 
     def fingerprint(self) -> str:
@@ -312,19 +326,12 @@ class Interaction:
 
         Integral floats become ints because durable-rules does not match 1 with 1.0.
         """
-        flat: dict[str, Any] = {
-            "id": self.id,
-            "customer_id": self.customer_id,
-            "channel": self.channel,
-            "direction": self.direction,
-            "type": self.type,
-        }
-        for name in ("case_id", "team", "agent"):
-            value = getattr(self, name)
-            if value:
-                flat[name] = value
+        flat = {name: value for name in RECORD_FIELDS if (value := getattr(self, name))}
         _flatten("attributes", self.attributes, flat)
         return flat
+
+
+_FIELD_NAMES = tuple(f.name for f in dataclasses.fields(Interaction))
 
 
 def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
@@ -350,7 +357,7 @@ class Rejection:
         return f"{self.field}: {self.reason}"
 
 
-def parse_record(raw: Any) -> Interaction | list[Rejection]:
+def parse_record(raw: Any, limits: RecordLimits = DEFAULT_LIMITS) -> Interaction | list[Rejection]:
     """Validate one raw record (a decoded JSON value); never raises for bad input."""
     if not isinstance(raw, dict):
         return [Rejection("(record)", f"a record is a JSON object, got {_json_type(raw)}")]
@@ -387,20 +394,13 @@ def parse_record(raw: Any) -> Interaction | list[Rejection]:
             )
         ]
     try:
-        model = RecordIn.model_validate(raw)
+        model = RecordIn.model_validate(raw, context=limits)
     except ValidationError as exc:
         return _capped([_rejection(error) for error in exc.errors()])
     return Interaction(
-        id=model.id,
         occurred_at=model.occurred_at.astimezone(UTC),
-        customer_id=model.customer_id,
-        channel=model.channel,
-        direction=model.direction,
-        type=model.type,
-        case_id=model.case_id or None,
-        team=model.team or None,
-        agent=model.agent or None,
         attributes=model.attributes,
+        **{name: getattr(model, name) or None for name in RECORD_FIELDS},  # "" is absent
     )
 
 

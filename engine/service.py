@@ -12,12 +12,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Iterable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import groupby
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -26,26 +27,19 @@ from engine.alerting import outbox
 from engine.clock import from_micros, now, to_micros
 from engine.evaluation import history, quarantine
 from engine.evaluation.evaluator import Evaluator
+from engine.ingest.dedup import Deduplicator, IngestResult, Status
 from engine.outcomes import OPEN_STATES, Outcome
 from engine.privacy import pseudonyms
-from engine.records import Interaction, Rejection, parse_record
-from engine.settings import Settings
+from engine.records import DEFAULT_LIMITS, Interaction, RecordLimits, parse_record
 from engine.storage import outcome_table, record_table, state_table
+from engine.storage.bulk import chunked
 from engine.storage.schema import OutcomeRow, PromiseVersionRow
 from rules.models import Catalog, Promise
 from rules.version import canonical
 
-Status = Literal["accepted", "duplicate", "rejected"]
 log = logging.getLogger("promise.service")
-
-
-@dataclass(frozen=True)
-class IngestResult:
-    """What happened to one record of a batch, in the batch's order."""
-
-    id: str | None
-    status: Status
-    problems: list[Rejection] = field(default_factory=list)
+BULK_CHUNK = 5_000
+"""Records stored per transaction by :meth:`PromiseService.backfill`."""
 
 
 @dataclass
@@ -68,13 +62,15 @@ class PromiseService:
         *,
         alerts: bool = True,
         erasure_key: str | None = None,
+        limits: RecordLimits = DEFAULT_LIMITS,
         journal: quarantine.CrashJournal | None = None,
     ) -> None:
         """``alerts=False`` stores outcomes without queueing alerts: for backfilling history
-        that nobody needs to be paged about now. ``erasure_key`` (default:
-        PROMISE_ERASURE_KEY) checks new record ids against the tombstones of erased ones.
-        ``journal`` notes which promise is being evaluated, for a worker process that a
-        crash in the rules core may kill (engine/quarantine.py)."""
+        that nobody needs to be paged about now. ``erasure_key`` (PROMISE_ERASURE_KEY)
+        checks new record ids against the tombstones of erased ones; without it, ids cannot
+        be checked once anything was erased, and are refused. ``limits`` bound the records
+        :meth:`accept` validates. ``journal`` notes which promise is being evaluated, for a
+        worker process that a crash in the rules core may kill (engine/quarantine.py)."""
         self.catalog = catalog
         self.sessions = sessions
         self.alerts = alerts
@@ -87,7 +83,8 @@ class PromiseService:
             if bind is not None and bind.dialect.name == "sqlite"
             else contextlib.nullcontext()
         )
-        self.erasure_key = erasure_key or Settings().erasure_key
+        self.erasure_key = erasure_key
+        self.limits = limits
         self.evaluator = Evaluator(catalog, on_change=lambda outcome: None)
         self.scope_fields = sorted({p.scope for p in catalog.promises.values()})
         with sessions.begin() as session:
@@ -113,7 +110,7 @@ class PromiseService:
         reported, the rest kept. Committed before it returns: "accepted" means stored."""
         results: list[IngestResult | Interaction] = []
         for raw in raw_records:
-            parsed = parse_record(raw)
+            parsed = parse_record(raw, self.limits)
             if isinstance(parsed, list):
                 raw_id = raw.get("id") if isinstance(raw, dict) else None
                 parsed = IngestResult(
@@ -121,16 +118,43 @@ class PromiseService:
                 )
             results.append(parsed)
         try:
-            return self._store(results)
+            return self._store(results, queue=True)
         except IntegrityError:  # a concurrent request stored one of these ids first:
-            return self._store(results)  # admitting again answers it "duplicate"
+            return self._store(results, queue=True)  # admitting again answers it "duplicate"
 
-    def _store(self, results: list[IngestResult | Interaction]) -> list[IngestResult]:
+    def backfill(
+        self,
+        records: list[Interaction],
+        until: datetime | None = None,
+        on_answers: Callable[[list[IngestResult]], None] = lambda answers: None,
+    ) -> Counter[Status]:
+        """Store ``records`` (in event-time order) in bulk, then evaluate everything stored in
+        one streaming pass (:meth:`recompute`): for replays and imports of history, where that
+        beats a scope re-evaluation per batch. ``on_answers`` hears each chunk's answers;
+        returns how many records got each answer."""
+        empty = self.record_count() == 0
+        counts: Counter[Status] = Counter()
+        for chunk in chunked(records, BULK_CHUNK):
+            answers = self._store(chunk, queue=False)
+            counts.update(answer.status for answer in answers)
+            on_answers(answers)
+        everything = empty and counts["accepted"] == len(records)  # stored is exactly records
+        self.recompute(until, stored=records if everything else None)
+        return counts
+
+    def _store(
+        self, items: Sequence[IngestResult | Interaction], *, queue: bool
+    ) -> list[IngestResult]:
+        """Admit ``items`` and store the new records in one transaction: ``queue``d for the
+        worker, or (a bulk load) with the clock moved for :meth:`recompute`."""
         with self._writer, self.sessions.begin() as session:
-            answers, new = self._admit(session, results)
+            answers, new = self._admit(session, items)
             if new:
                 record_table.add_records(session, new, self.scope_fields)
-                record_table.enqueue(session, new)
+                if queue:
+                    record_table.enqueue(session, new)
+                else:
+                    state_table.set_clock(session, max(r.at for r in new))
         return answers
 
     def evaluate_pending(self, limit: int = 2_000) -> int:
@@ -173,54 +197,26 @@ class PromiseService:
             if self.journal is not None:
                 self.journal.clear()
 
-    def load(self, records: Iterable[Interaction]) -> list[IngestResult]:
-        """Store valid records without evaluating them; call :meth:`recompute` after.
-
-        For bulk replays, where one streaming pass over everything beats a scope
-        re-evaluation per batch.
-        """
-        with self.sessions.begin() as session:
-            answers, new = self._admit(session, list(records))
-            if new:
-                record_table.add_records(session, new, self.scope_fields)
-                state_table.set_clock(session, max(r.at for r in new))
-        return answers
-
     def _admit(
-        self, session: Session, items: list[IngestResult | Interaction]
+        self, session: Session, items: Sequence[IngestResult | Interaction]
     ) -> tuple[list[IngestResult], list[Interaction]]:
-        """Decide accepted / duplicate / rejected for each record, in order; return the new ones."""
-        fresh: dict[str, Interaction] = {}
-        answers = [
-            item if isinstance(item, IngestResult) else self._classify_in_batch(item, fresh)
-            for item in items
-        ]
-        stored = record_table.fingerprints(session, fresh)
-        erased = pseudonyms.tombstoned(session, fresh, self.erasure_key)
-        for index, answer in enumerate(answers):
-            if answer.status == "accepted" and answer.id in erased:  # never resurrected
-                problem = erased[answer.id]
-                answers[index] = IngestResult(
-                    answer.id, "rejected" if problem else "duplicate", [problem] if problem else []
-                )
-            elif answer.status == "accepted" and answer.id in stored:
-                same = stored[answer.id] == fresh[answer.id].fingerprint()
-                answers[index] = (
-                    IngestResult(answer.id, "duplicate")
-                    if same
-                    else IngestResult(answer.id, "rejected", [_conflict(answer.id)])
-                )
-        return answers, [r for r in fresh.values() if r.id not in stored and r.id not in erased]
-
-    @staticmethod
-    def _classify_in_batch(record: Interaction, fresh: dict[str, Interaction]) -> IngestResult:
-        seen = fresh.get(record.id)
-        if seen is None:
-            fresh[record.id] = record
-            return IngestResult(record.id, "accepted")
-        if seen == record:
-            return IngestResult(record.id, "duplicate")
-        return IngestResult(record.id, "rejected", [_conflict(record.id)])
+        """Answer each record, in order, against the batch, the stored and the erased ids;
+        return the answers and the new records."""
+        ids = {item.id for item in items if isinstance(item, Interaction)}
+        known = Deduplicator(
+            stored=record_table.fingerprints(session, ids),
+            erased=pseudonyms.tombstoned(session, ids, self.erasure_key),
+        )
+        answers: list[IngestResult] = []
+        new: list[Interaction] = []
+        for item in items:
+            if isinstance(item, IngestResult):  # refused by validation already
+                answers.append(item)
+                continue
+            answers.append(known.admit(item))
+            if answers[-1].status == "accepted":
+                new.append(item)
+        return answers, new
 
     def _evaluate_new(self, session: Session, records: list[Interaction]) -> None:
         """Evaluate the scopes that stored, not yet evaluated, ``records`` touch."""
@@ -471,14 +467,6 @@ def _reasons(
         else:
             reasons[key] = f"new record(s) {', '.join(sorted(r.id for r in new)[:5])}"
     return reasons
-
-
-def _conflict(record_id: str) -> Rejection:
-    return Rejection(
-        "id",
-        f"{record_id!r} is already stored with different content; "
-        "a record id can only ever mean one record",
-    )
 
 
 def _version_row(promise: Promise) -> PromiseVersionRow:

@@ -29,9 +29,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import ROOT, Server
-from engine.records import Interaction, Rejection, parse_record
+from engine.ingest.dedup import IngestResult
+from engine.records import Interaction, RecordLimits, Rejection, parse_record
 from engine.sandbox.replay import replay
-from engine.service import IngestResult, PromiseService
+from engine.service import PromiseService
+from engine.settings import Settings
 from engine.storage import record_table, state_table
 from rules.loader import check_directory
 
@@ -318,6 +320,28 @@ def test_a_duplicate_id_with_other_content_is_refused_and_the_first_kept(
     assert stored(service)["dup"]["channel"] == "email"
 
 
+@pytest.mark.parametrize("other", [1.0, True], ids=["1.0", "true"])
+def test_a_conflicting_id_gets_the_same_answer_in_one_batch_as_across_batches(
+    service: PromiseService, other: Any
+) -> None:
+    """README: a different record under a known id is refused as a conflict, whether the
+    first came earlier in the batch or is stored already. 1, 1.0 and true are different
+    JSON (Python finds them equal), so these are different records."""
+    first = record("n1", case_id="K-1", attributes={"n": 1})
+    in_one_batch = service.ingest([first, {**first, "attributes": {"n": other}}])
+    service.ingest([{**first, "id": "n2"}])
+    in_a_later_batch = service.ingest([{**first, "id": "n2", "attributes": {"n": other}}])
+    assert [a.status for a in in_one_batch] == ["accepted", "rejected"]
+    assert [a.status for a in in_a_later_batch] == ["rejected"]
+    for answer in (in_one_batch[1], in_a_later_batch[0]):
+        assert [p.field for p in answer.problems] == ["id"]
+        assert "already stored with different content" in answer.problems[0].reason
+    assert (stored(service)["n1"]["attributes"], stored(service)["n2"]["attributes"]) == (
+        {"n": 1},
+        {"n": 1},
+    )
+
+
 def test_a_record_from_the_future_is_refused_and_the_clock_stays(
     service: PromiseService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -331,12 +355,43 @@ def test_a_record_from_the_future_is_refused_and_the_clock_stays(
     assert outcomes(service) == {("email-reply-1bd", "K-1"): ("pending", ["e1"])}
 
     monkeypatch.setenv("PROMISE_MAX_FUTURE_SECONDS", "0")
+    limits = RecordLimits.from_settings(Settings())  # as a process reads it when it starts
+    strict = PromiseService(service.catalog, service.sessions, limits=limits)
     soon = (datetime.now(UTC) + timedelta(minutes=5)).isoformat()
-    (answer,) = service.ingest([record("f2", soon, case_id="K-2")])
+    (answer,) = strict.ingest([record("f2", soon, case_id="K-2")])
     assert "more than 0 seconds after the current time" in answer.problems[0].reason
     monkeypatch.delenv("PROMISE_MAX_FUTURE_SECONDS")
     (answer,) = service.ingest([record("f3", soon, case_id="K-2")])  # a sender's clock skew
     assert answer.status == "accepted"
+
+
+def test_the_http_api_bounds_future_records_by_its_settings(tmp_path: Path) -> None:
+    """PROMISE_MAX_FUTURE_SECONDS reaches the API through the Settings it is created with,
+    for stored records and for pre-flight checks alike."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from engine.keys import create_key
+    from engine.storage.database import make_engine, session_factory
+
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'promise.db'}",
+        dir=ROOT / "promises",
+        max_future_seconds=0,
+    )
+    app = create_app(settings)
+    keys = make_engine(settings.database_url)
+    key = create_key(session_factory(keys), "crm", ["ingest", "read"])
+    keys.dispose()
+    soon = (datetime.now(UTC) + timedelta(minutes=5)).isoformat()
+    with TestClient(app, headers={"Authorization": f"Bearer {key}"}) as client:
+        [answer] = client.post("/interactions", json=record("f1", soon)).json()["results"]
+        assert answer["status"] == "rejected"
+        assert "more than 0 seconds after the current time" in answer["problems"][0]["reason"]
+        planned = {"channel": "email", "direction": "outbound", "type": "message"}
+        check = client.post("/customers/C-1/check", json={**planned, "occurred_at": soon})
+        assert check.status_code == 422
+        assert "more than 0 seconds after" in check.json()["detail"][0]["reason"]
 
 
 # --- properties ----------------------------------------------------------------------------------

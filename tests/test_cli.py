@@ -191,6 +191,89 @@ def test_replay_into_a_database_queues_alerts_unless_told_not_to(tmp_path: Path)
     assert counts == {"--alerts": [("alert", "customer-care", "broken")], "--no-alerts": []}
 
 
+CONFLICT = "is already stored with different content; a record id can only ever mean one record"
+"""README: a different record under a known id is refused as a conflict (the first stays);
+the same record again is a duplicate. Every path in gives that one answer."""
+
+
+def test_replay_refuses_a_conflicting_record_id_in_a_file_and_keeps_the_first(
+    tmp_path: Path,
+) -> None:
+    conflicting = {**RECORDS[0], "channel": "chat"}
+    file = write_jsonl(tmp_path / "in.jsonl", [*RECORDS, RECORDS[0], conflicting])
+    result = run("replay", str(file), "--json")
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert (document["records"], document["rejected"]) == (3, 1)
+    assert f"in.jsonl:5: id: 'e1' {CONFLICT}" in result.stderr.replace("\n", " ")
+    alone = json.loads(
+        run("replay", str(write_jsonl(tmp_path / "3.jsonl", RECORDS)), "--json").stdout
+    )
+    assert document["outcomes"] == alone["outcomes"]
+
+
+def test_replay_into_a_database_refuses_a_conflict_with_a_stored_record(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    first = run("replay", str(write_jsonl(tmp_path / "a.jsonl", RECORDS)), "--db", url, "--json")
+    conflicting = write_jsonl(tmp_path / "b.jsonl", [{**RECORDS[0], "channel": "chat"}])
+    again = run("replay", str(conflicting), "--db", url, "--json")
+    assert again.returncode == 0, again.stderr
+    assert f"skipped record 'e1': id: 'e1' {CONFLICT}" in again.stderr.replace("\n", " ")
+    assert json.loads(again.stdout)["outcomes"] == json.loads(first.stdout)["outcomes"]
+    with sqlite3.connect(tmp_path / "store.db") as db:
+        assert db.execute("SELECT channel FROM interactions WHERE id = 'e1'").fetchall() == [
+            ("email",)
+        ]
+
+
+def _csv(path: Path, *rows: str) -> Path:
+    path.write_text("id,at,customer,case\n" + "".join(f"{row}\n" for row in rows))
+    return path
+
+
+def test_import_refuses_a_conflicting_record_id_across_files_and_the_database(
+    tmp_path: Path,
+) -> None:
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text(
+        "timestamp: {column: at}\n"
+        "record:\n"
+        "  id: {column: id}\n"
+        "  customer_id: {column: customer}\n"
+        "  case_id: {column: case}\n"
+        "  channel: email\n"
+        "  direction: inbound\n"
+        "  type: message\n"
+    )
+    first = _csv(tmp_path / "a.csv", "m1,2024-03-01T16:00:00Z,C-1,K-1")
+    second = _csv(
+        tmp_path / "b.csv",
+        "m1,2024-03-01T17:00:00Z,C-1,K-1",  # m1 again, with another time
+        "m2,2024-03-01T16:30:00Z,C-2,K-2",
+    )
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    both = run("import", str(first), str(second), "--mapping", str(mapping), "--db", url)
+    assert both.returncode == 0, both.stderr
+    stderr = both.stderr.replace("\n", " ")
+    assert "b.csv: 2 rows read, 1 mapped, 0 skipped, 1 rejected; 1 records" in stderr
+    assert f"rejected 1: id: 'm1' {CONFLICT} (first at line 2)" in stderr
+    assert "stored 2 new records, 0 already there, 0 refused" in stderr
+
+    third = _csv(
+        tmp_path / "c.csv", "m2,2024-03-01T16:45:00Z,C-2,K-2", "m1,2024-03-01T16:00:00Z,C-1,K-1"
+    )
+    again = run("import", str(third), "--mapping", str(mapping), "--db", url)
+    assert again.returncode == 0, again.stderr
+    stderr = again.stderr.replace("\n", " ")
+    assert f"refused record 'm2': id: 'm2' {CONFLICT}" in stderr
+    assert "stored 0 new records, 1 already there, 1 refused" in stderr
+    with sqlite3.connect(tmp_path / "store.db") as db:
+        assert db.execute("SELECT id, occurred_at FROM interactions ORDER BY id").fetchall() == [
+            ("m1", "2024-03-01 16:00:00.000000"),
+            ("m2", "2024-03-01 16:30:00.000000"),
+        ]
+
+
 @pytest.mark.parametrize(
     "command",
     [

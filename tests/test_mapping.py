@@ -154,6 +154,30 @@ def test_a_change_of_column_within_a_group_derives_a_record(tmp_path: Path) -> N
     assert dict(result.derived) == {"handoff": 2}
 
 
+def test_a_row_repeating_a_record_is_a_duplicate_and_one_changing_it_is_refused(
+    tmp_path: Path,
+) -> None:
+    """docs/mapping.md: a row whose content changed under the same id is refused as a
+    conflict (the first row's record stays); the same record again is a duplicate."""
+    mapping = BASE.replace('{template: "{Case}-{row:03d}"}', "{column: Id}")
+    result = _import(
+        tmp_path,
+        "Id,Case,What,When,Who,Agent\n"
+        "r1,K1,asked,2024-03-01 10:00,c1,\n"
+        "r1,K1,asked,2024-03-01 10:00,c1,\n"  # the same record again
+        "r1,K1,asked,2024-03-01 10:05,c1,\n"  # another record under the same id
+        "r2,K1,answered,2024-03-01 10:30,c1,a1\n",
+        mapping,
+    )
+    assert [(r.id, r.occurred_at.minute) for r in result.records] == [("r1", 0), ("r2", 30)]
+    assert (result.rows, result.mapped, result.duplicates) == (4, 2, 1)
+    assert dict(result.rejected) == {
+        "id: 'r1' is already stored with different content; a record id can only ever mean "
+        "one record": 1
+    }
+    assert result.first_line == {next(iter(result.rejected)): 4}
+
+
 THREADS = """\
 timestamp: {column: at}
 record:

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from engine import clock
 from engine.storage import state_table
+from engine.storage.bulk import chunked
 from engine.storage.schema import BacklogRow, QuarantineRow
 from rules.models import Catalog, Promise
 
@@ -173,8 +174,7 @@ def release(session: Session, promise_id: str) -> int:
 def defer(session: Session, skipped: Iterable[tuple[str, str]]) -> None:
     """Keep (promise, scope) pairs a quarantined promise did not evaluate."""
     wanted = set(skipped)
-    for start in range(0, len(pairs := sorted(wanted)), 500):
-        chunk = pairs[start : start + 500]
+    for chunk in chunked(sorted(wanted)):
         held = session.execute(
             select(BacklogRow.promise_id, BacklogRow.scope).where(
                 tuple_(BacklogRow.promise_id, BacklogRow.scope).in_(chunk)

@@ -11,7 +11,8 @@ Reading copes with what real exports do:
   absent; whole-number ids written as ``3.0`` (a spreadsheet's float column) match ``3``.
 
 Every row is accounted for: read, then skipped (by a ``skip`` rule, counted per reason),
-rejected (it maps to an invalid record; counted per field and reason) or mapped.
+rejected (it maps to an invalid record, or to a record id an earlier row gave other content;
+counted per field and reason), a duplicate (the same record as an earlier row) or mapped.
 """
 
 from __future__ import annotations
@@ -21,16 +22,16 @@ import io
 import itertools
 import re
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from engine.ingest.dedup import Deduplicator
 from engine.ingest.mapping import (
     _PLACEHOLDER,
-    FIELDS,
     RECORD_PREFIX,
     Condition,
     Mapping,
@@ -39,7 +40,8 @@ from engine.ingest.mapping import (
     cell_text,
     thread_of,
 )
-from engine.records import Interaction, parse_record
+from engine.records import DEFAULT_LIMITS, Interaction, RecordLimits, parse_record
+from rules.models import RECORD_FIELDS
 
 _BARE_CR = re.compile(r"\r(?!\n)")
 _WHOLE_FLOAT = re.compile(r"-?\d+\.0+")
@@ -62,6 +64,7 @@ class ImportResult:
     rows: int = 0
     records: list[Interaction] = field(default_factory=list)
     mapped: int = 0
+    duplicates: int = 0  # rows whose record an earlier row (or file) already made
     derived: Counter[str] = field(default_factory=Counter)
     skipped: Counter[str] = field(default_factory=Counter)
     rejected: Counter[str] = field(default_factory=Counter)
@@ -76,6 +79,8 @@ class ImportResult:
         ]
         for kind, count in sorted(self.derived.items()):
             out.append(f"  + {count} derived '{kind}' records")
+        if self.duplicates:
+            out.append(f"  = {self.duplicates} rows repeat the record of an earlier row")
         for reason, count in self.skipped.most_common():
             out.append(f"  skipped {count}: {reason} (first at line {self.first_line[reason]})")
         for reason, count in self.rejected.most_common():
@@ -286,7 +291,7 @@ class _Mapper:
     def record(self, row: Row, at: datetime) -> dict[str, Any]:
         spec = self.mapping.doc.record
         raw: dict[str, Any] = {"occurred_at": at.isoformat()}
-        for name in FIELDS:
+        for name in RECORD_FIELDS:  # occurred_at comes from the mapping's timestamp
             value_spec = getattr(spec, name)
             if value_spec is not None:
                 value = self.value(value_spec, row)
@@ -365,13 +370,32 @@ def _timestamp(mapping: Mapping, row: Row) -> datetime:
     return moment
 
 
+def import_files(
+    files: Iterable[Path],
+    mapping: Mapping,
+    on_row: Callable[[int], None] = lambda n: None,
+    limits: RecordLimits = DEFAULT_LIMITS,
+) -> list[ImportResult]:
+    """:func:`import_file` for each file, with one :class:`Deduplicator` across them all: a
+    record id that an earlier file made is a duplicate, or refused if its content differs."""
+    known = Deduplicator()
+    return [import_file(file, mapping, on_row, limits, known=known) for file in files]
+
+
 def import_file(
-    file: Path, mapping: Mapping, on_row: Callable[[int], None] = lambda n: None
+    file: Path,
+    mapping: Mapping,
+    on_row: Callable[[int], None] = lambda n: None,
+    limits: RecordLimits = DEFAULT_LIMITS,
+    *,
+    known: Deduplicator | None = None,
 ) -> ImportResult:
-    """Map every row of ``file``; records come back in event-time order, ids unique.
+    """Map every row of ``file``; records come back in event-time order, ids unique (also
+    across the files that share ``known``).
 
     Raises MappingError when the file lacks a column the mapping names.
     """
+    known = known if known is not None else Deduplicator()
     source = mapping.doc.source
     header, rows_iter = read_rows(
         file, delimiter=source.delimiter, encoding=source.encoding, missing=source.missing
@@ -394,7 +418,6 @@ def import_file(
         kept.append(row)
     mapper = _Mapper(mapping, kept)
     by_row: dict[int, Interaction] = {}
-    by_id: dict[str, Interaction] = {}
     for row in kept:
         assert row.at is not None
         try:
@@ -405,18 +428,21 @@ def import_file(
         except _Rejected as exc:
             _count(result, result.rejected, exc.reason, row)
             continue
-        parsed = parse_record(raw)
+        parsed = parse_record(raw, limits)
         if isinstance(parsed, list):
             reason = "; ".join(str(p) for p in parsed)
             _count(result, result.rejected, _general(reason), row)
             continue
-        if parsed.id in by_id:
-            _count(result, result.rejected, f"id: {parsed.id!r} also made by another row", row)
-            continue
-        by_id[parsed.id] = parsed
-        by_row[row.number] = parsed
-        result.mapped += 1
-    for index, derive in enumerate(mapping.doc.derive):
+        answer = known.admit(parsed)
+        if answer.status == "duplicate":
+            result.duplicates += 1
+        elif answer.status == "rejected":
+            _count(result, result.rejected, "; ".join(map(str, answer.problems)), row)
+        else:
+            by_row[row.number] = parsed
+            result.mapped += 1
+    derived: list[Interaction] = []
+    for derive in mapping.doc.derive:
         mapped_rows = [r for r in kept if r.number in by_row]
         derived_mapper = _Mapper(mapping, mapped_rows)
         for group in derived_mapper.groups(derive.within).values():
@@ -424,18 +450,29 @@ def import_file(
                 old, new = before.cells.get(derive.on_change), row.cells.get(derive.on_change)
                 if old is None or new is None or old == new:
                     continue
-                record = _derived(derived_mapper, derive, index, by_row[row.number], row, old, new)
+                record = _derived(derived_mapper, derive, by_row[row.number], row, old, new, limits)
                 if isinstance(record, str):
                     _count(result, result.rejected, f"derived {derive.type}: {record}", row)
-                elif record.id not in by_id:
-                    by_id[record.id] = record
+                    continue
+                answer = known.admit(record)
+                if answer.status == "rejected":
+                    problems = "; ".join(map(str, answer.problems))
+                    _count(result, result.rejected, f"derived {derive.type}: {problems}", row)
+                elif answer.status == "accepted":
+                    derived.append(record)
                     result.derived[derive.type] += 1
-    result.records = sorted(by_id.values(), key=lambda r: r.order)
+    result.records = sorted([*by_row.values(), *derived], key=lambda r: r.order)
     return result
 
 
 def _derived(
-    mapper: _Mapper, derive: Any, index: int, base: Interaction, row: Row, old: str, new: str
+    mapper: _Mapper,
+    derive: Any,
+    base: Interaction,
+    row: Row,
+    old: str,
+    new: str,
+    limits: RecordLimits,
 ) -> Interaction | str:
     raw = base.to_json()
     raw["id"] = f"{base.id}/{derive.type}"
@@ -451,7 +488,7 @@ def _derived(
             raw[name] = value if isinstance(value, str) else cell_text(value)
     attributes["change"] = {"column": derive.on_change, "from": old, "to": new}
     raw["attributes"] = attributes
-    parsed = parse_record(raw)
+    parsed = parse_record(raw, limits)
     if isinstance(parsed, list):
         return "; ".join(str(p) for p in parsed)
     return parsed
@@ -467,4 +504,11 @@ def _count(result: ImportResult, counter: Counter[str], reason: str, row: Row) -
     result.first_line.setdefault(reason, row.line)
 
 
-__all__ = ["ImportResult", "MappingError", "header_names", "import_file", "read_rows"]
+__all__ = [
+    "ImportResult",
+    "MappingError",
+    "header_names",
+    "import_file",
+    "import_files",
+    "read_rows",
+]

@@ -24,11 +24,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from rules.errors import Problem
 from rules.matches import did_you_mean
+from rules.models import RECORD_FIELDS
 from rules.yaml_source import Location, YamlDocument, read_yaml
 
-FIELDS = ("id", "case_id", "customer_id", "channel", "direction", "type", "team", "agent")
-"""Record fields a mapping fills (``occurred_at`` comes from ``timestamp``)."""
-REQUIRED = ("id", "customer_id", "channel", "direction", "type")
 SPECIAL = ("row",)
 """Names a template may use besides columns: ``{row}`` is the data row's 1-based number."""
 RECORD_PREFIX = "record."
@@ -237,8 +235,8 @@ class Derive(_Strict):
     @classmethod
     def _known_fields(cls, value: dict[str, Value]) -> dict[str, Value]:
         for name in value:
-            if name not in FIELDS or name in ("id", "type"):
-                settable = ", ".join(f for f in FIELDS if f not in ("id", "type"))
+            if name not in RECORD_FIELDS or name in ("id", "type"):
+                settable = ", ".join(f for f in RECORD_FIELDS if f not in ("id", "type"))
                 raise ValueError(f"derive.record can set {settable}; not '{name}'")
         return value
 
@@ -333,11 +331,11 @@ def _cross_checks(mapping: Mapping) -> typing.Iterator[Problem]:
 def _within_problems(mapping: Mapping, where: Location, within: str) -> typing.Iterator[Problem]:
     if within.startswith(RECORD_PREFIX):
         name = within.removeprefix(RECORD_PREFIX)
-        if name not in FIELDS:
+        if name not in RECORD_FIELDS:
             yield mapping.problem(
                 where,
                 f"{'.'.join(map(str, where))}: '{within}' is not a record field"
-                f"{did_you_mean(name, FIELDS)}; use record.case_id, record.customer_id, ... "
+                f"{did_you_mean(name, RECORD_FIELDS)}; use record.case_id, record.customer_id, ... "
                 "or a column name",
             )
         elif getattr(mapping.doc.record, name) is None:
@@ -363,7 +361,7 @@ def _values(doc: MappingDoc) -> typing.Iterator[tuple[Location, Value]]:
         if value.or_ is not None:
             yield from walk((*where, "or"), value.or_)
 
-    for name in FIELDS:
+    for name in RECORD_FIELDS:
         value = getattr(doc.record, name)
         if value is not None:
             yield from walk(("record", name), value)

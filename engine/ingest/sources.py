@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.ingest.decoding import BadBatch, decode_json
-from engine.records import Interaction, Rejection, parse_record
+from engine.records import DEFAULT_LIMITS, Interaction, RecordLimits, Rejection, parse_record
 
 
 @dataclass(frozen=True)
@@ -27,14 +27,16 @@ class BadLine:
         return f"{self.file}:{self.line}: " + "; ".join(map(str, self.problems))
 
 
-def read_records(file: Path) -> Iterator[tuple[int, Interaction | BadLine]]:
+def read_records(
+    file: Path, limits: RecordLimits = DEFAULT_LIMITS
+) -> Iterator[tuple[int, Interaction | BadLine]]:
     """Yield (line number, record) for each line of ``file``, or a BadLine saying what is wrong."""
     raw_rows = _csv_rows(file) if file.suffix.lower() == ".csv" else _jsonl_rows(file)
     for line, raw in raw_rows:
         if isinstance(raw, Rejection):
             yield line, BadLine(file, line, [raw])
             continue
-        parsed = parse_record(raw)
+        parsed = parse_record(raw, limits)
         yield line, (BadLine(file, line, parsed) if isinstance(parsed, list) else parsed)
 
 

@@ -85,10 +85,10 @@ def _loaded(settings: dict[str, Any], catalog: str) -> tuple[Any, Any]:
 def _preflight_job(
     settings: dict[str, Any], catalog: str, raw_record: dict[str, Any]
 ) -> list[dict[str, Any]]:
-    from engine.records import parse_record
+    from engine.records import RecordLimits, parse_record
     from engine.sandbox.preflight import as_json, would_break
 
-    record = parse_record(raw_record)
+    record = parse_record(raw_record, RecordLimits.from_settings(Settings(**settings)))
     if isinstance(record, list):  # validated by the caller; kept as a guard
         raise ValueError("; ".join(map(str, record)))
     return as_json(would_break(*_loaded(settings, catalog), record))

@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from engine.evaluation.evaluator import Evaluator
+from engine.ingest.dedup import Deduplicator
 from engine.ingest.sources import BadLine, read_records
 from engine.outcomes import STATES, Outcome
-from engine.records import Interaction, Rejection
+from engine.records import DEFAULT_LIMITS, Interaction, RecordLimits
 from rules.models import Catalog
 
 
@@ -46,29 +47,30 @@ def load_records(
     files: Iterable[Path],
     on_bad: Callable[[BadLine], None],
     on_read: Callable[[int], None] = lambda n: None,
+    limits: RecordLimits = DEFAULT_LIMITS,
 ) -> tuple[list[Interaction], int]:
     """All valid records of ``files`` in event-time order, and how many duplicates were dropped.
 
-    A record id seen twice with the same content is one record; with different content the
-    later one is reported as a conflict and skipped.
+    Each record is answered by one :class:`Deduplicator` across the files: a record id seen
+    again with other content is refused (``on_bad``, with its line) and the first one kept.
     """
-    by_id: dict[str, Interaction] = {}
+    known = Deduplicator()
+    kept: list[Interaction] = []
     duplicates = 0
     for file in files:
-        for line, item in read_records(file):
+        for line, item in read_records(file, limits):
             on_read(1)
             if isinstance(item, BadLine):
                 on_bad(item)
                 continue
-            seen = by_id.get(item.id)
-            if seen is None:
-                by_id[item.id] = item
-            elif seen == item:
+            answer = known.admit(item)
+            if answer.status == "accepted":
+                kept.append(item)
+            elif answer.status == "duplicate":
                 duplicates += 1
             else:
-                reason = f"{item.id!r} was already given with other content; kept the first"
-                on_bad(BadLine(file, line, [Rejection("id", reason)]))
-    return sorted(by_id.values(), key=lambda r: r.order), duplicates
+                on_bad(BadLine(file, line, answer.problems))
+    return sorted(kept, key=lambda r: r.order), duplicates
 
 
 def replay(

@@ -15,6 +15,8 @@ _T = TypeVar("_T")
 
 
 def chunked(items: Iterable[_T], size: int = _CHUNK) -> Iterator[list[_T]]:
+    """``items`` in lists of at most ``size``: an IN list of each stays well under the
+    databases' limits on bound parameters, however many values a caller has."""
     batch: list[_T] = []
     for item in items:
         batch.append(item)

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from engine.clock import now
 from engine.outcomes import Outcome
-from engine.storage.bulk import insert_rows
+from engine.storage.bulk import chunked, insert_rows
 from engine.storage.schema import (
     OutcomeRow,
     PromiseVersionRow,
@@ -38,7 +38,7 @@ def outcomes_in_scope(session: Session, promise_id: str, scope: str) -> dict[str
 
 
 def outcomes_in_scopes(
-    session: Session, keys: Iterable[tuple[str, str]], chunk: int = 500
+    session: Session, keys: Iterable[tuple[str, str]]
 ) -> dict[tuple[str, str], dict[str, OutcomeRow]]:
     """The outcomes of many (promise, scope) pairs, by key: one query per promise and chunk."""
     by_promise: dict[str, set[str]] = {}
@@ -48,12 +48,10 @@ def outcomes_in_scopes(
         (p, s): {} for p, scopes in by_promise.items() for s in scopes
     }
     for promise_id, scopes in by_promise.items():
-        wanted = sorted(scopes)
-        for start in range(0, len(wanted), chunk):
+        for chunk in chunked(sorted(scopes)):
             rows = session.scalars(
                 select(OutcomeRow).where(
-                    OutcomeRow.promise_id == promise_id,
-                    OutcomeRow.scope.in_(wanted[start : start + chunk]),
+                    OutcomeRow.promise_id == promise_id, OutcomeRow.scope.in_(chunk)
                 )
             )
             for row in rows:

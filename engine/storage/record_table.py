@@ -8,36 +8,36 @@ import dataclasses
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from engine.clock import now
 from engine.records import Interaction
-from engine.storage.bulk import insert_rows
+from engine.storage.bulk import chunked, insert_rows
 from engine.storage.schema import (
     EngineStateRow,
     InteractionRow,
     PendingRow,
     ScopeKeyRow,
 )
+from rules.models import RECORD_FIELDS
 
-_RECORD_COLUMNS = [getattr(InteractionRow, f.name) for f in dataclasses.fields(Interaction)]
-_COLUMNS = {
-    name: getattr(InteractionRow, name)
-    for name in ("id", "customer_id", "case_id", "channel", "direction", "type", "team", "agent")
-}
+_RECORD_NAMES = [f.name for f in dataclasses.fields(Interaction)]
+_RECORD_COLUMNS = [getattr(InteractionRow, name) for name in _RECORD_NAMES]
+"""The columns of :class:`Interaction`, in its field order: ``Interaction(*row)``."""
+_COLUMNS = {name: getattr(InteractionRow, name) for name in RECORD_FIELDS}
+"""The record fields a scope may name that are columns (attribute paths are scope keys)."""
 
 
 # --- records -----------------------------------------------------------------------------------
 
 
 def fingerprints(session: Session, ids: Iterable[str]) -> dict[str, str]:
-    wanted = list(set(ids))
     found: dict[str, str] = {}
-    for start in range(0, len(wanted), 500):
+    for chunk in chunked(set(ids)):
         rows = session.execute(
             select(InteractionRow.id, InteractionRow.fingerprint).where(
-                InteractionRow.id.in_(wanted[start : start + 500])
+                InteractionRow.id.in_(chunk)
             )
         )
         found.update({record_id: fingerprint for record_id, fingerprint in rows.tuples()})
@@ -47,21 +47,13 @@ def fingerprints(session: Session, ids: Iterable[str]) -> dict[str, str]:
 def add_records(session: Session, records: list[Interaction], scope_fields: Iterable[str]) -> None:
     """Bulk insert (Core, not ORM units of work: a replay stores a million of these)."""
     received = now()
-    session.execute(
-        insert(InteractionRow),
+    insert_rows(
+        session,
+        InteractionRow,
         [
             {
-                "id": r.id,
-                "occurred_at": r.occurred_at,
+                **{name: getattr(r, name) for name in _RECORD_NAMES},
                 "at_us": r.at,
-                "customer_id": r.customer_id,
-                "case_id": r.case_id,
-                "channel": r.channel,
-                "direction": r.direction,
-                "type": r.type,
-                "team": r.team,
-                "agent": r.agent,
-                "attributes": r.attributes,
                 "fingerprint": r.fingerprint(),
                 "received_at": received,
             }
@@ -106,7 +98,7 @@ def scope_records(session: Session, field: str, value: str) -> list[Interaction]
 
 
 def scopes_records(
-    session: Session, keys: Iterable[tuple[str, str]], chunk: int = 500
+    session: Session, keys: Iterable[tuple[str, str]]
 ) -> dict[tuple[str, str], list[Interaction]]:
     """The records of many scopes (field, value), each in event-time order: one query per
     field and chunk of values instead of one per scope (the worker's hot path)."""
@@ -117,9 +109,7 @@ def scopes_records(
         (f, v): [] for f, values in by_field.items() for v in values
     }
     for field, values in by_field.items():
-        wanted = sorted(values)
-        for start in range(0, len(wanted), chunk):
-            part = wanted[start : start + chunk]
+        for part in chunked(sorted(values)):
             if field in _COLUMNS:
                 column = _COLUMNS[field]
                 query = select(column, *_RECORD_COLUMNS).where(column.in_(part))
@@ -136,12 +126,11 @@ def scopes_records(
     return found
 
 
-def records_by_id(session: Session, ids: Iterable[str], chunk: int = 500) -> dict[str, Interaction]:
+def records_by_id(session: Session, ids: Iterable[str]) -> dict[str, Interaction]:
     """Stored records by id (evidence), read in chunks under the databases' parameter limits."""
-    unique = sorted(set(ids))
     found: dict[str, Interaction] = {}
-    for start in range(0, len(unique), chunk):
-        query = select(*_RECORD_COLUMNS).where(InteractionRow.id.in_(unique[start : start + chunk]))
+    for chunk in chunked(sorted(set(ids))):
+        query = select(*_RECORD_COLUMNS).where(InteractionRow.id.in_(chunk))
         found.update((row.id, Interaction(*row)) for row in session.execute(query))
     return found
 
@@ -163,15 +152,10 @@ def customer_records(
 
 def queued(session: Session, ids: Iterable[str]) -> set[str]:
     """Which of ``ids`` are still waiting in the queue (accepted, not yet evaluated)."""
-    wanted = sorted(set(ids))
     found: set[str] = set()
-    for start in range(0, len(wanted), 500):
+    for chunk in chunked(sorted(set(ids))):
         found.update(
-            session.scalars(
-                select(PendingRow.record_id).where(
-                    PendingRow.record_id.in_(wanted[start : start + 500])
-                )
-            )
+            session.scalars(select(PendingRow.record_id).where(PendingRow.record_id.in_(chunk)))
         )
     return found
 
@@ -191,10 +175,8 @@ def take_pending(session: Session, limit: int) -> list[Interaction]:
 
 
 def dequeue(session: Session, ids: list[str]) -> None:
-    for start in range(0, len(ids), 500):
-        session.execute(
-            delete(PendingRow).where(PendingRow.record_id.in_(ids[start : start + 500]))
-        )
+    for chunk in chunked(ids):
+        session.execute(delete(PendingRow).where(PendingRow.record_id.in_(chunk)))
 
 
 def pending_count(session: Session) -> int:
