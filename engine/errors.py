@@ -46,7 +46,6 @@ class OtherTeam(Forbidden):
 
     def __init__(self, what: str, owner: str) -> None:
         super().__init__(f"{what} belongs to team '{owner}'")
-        self.owner = owner
 
 
 class InvalidDefinition(Invalid):
