@@ -1,8 +1,8 @@
-"""What routes depend on: the engine built once per application, API keys and their scopes,
-and query parameters that several routes share.
+"""What routes depend on: the application's state (built once), API keys and their scopes,
+path parameters checked once, and query parameters that several routes share.
 
-Kept apart from ``app.py`` so that routers in other modules (reports, the dashboard) use the
-same authentication and engine as the JSON API.
+Kept apart from ``app.py`` so that every router (the JSON API, reports, the dashboard) uses
+the same authentication and state.
 """
 
 from __future__ import annotations
@@ -16,29 +16,30 @@ from fastapi import Path as FastAPIPath
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.metrics import Metrics
+from engine.errors import NotFound
 from engine.keys import ApiKey, Scope, verify
 from engine.reading.queries import Queries
 from engine.records import RecordLimits
+from engine.runtime import Runtime
 from engine.sandbox.pool import Sandbox
 from engine.service import PromiseService
 from engine.settings import Settings
-from engine.storage.database import make_engine, migrate, session_factory
-from rules.errors import DefinitionError
-from rules.loader import check_directory, load_catalog
-from rules.models import Catalog
+from rules.models import Catalog, Promise
 
-State = Annotated[str | None, Query(pattern="^(pending|at_risk|kept|broken|cancelled)$")]
+OutcomeState = Annotated[
+    str | None, Query(alias="state", pattern="^(pending|at_risk|kept|broken|cancelled)$")
+]
 
 
-class Engine:
-    """What the routes need, built once per application."""
+class AppState:
+    """What the routes need, built once per application: the runtime (database and catalog
+    in force), the services over that catalog, the sandbox and the metrics."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.db = make_engine(settings.database_url)
-        migrate(self.db)
-        self.sessions = session_factory(self.db)
-        self._use(load_catalog(settings.dir))
+        self.runtime = Runtime.open(settings)
+        self.sessions = self.runtime.sessions
+        self._use(self.runtime.catalog)
         self.sandbox = Sandbox(settings)
         self.metrics = Metrics(lambda: self.queries)
         self._reloading = threading.Lock()
@@ -55,26 +56,24 @@ class Engine:
         self.catalog = catalog
 
     def reload(self) -> list[str]:
-        """Load the catalog again; an invalid one raises and leaves the running one in force.
-
-        Returns the ids of promises that changed (a new version) or appeared.
-        """
+        """Load the catalog again; an invalid one raises InvalidDefinition and leaves the
+        running one in force. Returns the ids of promises that changed or appeared."""
         with self._reloading:
-            result = check_directory(self.settings.dir)
-            if result.catalog is None:
-                raise DefinitionError(result.errors)
-            before = {pid: p.version for pid, p in self.catalog.promises.items()}
-            self._use(result.catalog)
-            return sorted(
-                pid for pid, p in result.catalog.promises.items() if before.get(pid) != p.version
-            )
+            changed = self.runtime.reload()
+            self._use(self.runtime.catalog)
+            return changed
+
+    @property
+    def in_force(self) -> str:
+        """Names the catalog in force, so the sandbox reloads after a reload."""
+        return ",".join(f"{p.id}@{p.version}" for p in self.catalog.promises.values())
 
 
-def get_engine(request: Request) -> Engine:
-    return request.app.state.engine
+def get_state(request: Request) -> AppState:
+    return request.app.state.promise_state
 
 
-EngineDep = Annotated[Engine, Depends(get_engine)]
+StateDep = Annotated[AppState, Depends(get_state)]
 _bearer = HTTPBearer(auto_error=False, description="An API key from `promise keys create`.")
 
 
@@ -83,7 +82,8 @@ KEY_COOKIE = "promise_key"
 
 
 def authenticated(
-    e: EngineDep,
+    request: Request,
+    state: StateDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     cookie: Annotated[str | None, Cookie(alias=KEY_COOKIE, include_in_schema=False)] = None,
 ) -> ApiKey:
@@ -98,11 +98,12 @@ def authenticated(
         )
     else:
         token = credentials.credentials
-    key = verify(e.sessions, token)
+    key = verify(state.sessions, token)
     if key is None:
         raise HTTPException(
             401, "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"}
         )
+    request.state.key = key  # names the key in answers to engine errors (api.errors)
     return key
 
 
@@ -161,3 +162,14 @@ class Listing:
         aware(since, until)
         self.promise, self.team, self.customer_id = promise, team, customer_id
         self.since, self.until, self.cursor, self.limit = since, until, cursor, limit
+
+
+def valid_promise(promise_id: str, state: StateDep) -> Promise:
+    """The promise in force named in the path."""
+    promise = state.catalog.promises.get(promise_id)
+    if promise is None:
+        raise NotFound(f"no promise '{promise_id}'; see GET /promises")
+    return promise
+
+
+ValidPromise = Annotated[Promise, Depends(valid_promise)]

@@ -17,18 +17,15 @@ import time
 from datetime import UTC, datetime
 
 from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.orm import Session, sessionmaker
 
 from engine.alerting.dispatch import Dispatcher
+from engine.errors import InvalidDefinition
 from engine.evaluation import quarantine
 from engine.privacy import retention
-from engine.reading.queries import WORKER
+from engine.runtime import Runtime
 from engine.service import PromiseService
 from engine.settings import Settings
-from engine.storage import state_table
-from engine.storage.database import make_engine, migrate, session_factory
-from rules.loader import check_directory, files_fingerprint, load_catalog
-from rules.models import Catalog
+from rules.loader import files_fingerprint
 
 log = logging.getLogger("promise.worker")
 DATABASE_DOWN = (OperationalError, InterfaceError)
@@ -41,29 +38,26 @@ def run_worker(
 ) -> int:
     """Run until stopped (or, with ``once``, until the queue is empty); returns how many
     records this worker evaluated."""
-    engine = make_engine(settings.database_url)
-    migrate(engine)
-    sessions = session_factory(engine)
-    catalog = load_catalog(settings.dir)
+    runtime = Runtime.open(settings)
     journal = quarantine.CrashJournal(settings.database_url)
     if crash := journal.left_behind():  # the previous worker died in the rules core
-        with sessions.begin() as session:
-            quarantine.recover(session, crash, catalog)
+        with runtime.sessions.begin() as session:
+            quarantine.recover(session, crash, runtime.catalog)
         journal.clear()
-    service = PromiseService(catalog, sessions, journal=journal)
-    files = files_fingerprint(settings.dir)
+    service = PromiseService(runtime.catalog, runtime.sessions, journal=journal)
+    edits = _Edits(runtime)
     evaluated = 0
     retention_due = time.monotonic()
     outage = _Outage()
-    size = _BatchSize(batch, engine.dialect.name == "sqlite")
+    size = _BatchSize(batch, runtime.db.dialect.name == "sqlite")
     while True:
-        if files != (files := files_fingerprint(settings.dir)):
-            service = _reloaded(settings, sessions, journal) or service
+        if edits.reloaded():
+            service = PromiseService(runtime.catalog, runtime.sessions, journal=journal)
         try:
             if settings.retention_days and time.monotonic() >= retention_due:
                 retention_due = time.monotonic() + RETENTION_EVERY
                 retained = retention.apply_retention(
-                    sessions, service.catalog, settings.retention_days
+                    runtime.sessions, service.catalog, settings.retention_days
                 )
                 if retained.records:
                     log.info(retained.summary())
@@ -74,8 +68,7 @@ def run_worker(
             done += service.evaluate_released()
             if live:
                 service.advance(datetime.now(UTC))
-            with sessions.begin() as session:
-                state_table.beat(session, WORKER)
+            runtime.heartbeat()
         except DATABASE_DOWN as exc:
             outage.wait(exc)
             continue
@@ -117,43 +110,44 @@ class _Outage:
         time.sleep(min(0.5 * 2**self.rounds, 10.0))
 
 
-def _reloaded(
-    settings: Settings, sessions: sessionmaker[Session], journal: quarantine.CrashJournal
-) -> PromiseService | None:
-    """A service over the edited catalog, or None if it is invalid."""
-    catalog = _reloaded_catalog(settings)
-    return PromiseService(catalog, sessions, journal=journal) if catalog is not None else None
+class _Edits:
+    """Puts edits to the promise files in force without a restart; an invalid edit is
+    logged and the running promises stay."""
 
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.files = files_fingerprint(runtime.settings.dir)
 
-def _reloaded_catalog(settings: Settings) -> Catalog | None:
-    """The edited catalog, or None (and the problems logged) if it is invalid."""
-    result = check_directory(settings.dir)
-    if result.catalog is None:
-        log.error(
-            "promise files changed but are invalid; keeping the running promises:\n%s",
-            "\n".join(map(str, result.errors)),
-        )
-        return None
-    log.info("promise files changed: reloaded %d promises", len(result.catalog.promises))
-    return result.catalog
+    def reloaded(self) -> bool:
+        """Whether the files changed and ``runtime.catalog`` is now the edited catalog."""
+        files = files_fingerprint(self.runtime.settings.dir)
+        if files == self.files:
+            return False
+        self.files = files
+        try:
+            self.runtime.reload()
+        except InvalidDefinition as exc:
+            log.error(
+                "promise files changed but are invalid; keeping the running promises:\n%s",
+                "\n".join(exc.problems),
+            )
+            return False
+        log.info("promise files changed: reloaded %d promises", len(self.runtime.catalog.promises))
+        return True
 
 
 def run_dispatcher(settings: Settings, *, interval: float, once: bool = False) -> int:
     """Deliver alerts until stopped (or, with ``once``, until nothing is due); returns how
     many deliveries were attempted."""
-    engine = make_engine(settings.database_url)
-    migrate(engine)
-    sessions = session_factory(engine)
-    dispatcher = Dispatcher(settings, load_catalog(settings.dir), sessions)
-    files = files_fingerprint(settings.dir)
+    runtime = Runtime.open(settings)
+    dispatcher = Dispatcher(settings, runtime.catalog, runtime.sessions)
+    edits = _Edits(runtime)
     attempted = 0
     outage = _Outage()
     try:
         while True:
-            if files != (files := files_fingerprint(settings.dir)):
-                catalog = _reloaded_catalog(settings)
-                if catalog is not None:
-                    dispatcher.catalog = catalog
+            if edits.reloaded():
+                dispatcher.catalog = runtime.catalog
             try:
                 done = dispatcher.run_once()
             except DATABASE_DOWN as exc:
@@ -175,7 +169,7 @@ class Supervisor:
 
     def __init__(self, command: str, *options: str) -> None:
         self.name = command
-        self.command = [sys.executable, "-m", "api.cli", command, *options]
+        self.command = [sys.executable, "-m", "api.cli.main", command, *options]
         self.process: subprocess.Popen[bytes] | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.clock import now
+from engine.errors import Invalid
 from engine.storage.schema import ApiKeyRow
 
 Scope = Literal["ingest", "read", "admin"]
@@ -28,7 +29,7 @@ class ApiKey:
         return scope in self.scopes or "admin" in self.scopes
 
 
-class KeyProblem(ValueError):
+class KeyProblem(Invalid):
     """A key cannot be created or changed as asked."""
 
 

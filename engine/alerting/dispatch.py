@@ -298,11 +298,11 @@ class Dispatcher:
             )
             session.add(digest)
             session.flush()
-            routes = []
+            team_routes = []
             for delivery in to_send:
                 delivery.status, delivery.digest_id = "digested", digest.id
-                if delivery.route not in routes:
-                    routes.append(delivery.route)
+                if delivery.route not in team_routes:
+                    team_routes.append(delivery.route)
             session.add_all(
                 DeliveryRow(
                     alert_id=digest.id,
@@ -311,7 +311,7 @@ class Dispatcher:
                     attempts=0,
                     next_attempt_at=moment,
                 )
-                for route in routes
+                for route in team_routes
             )
 
 

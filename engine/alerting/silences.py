@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.clock import now
+from engine.errors import Invalid, NotFound, OtherTeam
 from engine.storage.schema import SilenceRow
 from rules.models import Catalog, Silence
 
@@ -30,12 +31,8 @@ class SilenceView:
     source: str
 
 
-class SilenceProblem(ValueError):
+class SilenceProblem(Invalid):
     """A silence that cannot be set or ended; the message says why."""
-
-
-class OtherTeam(PermissionError):
-    """The silence belongs to a team the caller may not act for."""
 
 
 def active(session: Session, catalog: Catalog, moment: datetime) -> list[Silence]:
@@ -102,9 +99,9 @@ def end(sessions: sessionmaker[Session], number: int, team: str | None) -> Silen
     with sessions.begin() as session:
         row = session.get(SilenceRow, number)
         if row is None:
-            raise LookupError(f"no silence {number} (silences in teams.yaml end by editing it)")
+            raise NotFound(f"no silence {number} (silences in teams.yaml end by editing it)")
         if team is not None and row.team != team:
-            raise OtherTeam(f"silence {number} belongs to team '{row.team}'")
+            raise OtherTeam(f"silence {number}", row.team)
         row.ends_at = min(row.ends_at, max(now(), row.starts_at))
         return _view(row.id, _silence(row), "api")
 

@@ -7,10 +7,11 @@ from typing import Any
 
 import orjson
 
+from engine.errors import Malformed
 from engine.records import MAX_DEPTH
 
 
-class BadBatch(ValueError):
+class BadBatch(Malformed):
     """A body from which no record can be read at all (the HTTP API answers 400)."""
 
 

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from engine.errors import Invalid
 from rules.errors import Problem
 from rules.matches import did_you_mean
 from rules.models import RECORD_FIELDS
@@ -33,7 +34,7 @@ RECORD_PREFIX = "record."
 _PLACEHOLDER = re.compile(r"\{([^{}:]+)(?::([^{}]*))?\}")
 
 
-class MappingError(Exception):
+class MappingError(Invalid):
     """The mapping file cannot be used; every problem is listed with its file and line."""
 
     def __init__(self, problems: list[Problem]) -> None:

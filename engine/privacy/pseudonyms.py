@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine.errors import Invalid, Unavailable
 from engine.records import Rejection
 from engine.storage.bulk import chunked
 from engine.storage.schema import (
@@ -22,11 +23,11 @@ EXPIRED = "expired:"
 REDACTED = "redacted"
 
 
-class PrivacyError(ValueError):
+class PrivacyError(Invalid):
     """An export, erasure or retention run cannot be done as asked (the message says why)."""
 
 
-class NoErasureKey(PrivacyError):
+class NoErasureKey(Unavailable):
     """PROMISE_ERASURE_KEY is not set: pseudonyms and tombstones need it."""
 
 

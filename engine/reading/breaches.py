@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.clock import now
+from engine.errors import NotFound, OtherTeam
 from engine.storage.schema import BreachActionRow, OutcomeRow
 
 Status = Literal["acknowledged", "resolved"]
@@ -24,12 +25,8 @@ class Handling:
     acted_at: datetime
 
 
-class NotABreach(LookupError):
+class NotABreach(NotFound):
     """No such outcome, or it is not broken (any more)."""
-
-
-class OtherTeam(PermissionError):
-    """The breach belongs to a team the caller may not act for."""
 
 
 def act(
@@ -48,7 +45,7 @@ def act(
         if row.state != "broken":
             raise NotABreach(f"outcome {outcome_id} is not a breach (it is {row.state})")
         if team is not None and row.owner != team:
-            raise OtherTeam(f"breach {outcome_id} belongs to team '{row.owner}'")
+            raise OtherTeam(f"breach {outcome_id}", row.owner)
         session.add(
             BreachActionRow(
                 outcome_id=outcome_id,

@@ -24,7 +24,6 @@ from engine.storage.schema import AlertRow, DeliveryRow, OutcomeRow, PromiseVers
 from rules.models import Catalog
 
 GroupBy = Literal["promise", "team", "channel", "week"]
-WORKER = "worker_heartbeat"
 
 
 @dataclass(frozen=True)
@@ -232,7 +231,7 @@ class Queries:
 
     def worker_seen(self) -> datetime | None:
         with self.sessions() as session:
-            return state_table.last_beat(session, WORKER)
+            return state_table.last_beat(session, state_table.WORKER)
 
 
 def _filtered(where: OutcomeFilter) -> Select[tuple[OutcomeRow]]:

@@ -12,10 +12,12 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
+from engine.errors import InvalidDefinition, Unavailable
 from engine.settings import Settings
+from rules.errors import DefinitionError
 
 
-class SandboxCrashed(RuntimeError):
+class SandboxCrashed(Unavailable):
     """The evaluation process died (e.g. a segfault in the rules core); try again."""
 
 
@@ -42,8 +44,11 @@ class Sandbox:
         return self._run(_given_job, self._settings(), catalog, customer_id)
 
     def backtest(self, draft_yaml: str) -> dict[str, Any]:
-        """Run a draft over the stored history; DefinitionError if the draft is invalid."""
-        return self._run(_backtest_job, self._settings(), draft_yaml)
+        """Run a draft over the stored history; InvalidDefinition if the draft is invalid."""
+        try:
+            return self._run(_backtest_job, self._settings(), draft_yaml)
+        except DefinitionError as exc:
+            raise InvalidDefinition("the draft promise is invalid", exc.problems) from exc
 
     def _settings(self) -> dict[str, Any]:
         return self.settings.model_dump(mode="json")
@@ -67,19 +72,14 @@ _cached: dict[str, Any] = {}
 
 
 def _loaded(settings: dict[str, Any], catalog: str) -> tuple[Any, Any]:
-    """The catalog and sessions in the child, loaded once per catalog in force."""
-    from engine.storage.database import make_engine, session_factory
-    from rules.loader import load_catalog
+    """The catalog and sessions in the child, loaded once per catalog in force (the parent
+    has migrated the database)."""
+    from engine.runtime import Runtime
 
     key = repr((sorted(settings.items()), catalog))
     if _cached.get("key") != key:
-        config = Settings(**settings)
-        _cached.update(
-            key=key,
-            catalog=load_catalog(config.dir),
-            sessions=session_factory(make_engine(config.database_url)),
-        )
-    return _cached["catalog"], _cached["sessions"]
+        _cached.update(key=key, runtime=Runtime.open(Settings(**settings), migrated=False))
+    return _cached["runtime"].catalog, _cached["runtime"].sessions
 
 
 def _preflight_job(
@@ -103,9 +103,10 @@ def _given_job(settings: dict[str, Any], catalog: str, customer_id: str) -> list
 def _backtest_job(settings: dict[str, Any], draft_yaml: str) -> dict[str, Any]:
     from dataclasses import asdict
 
+    from engine.runtime import connect
     from engine.sandbox.backtest import backtest, load_draft
-    from engine.storage.database import make_engine, session_factory
 
     config = Settings(**settings)
     draft = load_draft(config.dir, draft_yaml)  # DefinitionError pickles back to the caller
-    return asdict(backtest(draft, session_factory(make_engine(config.database_url))))
+    _, sessions = connect(config.database_url, migrated=False)
+    return asdict(backtest(draft, sessions))

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 
+from engine.errors import Malformed
 
-class BadCursor(ValueError):
+
+class BadCursor(Malformed):
     """A pagination cursor this service did not hand out."""
 
 

@@ -17,6 +17,8 @@ from engine.storage.schema import (
 )
 
 CLOCK = "clock"
+WORKER = "worker_heartbeat"
+"""The heartbeat row the worker beats and /readyz reads."""
 
 
 # --- engine state ------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from engine import outcomes
 from engine.alerting import status as alerts
 from engine.alerting.status import Alert
+from engine.errors import NotFound
 from engine.reading.reports.explain import explain
 from engine.reading.reports.trend import WeekPoint, decided_in, weekly_trend
 from engine.records import Interaction
@@ -34,7 +35,7 @@ from rules.models import (
 # --- the report --------------------------------------------------------------------------------
 
 
-class UnknownTeam(LookupError):
+class UnknownTeam(NotFound):
     """A team the catalog does not define; the message names the known ones."""
 
     def __init__(self, team: str, known: list[str]) -> None:

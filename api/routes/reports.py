@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Query
 from fastapi import Path as FastAPIPath
 from fastapi.responses import Response
 
-from api.deps import EngineDep, Reader, Since, Until, aware, team_of
+from api.deps import Reader, Since, StateDep, Until, aware, team_of
 from engine.reading.reports import build, render
 
 router = APIRouter(tags=["reports"])
@@ -32,7 +32,7 @@ router = APIRouter(tags=["reports"])
 )
 def get_report(
     team: Annotated[str, FastAPIPath(description="A team id from teams.yaml.")],
-    e: EngineDep,
+    state: StateDep,
     key: Reader,
     since: Since = None,
     until: Until = None,
@@ -43,8 +43,5 @@ def get_report(
     now and the top breach drivers. A team-restricted key gets its own team's only."""
     aware(since, until)
     team_of(key, team)
-    try:
-        report = build.build_report(e.sessions, e.catalog, team, since, until)
-    except build.UnknownTeam as exc:
-        raise HTTPException(404, str(exc)) from None
+    report = build.build_report(state.sessions, state.catalog, team, since, until)
     return Response(render.render(report, fmt), media_type=render.MEDIA_TYPES[fmt])

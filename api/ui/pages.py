@@ -21,7 +21,7 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup
 
-from api.deps import KEY_COOKIE, Engine, EngineDep, get_engine
+from api.deps import KEY_COOKIE, AppState, StateDep, get_state
 from engine import outcomes
 from engine.docs import features, results, site
 from engine.docs.features import scenarios
@@ -36,7 +36,7 @@ router = APIRouter(prefix="/ui", include_in_schema=False)
 LOGIN = "/ui/login"
 
 _env = Environment(
-    loader=FileSystemLoader(Path(__file__).parent / "templates" / "ui"),
+    loader=FileSystemLoader(Path(__file__).parent / "templates"),
     autoescape=True,  # interaction attributes are untrusted
     trim_blocks=True,
     lstrip_blocks=True,
@@ -60,9 +60,11 @@ def _shown(value: Any) -> str:
 _env.filters.update(percent=_percent, when=_when, shown=_shown, segment=lambda s: quote(s, safe=""))
 
 
-def _viewer(e: EngineDep, cookie: Annotated[str | None, Cookie(alias=KEY_COOKIE)] = None) -> ApiKey:
+def _viewer(
+    state: StateDep, cookie: Annotated[str | None, Cookie(alias=KEY_COOKIE)] = None
+) -> ApiKey:
     """The logged-in key with the ``read`` scope, or a redirect to the login form."""
-    key = verify(e.sessions, cookie) if cookie else None
+    key = verify(state.sessions, cookie) if cookie else None
     if key is None or not key.allows("read"):
         raise HTTPException(303, "log in with an API key", headers={"Location": LOGIN})
     return key
@@ -76,7 +78,7 @@ To = Annotated[str | None, Query(alias="to", description="a date or ISO 8601 tim
 def _page(
     request: Request, template: str, key: ApiKey | None, status: int = 200, **context: Any
 ) -> HTMLResponse:
-    teams = get_engine(request).catalog.teams
+    teams = get_state(request).catalog.teams
     seen = [team for team in teams if key is not None and _sees(key, team)]
     return _templates.TemplateResponse(
         request,
@@ -115,10 +117,10 @@ def login_form(request: Request) -> HTMLResponse:
 
 @router.post("/login", response_class=HTMLResponse, response_model=None)
 def login(
-    request: Request, e: EngineDep, key: Annotated[str, Form()] = ""
+    request: Request, state: StateDep, key: Annotated[str, Form()] = ""
 ) -> HTMLResponse | RedirectResponse:
     """Check the key once, then keep it in a cookie the page's scripts (none) cannot read."""
-    found = verify(e.sessions, key.strip()) if key.strip() else None
+    found = verify(state.sessions, key.strip()) if key.strip() else None
     if found is None:
         message = "That API key is unknown or revoked. Create one with `promise keys create`."
         return _page(request, "login", None, 401, message=message)
@@ -163,7 +165,7 @@ class PromiseRow:
 
 
 def _rows(
-    e: Engine,
+    state: AppState,
     promises: list[Promise],
     team: str | None,
     since: datetime | None = None,
@@ -171,12 +173,14 @@ def _rows(
 ) -> list[PromiseRow]:
     """Kept and broken in the period (all time without one); open counts as of now. Outcomes
     of ``team`` only, when given, like the JSON API for a team-restricted key."""
-    decided = {r.group: r for r in e.queries.compliance(since, until, "promise", team=team)}
-    now = e.queries.states(team)
+    decided = {r.group: r for r in state.queries.compliance(since, until, "promise", team=team)}
+    now = state.queries.states(team)
     rows = []
     for p in promises:
         counts = decided.get(p.id)
-        weeks = trend.weekly_trend(e.sessions, promise=p.id, team=team, since=since, until=until)
+        weeks = trend.weekly_trend(
+            state.sessions, promise=p.id, team=team, since=since, until=until
+        )
         rows.append(
             PromiseRow(
                 promise=p,
@@ -192,74 +196,76 @@ def _rows(
 
 @router.get("", response_class=HTMLResponse)
 def overview(
-    request: Request, e: EngineDep, key: Viewer, since: From = None, until: To = None
+    request: Request, state: StateDep, key: Viewer, since: From = None, until: To = None
 ) -> HTMLResponse:
     """Every promise the key may see, with attainment, counts and its weekly trend."""
     try:
         period = _moment(since, "from"), _moment(until, "to")
     except ValueError as exc:
         return _refuse(request, key, 422, str(exc))
-    promises = [p for p in e.catalog.promises.values() if _sees(key, p.owner)]
+    promises = [p for p in state.catalog.promises.values() if _sees(key, p.owner)]
     return _page(
         request,
         "overview",
         key,
-        rows=_rows(e, promises, key.team, *period),
+        rows=_rows(state, promises, key.team, *period),
         since=since or "",
         until=until or "",
     )
 
 
 @router.get("/teams/{team}", response_class=HTMLResponse)
-def team_page(request: Request, team: str, e: EngineDep, key: Viewer) -> HTMLResponse:
+def team_page(request: Request, team: str, state: StateDep, key: Viewer) -> HTMLResponse:
     """A team's promises, what is at risk now, and its latest breaches."""
-    if team not in e.catalog.teams:
+    if team not in state.catalog.teams:
         return _refuse(request, key, 404, f"There is no team '{team}' in promises/teams.yaml.")
     if not _sees(key, team):
         return _refuse(request, key, 403, f"The key '{key.name}' may only read team '{key.team}'.")
-    promises = [p for p in e.catalog.promises.values() if p.owner == team]
-    weeks = trend.weekly_trend(e.sessions, team=team)
+    promises = [p for p in state.catalog.promises.values() if p.owner == team]
+    weeks = trend.weekly_trend(state.sessions, team=team)
     return _page(
         request,
         "team",
         key,
-        team=e.catalog.teams[team],
-        rows=_rows(e, promises, team),
+        team=state.catalog.teams[team],
+        rows=_rows(state, promises, team),
         chart=render.trend_svg(weeks, None),
-        at_risk=e.queries.latest(OutcomeFilter(team=team, state="at_risk"), 100),
-        breaches=e.queries.latest(OutcomeFilter(team=team, state="broken", by_decision=True), 20),
+        at_risk=state.queries.latest(OutcomeFilter(team=team, state="at_risk"), 100),
+        breaches=state.queries.latest(
+            OutcomeFilter(team=team, state="broken", by_decision=True), 20
+        ),
     )
 
 
 @router.get("/promises/{promise_id}", response_class=HTMLResponse)
-def promise_page(request: Request, promise_id: str, e: EngineDep, key: Viewer) -> HTMLResponse:
+def promise_page(request: Request, promise_id: str, state: StateDep, key: Viewer) -> HTMLResponse:
     """A promise in plain words, its living documentation and its latest outcomes."""
-    promise = e.catalog.promises.get(promise_id)
+    promise = state.catalog.promises.get(promise_id)
     if promise is None:
         return _refuse(request, key, 404, f"There is no promise '{promise_id}'.")
     if not _sees(key, promise.owner):
         return _refuse(request, key, 403, f"The key '{key.name}' may only read team '{key.team}'.")
-    [row] = _rows(e, [promise], key.team)
+    [row] = _rows(state, [promise], key.team)
     return _page(
         request,
         "promise",
         key,
         promise=promise,
         row=row,
-        summary=summarise(promise, e.catalog.calendar_for(promise)),
-        scenarios=scenarios(e.settings.features_dir, promise.id),
-        outcomes=e.queries.latest(OutcomeFilter(promise=promise.id, team=key.team), 50),
+        summary=summarise(promise, state.catalog.calendar_for(promise)),
+        scenarios=scenarios(state.settings.features_dir, promise.id),
+        outcomes=state.queries.latest(OutcomeFilter(promise=promise.id, team=key.team), 50),
     )
 
 
 @router.get("/customers/{customer_id:path}", response_class=HTMLResponse)
-def customer_page(request: Request, customer_id: str, e: EngineDep, key: Viewer) -> HTMLResponse:
+def customer_page(request: Request, customer_id: str, state: StateDep, key: Viewer) -> HTMLResponse:
     """The customer's journey across channels and teams, with its moments of truth.
 
     Records are shown whoever handled them (the journey is the point); outcomes only of the
     key's team when it is restricted, as everywhere else.
     """
-    journey = customer_journey(e.sessions, e.queries, customer_id, team=key.team)
+    journey = customer_journey(state.sessions, state.queries, customer_id, team=key.team)
     status = 200 if journey.total else 404
     return _page(request, "customer", key, status, journey=journey)
 
@@ -278,36 +284,36 @@ def _docs_catalog(catalog: Catalog, key: ApiKey) -> Catalog:
     )
 
 
-def _docs(e: Engine, key: ApiKey) -> tuple[Catalog, Path, results.Results]:
-    found = results.load_results(e.settings.docs_results)
-    return _docs_catalog(e.catalog, key), e.settings.features_dir, found
+def _docs(state: AppState, key: ApiKey) -> tuple[Catalog, Path, results.Results]:
+    found = results.load_results(state.settings.docs_results)
+    return _docs_catalog(state.catalog, key), state.settings.features_dir, found
 
 
 @router.get("/docs", response_class=HTMLResponse)
-def docs_index(e: EngineDep, key: Viewer) -> HTMLResponse:
-    return HTMLResponse(site.render_index(*_docs(e, key), _DOCS_LINKS))
+def docs_index(state: StateDep, key: Viewer) -> HTMLResponse:
+    return HTMLResponse(site.render_index(*_docs(state, key), _DOCS_LINKS))
 
 
 @router.get("/docs/promises/{promise_id}", response_class=HTMLResponse)
-def docs_promise(request: Request, promise_id: str, e: EngineDep, key: Viewer) -> HTMLResponse:
-    page = site.render_promise(*_docs(e, key), _DOCS_LINKS, promise_id)
+def docs_promise(request: Request, promise_id: str, state: StateDep, key: Viewer) -> HTMLResponse:
+    page = site.render_promise(*_docs(state, key), _DOCS_LINKS, promise_id)
     if page is None:
         return _refuse(request, key, 404, f"There is no promise '{promise_id}' you may read.")
     return HTMLResponse(page)
 
 
 @router.get("/docs/teams/{team}", response_class=HTMLResponse)
-def docs_team(request: Request, team: str, e: EngineDep, key: Viewer) -> HTMLResponse:
-    page = site.render_team(*_docs(e, key), _DOCS_LINKS, team)
+def docs_team(request: Request, team: str, state: StateDep, key: Viewer) -> HTMLResponse:
+    page = site.render_team(*_docs(state, key), _DOCS_LINKS, team)
     if page is None:
         return _refuse(request, key, 404, f"There is no team '{team}' you may read.")
     return HTMLResponse(page)
 
 
 @router.get("/docs/features/{promise_id}.feature", response_class=PlainTextResponse)
-def docs_feature(request: Request, promise_id: str, e: EngineDep, key: Viewer) -> Response:
-    promise = e.catalog.promises.get(promise_id)  # only catalog ids reach the file system
-    path = features.feature_path(e.settings.features_dir, promise_id) if promise else None
+def docs_feature(request: Request, promise_id: str, state: StateDep, key: Viewer) -> Response:
+    promise = state.catalog.promises.get(promise_id)  # only catalog ids reach the file system
+    path = features.feature_path(state.settings.features_dir, promise_id) if promise else None
     if promise is None or not _sees(key, promise.owner) or path is None or not path.is_file():
         return _refuse(request, key, 404, f"There is no feature file for '{promise_id}'.")
     return PlainTextResponse(path.read_text(encoding="utf-8"))

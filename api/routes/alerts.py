@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query
 from fastapi import Path as FastAPIPath
 
-from api.deps import Admin, EngineDep, Reader, team_of
+from api.deps import Admin, AppState, Reader, StateDep, team_of
 from api.schemas import (
     AlertOut,
     AlertPage,
@@ -22,8 +22,9 @@ from api.schemas import (
     TeamOut,
 )
 from engine.alerting import digests, routes, silences
-from engine.alerting import status as alerts
+from engine.alerting import status as alert_status
 from engine.alerting.status import Alert, AlertFilter
+from engine.errors import NotFound
 from rules.durations import format_duration, parse_duration
 from rules.models import Silence
 
@@ -39,7 +40,7 @@ Kind = Annotated[str | None, Query(pattern="^(alert|correction|digest)$")]
 
 @router.get("/alerts", response_model=AlertPage)
 def get_alerts(
-    e: EngineDep,
+    state: StateDep,
     key: Reader,
     team: str | None = None,
     promise: str | None = None,
@@ -52,39 +53,39 @@ def get_alerts(
     """Alerts raised to the owning teams, oldest first, each with its deliveries per route;
     `status=dead` lists the alerts that a route gave up on."""
     where = AlertFilter(team_of(key, team), promise, kind, status, customer_id)
-    items, next_cursor = alerts.list_alerts(e.sessions, where, cursor, limit)
+    items, next_cursor = alert_status.list_alerts(state.sessions, where, cursor, limit)
     return AlertPage(items=[_out(a) for a in items], next_cursor=next_cursor)
 
 
 @router.get("/alerts/{number}", response_model=AlertOut)
-def get_alert(number: AlertNumber, e: EngineDep, key: Reader) -> AlertOut:
+def get_alert(number: AlertNumber, state: StateDep, key: Reader) -> AlertOut:
     """One alert with its deliveries (route, status, attempts, last error)."""
-    return _out(_owned(e, key.team, number))
+    return _out(_owned(state, key.team, number))
 
 
 @router.post("/alerts/{number}/retry", response_model=RetryAnswer)
-def retry_alert(number: AlertNumber, e: EngineDep, _: Admin) -> RetryAnswer:
+def retry_alert(number: AlertNumber, state: StateDep, _: Admin) -> RetryAnswer:
     """Send a dead alert again: its dead deliveries get a fresh set of attempts."""
-    _owned(e, None, number)
-    requeued = alerts.retry_dead(e.sessions, number)
-    return RetryAnswer(alert=_out(_owned(e, None, number)), requeued=requeued)
+    _owned(state, None, number)
+    requeued = alert_status.retry_dead(state.sessions, number)
+    return RetryAnswer(alert=_out(_owned(state, None, number)), requeued=requeued)
 
 
 @router.get("/silences", response_model=list[SilenceOut])
 def get_silences(
-    e: EngineDep,
+    state: StateDep,
     key: Reader,
     team: str | None = None,
     active: Annotated[bool, Query(description="Only those in force now.")] = False,
 ) -> list[SilenceOut]:
     """Silences from teams.yaml and the API."""
     moment = datetime.now(UTC) if active else None
-    found = silences.listed(e.sessions, e.catalog, team_of(key, team), moment)
+    found = silences.listed(state.sessions, state.catalog, team_of(key, team), moment)
     return [SilenceOut(**asdict(s)) for s in found]
 
 
 @router.post("/silences", response_model=SilenceOut, status_code=201)
-def post_silence(body: SilenceIn, e: EngineDep, key: Reader) -> SilenceOut:
+def post_silence(body: SilenceIn, state: StateDep, key: Reader) -> SilenceOut:
     """Mute a team's alerts (or one promise's) until a time, with a reason; the key's name
     is kept as who set it. Alerts raised meanwhile are kept, marked `silenced`."""
     for name, moment in (("from", body.starts_at), ("until", body.ends_at)):
@@ -98,76 +99,66 @@ def post_silence(body: SilenceIn, e: EngineDep, key: Reader) -> SilenceOut:
         by=key.name,
         promise=body.promise,
     )
-    try:
-        return SilenceOut(**asdict(silences.add(e.sessions, e.catalog, silence)))
-    except silences.SilenceProblem as exc:
-        raise HTTPException(422, str(exc)) from None
+    return SilenceOut(**asdict(silences.add(state.sessions, state.catalog, silence)))
 
 
 @router.delete("/silences/{number}", response_model=SilenceOut)
 def delete_silence(
-    number: Annotated[int, FastAPIPath(ge=1, le=2**63 - 1)], e: EngineDep, key: Reader
+    number: Annotated[int, FastAPIPath(ge=1, le=2**63 - 1)], state: StateDep, key: Reader
 ) -> SilenceOut:
     """End a silence now; it stays listed with its new end."""
-    try:
-        return SilenceOut(**asdict(silences.end(e.sessions, number, key.team)))
-    except LookupError as exc:
-        raise HTTPException(404, str(exc)) from None
-    except silences.OtherTeam as exc:
-        raise HTTPException(403, f"the key '{key.name}' may not: {exc}") from None
+    return SilenceOut(**asdict(silences.end(state.sessions, number, key.team)))
 
 
 @router.get("/teams", response_model=list[TeamOut])
-def get_teams(e: EngineDep, key: Reader) -> list[TeamOut]:
+def get_teams(state: StateDep, key: Reader) -> list[TeamOut]:
     """Owning teams with their alert routes (never secrets) and digest settings."""
-    return [_team(e, team) for team in e.catalog.teams if key.team in (None, team)]
+    return [_team(state, team) for team in state.catalog.teams if key.team in (None, team)]
 
 
 @router.put("/teams/{team}/digest", response_model=TeamOut)
-def put_digest(team: str, body: DigestIn, e: EngineDep, key: Reader) -> TeamOut:
+def put_digest(team: str, body: DigestIn, state: StateDep, key: Reader) -> TeamOut:
     """Set a team's digest period (overrides teams.yaml; `null` switches digests off): one
     message per period lists the alerts raised since the last one."""
-    _known(e, team_of(key, team) or team)
+    _known(state, team_of(key, team) or team)
     try:
         every = parse_duration(body.every) if body.every is not None else None
     except ValueError as exc:
         raise HTTPException(422, f"every: {exc}") from None
-    digests.override(e.sessions, team, every)
-    return _team(e, team)
+    digests.override(state.sessions, team, every)
+    return _team(state, team)
 
 
 @router.delete("/teams/{team}/digest", response_model=TeamOut)
-def delete_digest(team: str, e: EngineDep, key: Reader) -> TeamOut:
+def delete_digest(team: str, state: StateDep, key: Reader) -> TeamOut:
     """Drop the API's digest setting: teams.yaml decides again."""
-    _known(e, team_of(key, team) or team)
-    digests.clear(e.sessions, team)
-    return _team(e, team)
+    _known(state, team_of(key, team) or team)
+    digests.clear(state.sessions, team)
+    return _team(state, team)
 
 
-def _known(e: EngineDep, team: str) -> None:
-    if team not in e.catalog.teams:
-        raise HTTPException(404, f"no team '{team}'; teams: {', '.join(sorted(e.catalog.teams))}")
+def _known(state: AppState, team: str) -> None:
+    if team not in state.catalog.teams:
+        raise NotFound(f"no team '{team}'; teams: {', '.join(sorted(state.catalog.teams))}")
 
 
-def _team(e: EngineDep, team: str) -> TeamOut:
-    with e.sessions() as session:
-        every = digests.effective(session, e.catalog)[team]
-    described = [routes.describe(routes.stored(r)) for r in e.catalog.teams[team].routes]
+def _team(state: AppState, team: str) -> TeamOut:
+    with state.sessions() as session:
+        every = digests.effective(session, state.catalog)[team]
+    described = [routes.describe(routes.stored(r)) for r in state.catalog.teams[team].routes]
     return TeamOut(
         id=team,
-        name=e.catalog.teams[team].name,
+        name=state.catalog.teams[team].name,
         routes=described,
         digest_every=format_duration(every) if every else None,
-        digest_source="api" if team in digests.overridden(e.sessions) else "teams.yaml",
+        digest_source="api" if team in digests.overridden(state.sessions) else "teams.yaml",
     )
 
 
-def _owned(e: EngineDep, team: str | None, number: int) -> Alert:
-    alert = alerts.get_alert(e.sessions, number)
+def _owned(state: AppState, team: str | None, number: int) -> Alert:
+    alert = alert_status.get_alert(state.sessions, number)
     if alert is None or team not in (None, alert.team):
-        raise HTTPException(
-            404, f"no alert alert-{number}" + (f" of team '{team}'" if team else "")
-        )
+        raise NotFound(f"no alert alert-{number}" + (f" of team '{team}'" if team else ""))
     return alert
 
 

@@ -1,0 +1,122 @@
+"""Commands for rule authors: validate the catalog, print what it compiles to, build its
+living documentation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from api.cli.common import PromiseDir, catalog_or_exit
+from engine.docs import site
+from engine.docs.features import coverage
+from engine.docs.results import load_results
+from engine.settings import Settings
+from rules.compiler import compile_promise
+from rules.loader import check_directory
+
+
+def check(
+    directory: PromiseDir = None,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Treat warnings as errors (use in CI).")
+    ] = False,
+    features: Annotated[
+        Path | None,
+        typer.Option(
+            "--features",
+            help="Living documentation to check for coverage [default: "
+            "$PROMISE_FEATURES_DIR, else ./features]",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Validate every promise, team and calendar definition in DIR.
+
+    Prints each problem as FILE:LINE: message and exits 1 if there is any error
+    (or any warning, with --strict); exits 0 when the catalog is valid. A promise
+    without a feature file, or whose feature lacks a @kept or a @broken scenario, is
+    a warning.
+
+    Example: `promise check promises/`
+    """
+    settings = Settings()
+    directory = directory or settings.dir
+    result = check_directory(directory)
+    if result.catalog is not None:
+        result.problems += coverage(result.catalog, directory, features or settings.features_dir)
+    for problem in result.problems:
+        typer.echo(str(problem))
+    failed = result.errors or (strict and result.warnings)
+    if failed:
+        typer.echo(f"{len(result.errors)} error(s), {len(result.warnings)} warning(s)", err=True)
+        raise typer.Exit(1)
+    catalog = result.catalog
+    assert catalog is not None  # no errors means the catalog loaded
+    typer.echo(
+        f"OK: {len(catalog.promises)} promises, {len(catalog.teams)} teams, "
+        f"{len(catalog.calendars)} calendars, {len(result.warnings)} warning(s)",
+        err=True,
+    )
+
+
+def compile_(
+    directory: PromiseDir = None,
+    promise_id: Annotated[
+        str | None, typer.Option("--promise", "-p", help="Only this promise's ruleset.")
+    ] = None,
+) -> None:
+    """Print the durable-rules rulesets compiled from the promises in DIR, as JSON.
+
+    For reviewing what the engine will run; the output is generated, never edited.
+
+    Example: `promise compile promises/ --promise ask-once`
+    """
+    catalog = catalog_or_exit(directory or Settings().dir)
+    chosen = [p for p in catalog.promises.values() if promise_id in (None, p.id)]
+    if not chosen:
+        typer.echo(f"no promise '{promise_id}'; known: {', '.join(catalog.promises)}", err=True)
+        raise typer.Exit(1)
+    rulesets = {c.name: c.rules for c in map(compile_promise, chosen)}
+    typer.echo(json.dumps(rulesets, indent=2, sort_keys=True))
+
+
+def docs(
+    directory: PromiseDir = None,
+    out: Annotated[
+        Path, typer.Option("--out", help="Directory to write the site into (made if missing).")
+    ] = Path("build/living-docs"),
+    results: Annotated[
+        Path | None,
+        typer.Option(
+            "--results",
+            help="pytest-bdd cucumber JSON of the last test run [default: "
+            "$PROMISE_DOCS_RESULTS, else .reports/cucumber.json]",
+            show_default=False,
+        ),
+    ] = None,
+    features: Annotated[
+        Path | None,
+        typer.Option(
+            "--features",
+            help="The feature files [default: $PROMISE_FEATURES_DIR, else ./features]",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Build the living documentation as a static HTML site.
+
+    An index, a page per promise (in plain words, its owner, its scenarios with their
+    steps and examples, and each scenario's result in the last test run) and a page per
+    team. Run `pytest` first for results; without them the pages say "not run yet".
+
+    Example: `promise docs --out build/living-docs`
+    """
+    settings = Settings()
+    catalog = catalog_or_exit(directory or settings.dir)
+    found = load_results(results or settings.docs_results)
+    written = site.build_site(catalog, features or settings.features_dir, found, out)
+    state = f"results of {found.ran_at:%Y-%m-%d %H:%M} UTC" if found.ran_at else "not run yet"
+    typer.echo(f"wrote {len(written)} files to {out} ({state}); open {out / 'index.html'}")

@@ -1,0 +1,61 @@
+"""What several ``promise`` commands share: the promise-directory argument, how a command
+opens the catalog and the database, and how it reports an engine error (on stderr, exit 1)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine.errors import PromiseEngineError
+from engine.runtime import Runtime, connect
+from engine.settings import Settings
+from rules.errors import DefinitionError
+from rules.loader import load_catalog
+from rules.models import Catalog
+
+PromiseDir = Annotated[
+    Path | None,
+    typer.Argument(
+        help="Directory of promise YAML files [default: $PROMISE_DIR, else ./promises]",
+        show_default=False,
+    ),
+]
+
+
+def catalog_or_exit(directory: Path) -> Catalog:
+    """The catalog, or its problems printed and exit 1."""
+    try:
+        return load_catalog(directory)
+    except DefinitionError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+
+
+def runtime_or_exit(settings: Settings) -> Runtime:
+    """The migrated database and the catalog of ``settings``, or the catalog's problems
+    printed and exit 1."""
+    try:
+        return Runtime.open(settings)
+    except DefinitionError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+
+
+def sessions(url: str) -> sessionmaker[Session]:
+    """Sessions on the database at ``url``, migrated first."""
+    return connect(url)[1]
+
+
+@contextmanager
+def exit_on_engine_error() -> Iterator[None]:
+    """An engine error the user must hear about: ``error: <message>`` on stderr, exit 1."""
+    try:
+        yield
+    except PromiseEngineError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
