@@ -140,8 +140,9 @@ Until = Annotated[datetime | None, Query(alias="to", description="ISO 8601, excl
 Limit = Annotated[int, Query(ge=1, le=1000)]
 
 
-def aware(since: datetime | None, until: datetime | None) -> None:
-    for name, moment in (("from", since), ("to", until)):
+def aware(moments: dict[str, datetime | None]) -> None:
+    """Refuse a naive time (422 naming the parameter): every time here is an instant."""
+    for name, moment in moments.items():
         if moment is not None and moment.tzinfo is None:
             raise HTTPException(422, f"'{name}' needs a UTC offset or Z, e.g. 2024-03-01T00:00:00Z")
 
@@ -159,7 +160,7 @@ class Listing:
         cursor: Annotated[str | None, Query(description="`next_cursor` of the page before")] = None,
         limit: Limit = 100,
     ) -> None:
-        aware(since, until)
+        aware({"from": since, "to": until})
         self.promise, self.team, self.customer_id = promise, team, customer_id
         self.since, self.until, self.cursor, self.limit = since, until, cursor, limit
 

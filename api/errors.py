@@ -11,10 +11,9 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from engine.errors import (
+    DATABASE_DOWN,
     Forbidden,
     Invalid,
     InvalidDefinition,
@@ -38,7 +37,7 @@ STATUS: dict[type[PromiseEngineError], int] = {
 
 def register(app: FastAPI) -> None:
     app.add_exception_handler(PromiseEngineError, _engine_error)  # type: ignore[arg-type]
-    for outage in (OperationalError, InterfaceError, PoolTimeout):
+    for outage in DATABASE_DOWN:
         app.add_exception_handler(outage, _database_unavailable)
 
 

@@ -16,10 +16,8 @@ import threading
 import time
 from datetime import UTC, datetime
 
-from sqlalchemy.exc import InterfaceError, OperationalError
-
 from engine.alerting.dispatch import Dispatcher
-from engine.errors import InvalidDefinition
+from engine.errors import DATABASE_DOWN, InvalidDefinition
 from engine.evaluation import quarantine
 from engine.privacy import retention
 from engine.runtime import Runtime
@@ -28,7 +26,6 @@ from engine.settings import Settings
 from rules.loader import files_fingerprint
 
 log = logging.getLogger("promise.worker")
-DATABASE_DOWN = (OperationalError, InterfaceError)
 RETENTION_EVERY = 3600.0
 """Seconds between retention runs of a worker (PROMISE_RETENTION_DAYS)."""
 

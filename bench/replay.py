@@ -78,7 +78,7 @@ def phase_raw(count: int) -> float:
 
 
 def phase_memory(count: int) -> float:
-    from engine.sandbox.replay import replay
+    from engine.sandbox.in_memory import replay
     from rules.loader import load_catalog
 
     catalog = load_catalog(ROOT / "promises")

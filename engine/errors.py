@@ -14,7 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
 from rules.errors import Problem
+
+DATABASE_DOWN: tuple[type[Exception], ...] = (OperationalError, InterfaceError, PoolTimeout)
+"""What SQLAlchemy raises while the database is down, restarting or out of connections: the
+API answers 503 with Retry-After, the worker and dispatcher back off and try again."""
 
 
 class PromiseEngineError(Exception):

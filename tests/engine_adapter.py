@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from engine.records import Interaction, parse_record
-from engine.sandbox.replay import replay
+from engine.sandbox.in_memory import replay
 from rules.models import Catalog
 
 # Fields the record format requires but hand-written scenarios may leave out.

@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 from conftest import ROOT, Server
 from engine.ingest.dedup import IngestResult
 from engine.records import Interaction, RecordLimits, Rejection, parse_record
-from engine.sandbox.replay import replay
+from engine.sandbox.in_memory import replay
 from engine.service import PromiseService
 from engine.settings import Settings
 from engine.storage import record_table, state_table

@@ -39,7 +39,7 @@ from conftest import ROOT, Server, fresh_postgres, start_server, stop_server
 from engine.clock import to_micros
 from engine.outcomes import Outcome
 from engine.records import Interaction, parse_record
-from engine.sandbox.replay import replay
+from engine.sandbox.in_memory import replay
 from engine.storage import outcome_table, state_table
 from engine.storage.database import make_engine, migrate, session_factory
 from engine.storage.schema import OutcomeRow

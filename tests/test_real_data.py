@@ -30,7 +30,7 @@ from ruamel.yaml import YAML
 from conftest import ROOT, start_server, stop_server
 from engine.ingest.importer import ImportResult, import_file
 from engine.ingest.mapping import load_mapping
-from engine.sandbox.replay import replay
+from engine.sandbox.in_memory import replay
 from rules.loader import load_catalog
 
 HELPDESK = ROOT / "promises" / "examples" / "helpdesk"

@@ -25,7 +25,7 @@ from engine.ingest.dedup import IngestResult
 from engine.ingest.sources import BadLine
 from engine.outcomes import STATES, attainment
 from engine.records import Interaction, RecordLimits
-from engine.sandbox.replay import ReplayResult, load_records, replay
+from engine.sandbox.in_memory import ReplayResult, load_records, replay
 from engine.service import PromiseService
 from engine.settings import Settings
 from rules.models import Catalog

@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query
 from fastapi import Path as FastAPIPath
 
-from api.deps import Admin, AppState, Reader, StateDep, team_of
+from api.deps import Admin, AppState, Reader, StateDep, aware, team_of
 from api.schemas import (
     AlertOut,
     AlertPage,
@@ -88,9 +88,7 @@ def get_silences(
 def post_silence(body: SilenceIn, state: StateDep, key: Reader) -> SilenceOut:
     """Mute a team's alerts (or one promise's) until a time, with a reason; the key's name
     is kept as who set it. Alerts raised meanwhile are kept, marked `silenced`."""
-    for name, moment in (("from", body.starts_at), ("until", body.ends_at)):
-        if moment is not None and moment.tzinfo is None:
-            raise HTTPException(422, f"'{name}' needs a UTC offset or Z, e.g. 2024-03-01T18:00Z")
+    aware({"from": body.starts_at, "until": body.ends_at})
     silence = Silence(
         team=team_of(key, body.team) or body.team,
         starts=body.starts_at or datetime.now(UTC),

@@ -114,7 +114,7 @@ def get_compliance(
     group_by: GroupBy = "promise",
 ) -> ComplianceAnswer:
     """Kept, broken and compliance (kept / decided) of outcomes decided in the period."""
-    aware(since, until)
+    aware({"from": since, "to": until})
     rows = state.queries.compliance(since, until, group_by, team=key.team)
     return ComplianceAnswer(
         group_by=group_by,

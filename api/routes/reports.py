@@ -41,7 +41,7 @@ def get_report(
     """A team's breach report over outcomes decided in [from, to): attainment and error budget
     per promise, a weekly trend, every breach with its evidence explained, what is at risk
     now and the top breach drivers. A team-restricted key gets its own team's only."""
-    aware(since, until)
+    aware({"from": since, "to": until})
     team_of(key, team)
     report = build.build_report(state.sessions, state.catalog, team, since, until)
     return Response(render.render(report, fmt), media_type=render.MEDIA_TYPES[fmt])
