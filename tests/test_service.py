@@ -18,8 +18,8 @@ from engine.sandbox import preflight
 from engine.service import PromiseService
 from engine.storage import outcome_table
 from engine.storage.database import session_factory
-from histories import histories
-from rules.models import Catalog, Promise
+from histories import histories, limit_histories, limit_promises
+from rules.models import Catalog, LimitPromise, Promise
 
 
 def record(id: str, when: str, **fields: Any) -> dict[str, Any]:
@@ -234,12 +234,33 @@ def test_any_arrival_order_and_batch_split_gives_the_sorted_replays_outcomes(
     make_service: Any, catalog: Catalog, records: list[dict[str, Any]], rnd: random.Random
 ) -> None:
     service = make_service()
+    _ingest_shuffled(service, records, rnd)
+    assert _as_dicts(service) == reference.evaluate(catalog, records)
+
+
+def _ingest_shuffled(service: PromiseService, records: list[dict[str, Any]], rnd: Any) -> None:
+    """``records`` in a random arrival order, in batches of random sizes."""
     shuffled = list(records)
     rnd.shuffle(shuffled)
     while shuffled:
         size = rnd.randint(1, 8)
         batch, shuffled = shuffled[:size], shuffled[size:]
         service.ingest([{**r, "occurred_at": r["occurred_at"].isoformat()} for r in batch])
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(limit_promises(), limit_histories(), st.randoms(use_true_random=False))
+def test_random_limits_in_any_arrival_order_agree_with_the_reference(
+    make_service: Any, promise: LimitPromise, records: list[dict[str, Any]], rnd: random.Random
+) -> None:
+    """Late records re-judge a windowed limit's later records in their window."""
+    catalog = Catalog(promises={promise.id: promise}, teams={}, calendars={})
+    service = make_service(catalog)
+    _ingest_shuffled(service, records, rnd)
     assert _as_dicts(service) == reference.evaluate(catalog, records)
 
 
