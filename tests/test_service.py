@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 
 import reference
 from engine.evaluation.rules_core import DuplicateFact, RulesCore
+from engine.records import parse_record
 from engine.sandbox import preflight
 from engine.service import PromiseService
 from engine.storage import outcome_table
@@ -336,3 +337,30 @@ def test_what_a_customer_already_gave_is_named_by_record_ids_inside_the_window(
     assert [(g.promise, g.record, g.team, g.same) for g in found] == [
         ("ask-once", "p1", "claims", {"attributes.item": "policy_number"})
     ]
+
+
+def test_pre_flight_warns_of_a_second_excess_of_a_windowed_limit(service: PromiseService) -> None:
+    """Issue #14, item 8: once a case had broken two-handoffs, pre-flight never warned again."""
+    service.ingest(
+        [
+            record(id, when, case_id="K-1", type="handoff", team="claims")
+            for id, when in [
+                ("h1", "2024-04-01 09:00"),
+                ("h2", "2024-04-02 09:00"),
+                ("h3", "2024-04-03 09:00"),
+                ("h4", "2024-09-02 09:00"),
+                ("h5", "2024-09-03 09:00"),
+            ]
+        ]
+    )
+    raw = record("h6", "2024-09-04 09:00", case_id="K-1", type="handoff", team="claims")
+    prospective = parse_record(raw)
+    assert not isinstance(prospective, list), prospective
+
+    (verdict,) = preflight.would_break(service.catalog, service.sessions, prospective)
+
+    assert (verdict.promise, [e.id for e in verdict.evidence]) == ("two-handoffs", ["h4", "h5"])
+    assert verdict.why == (
+        "already: handoff by email on 2024-09-02 to claims; "
+        "handoff by email on 2024-09-03 to claims"
+    )
