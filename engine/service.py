@@ -426,13 +426,15 @@ class PromiseService:
 def _frozen(outcome: Outcome, promise: Promise) -> bool:
     """Decided under an older version of the promise: that version's verdict stands.
 
-    A limit's "kept" is provisional (a later record can still break it), so it is not final.
-    A sealed outcome (records behind it erased or expired) is always final.
+    The "kept" of a limit's scope-wide opportunity (keyed by its scope: a limit without a
+    window) is provisional (a later record can still break it), so it is not final; a
+    windowed limit's per-record outcomes are final, like a never's. A sealed outcome (records
+    behind it erased or expired) is always final.
     """
     if outcome.sealed:
         return True
     provisional = outcome.state in OPEN_STATES or (
-        outcome.state == "kept" and promise.kind == "limit"
+        outcome.state == "kept" and promise.kind == "limit" and outcome.key == outcome.scope
     )
     return outcome.version != promise.version and not provisional
 

@@ -618,13 +618,19 @@ def the_evidence_lists(desk: Desk, outcome: Outcome | None, count: str) -> None:
 # --- alerts --------------------------------------------------------------------------------------
 
 
+_TIMES = {"once": 1, "twice": 2}
+
+
 @step(
     parsers.re(
-        rf"the {QUOTED.format('team')} team is alerted that {QUOTED.format('promise')} is "
-        rf"(?P<state>at risk|broken) for {QUOTED.format('who')}"
+        rf"the {QUOTED.format('team')} team is alerted (?:(?P<times>once|twice|\d+ times) )?"
+        rf"that {QUOTED.format('promise')} is (?P<state>at risk|broken) for {QUOTED.format('who')}"
     )
 )
-def the_team_is_alerted(desk: Desk, team: str, promise: str, state: str, who: str) -> None:
+def the_team_is_alerted(
+    desk: Desk, team: str, promise: str, state: str, who: str, times: str | None
+) -> None:
+    """At least one such alert; exactly ``times`` of them when the step says how many."""
     alerts = desk.alerts(team=team, promise=promise, kind="alert")
     hits = [
         a
@@ -633,6 +639,9 @@ def the_team_is_alerted(desk: Desk, team: str, promise: str, state: str, who: st
     ]
     seen = [f"{_words(a.state)} for {a.customer_id}" for a in alerts] or ["none"]
     assert hits, f'no "{state}" alert to {team} for "{who}"; its alerts: {", ".join(seen)}'
+    if times is not None:
+        expected = _TIMES.get(times) or int(times.split()[0])
+        assert len(hits) == expected, f'{len(hits)} "{state}" alerts to {team}, not {times}'
 
 
 @step(parsers.re(rf"nobody is alerted about {QUOTED.format('promise')}"))

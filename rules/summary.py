@@ -127,7 +127,11 @@ def summarise(promise: Promise, calendar: BusinessCalendar | None = None) -> str
         if promise.warn_at:
             text += f". At risk once {promise.warn_at:.0%} of the time has gone"
     elif isinstance(promise, LimitPromise):
-        window = f" within any {spoken_duration(promise.within)}" if promise.within else ""
+        window = (
+            f" within any {spoken_duration(promise.within)}; each record over that breaks it"
+            if promise.within
+            else ""
+        )
         text = (
             f"{promise.title}. At most {promise.max} records whose "
             f"{describe_match(promise.count)} per {_field(promise.scope)}{window}"

@@ -1,11 +1,16 @@
-"""Random interaction histories over the sample catalog's vocabulary, for property tests."""
+"""Random interaction histories over the sample catalog's vocabulary, and random limits with
+dense histories, for property tests."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from hypothesis import strategies as st
+
+from rules.models import Equals, LimitPromise, Match, Not, OneOf
+from rules.version import version_of
 
 START = datetime(2024, 3, 25, 8, 0, tzinfo=UTC)  # the week before Easter: holidays in reach
 
@@ -82,3 +87,68 @@ def histories(draw: st.DrawFn) -> list[dict[str, Any]]:
             record["case_id"] = case
         records.append(record)
     return records
+
+
+# --- windowed limits -----------------------------------------------------------------------------
+
+_COUNTS = [
+    Match((("type", Equals("handoff")),)),
+    Match((("type", OneOf(("handoff", "transfer"))),)),
+    Match((("type", Equals("handoff")), ("team", Not(Equals("claims"))))),
+]
+_WINDOWS = [*(timedelta(minutes=m) for m in (30, 6 * 60, 24 * 60, 7 * 24 * 60, 30 * 24 * 60)), None]
+# Minutes from one record to the next: bursts (none, a minute, an hour) and lulls (longer
+# than most windows), so a scope goes over its limit, back under it, and over again.
+_GAPS = [0, 0, 1, 10, 60, 6 * 60, 24 * 60, 3 * 24 * 60, 10 * 24 * 60, 45 * 24 * 60]
+
+
+@st.composite
+def limit_promises(draw: st.DrawFn) -> LimitPromise:
+    """A limit of 0 to 3 per case or customer, in a window of 30 minutes to 30 days or none."""
+    promise = LimitPromise(
+        id="limit",
+        title="At most max per scope",
+        owner="operations",
+        scope=draw(st.sampled_from(["case_id", "customer_id"])),
+        version="",
+        source="",
+        count=draw(st.sampled_from(_COUNTS)),
+        max=draw(st.integers(min_value=0, max_value=3)),
+        within=draw(st.sampled_from(_WINDOWS)),
+    )
+    return dataclasses.replace(promise, version=version_of(promise))
+
+
+@st.composite
+def limit_histories(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """Up to 30 records in bursts and lulls over two customers and cases, mostly counted
+    by :func:`limit_promises`; records at one moment get ids in random order."""
+    count = draw(st.integers(min_value=0, max_value=30))
+    ids = draw(st.permutations(range(count)))
+    moment = START
+    records = []
+    for n in ids:
+        moment += timedelta(minutes=draw(st.sampled_from(_GAPS)))
+        record = {
+            "id": f"r{n:02d}",
+            "occurred_at": moment,
+            "customer_id": draw(st.sampled_from(["C1", "C2"])),
+            "case_id": draw(st.sampled_from(["K1", "K2", None])),
+            "channel": "other",
+            "direction": "internal",
+            "type": draw(st.sampled_from(["handoff", "handoff", "handoff", "transfer", "note"])),
+            "team": draw(st.sampled_from(["claims", "billing", None])),
+        }
+        records.append({k: v for k, v in record.items() if v is not None})
+    return records
+
+
+def excess_episodes(outcomes: list[dict]) -> int:
+    """The most runs of broken outcomes, each after a kept one, in any one scope."""
+    runs: dict[str, int] = {}
+    last: dict[str, str] = {}
+    for o in sorted(outcomes, key=lambda o: (o["scope"], o["opened_at"], o["evidence"][-1])):
+        if o["state"] == "broken" and last.get(o["scope"]) == "kept":
+            runs[o["scope"]] = runs.get(o["scope"], 0) + 1
+        last[o["scope"]] = o["state"]
+    return max(runs.values(), default=0)

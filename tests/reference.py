@@ -348,30 +348,45 @@ def _evaluate_limit(promise: LimitPromise, records: list[_Record]) -> list[dict]
 
     outcomes = []
     for scope, counted in counted_by_scope.items():
-        customer = _customer(counted[0].data)
-        outcome = None
-        # counted[i] is record k = i + 1; record k - max is counted[i - max].
-        for i in range(promise.max, len(counted)):
-            earlier = counted[i - promise.max]
-            if promise.within is None or counted[i].at - earlier.at <= promise.within:
-                evidence = [r.id for r in counted[i - promise.max : i + 1]]
-                outcome = _outcome(
-                    promise, scope, customer, "broken", counted[0].at, None, counted[i].at, evidence
-                )
-                break
-        if outcome is None:
-            outcome = _outcome(
-                promise,
-                scope,
-                customer,
-                "kept",
-                counted[0].at,
-                None,
-                counted[-1].at,
-                [r.id for r in counted],
-            )
-        outcomes.append(outcome)
+        if promise.within is None:
+            outcomes.append(_whole_scope(promise, scope, counted))
+        else:
+            outcomes += [
+                _one_counted(promise, scope, counted, k) for k in range(1, len(counted) + 1)
+            ]
     return outcomes
+
+
+def _over(promise: LimitPromise, counted: list[_Record], k: int) -> bool:
+    """Whether counted record k (1-based) takes its window over ``max``: record k - max
+    exists and lies within the window ending at record k."""
+    if k <= promise.max:
+        return False
+    earlier, record = counted[k - promise.max - 1], counted[k - 1]
+    return promise.within is None or record.at - earlier.at <= promise.within
+
+
+def _one_counted(promise: LimitPromise, scope: str, counted: list[_Record], k: int) -> dict:
+    """With a window: counted record k is its own opportunity."""
+    record = counted[k - 1]
+    if _over(promise, counted, k):
+        state, evidence = "broken", [r.id for r in counted[k - promise.max - 1 : k]]
+    else:
+        state, evidence = "kept", [record.id]
+    customer = _customer(record.data)
+    return _outcome(promise, scope, customer, state, record.at, None, record.at, evidence)
+
+
+def _whole_scope(promise: LimitPromise, scope: str, counted: list[_Record]) -> dict:
+    """Without a window: the scope is one opportunity, broken at its first excess."""
+    customer = _customer(counted[0].data)
+    for k in range(1, len(counted) + 1):
+        if _over(promise, counted, k):
+            evidence = [r.id for r in counted[k - promise.max - 1 : k]]
+            at = counted[k - 1].at
+            return _outcome(promise, scope, customer, "broken", counted[0].at, None, at, evidence)
+    evidence = [r.id for r in counted]
+    return _outcome(promise, scope, customer, "kept", counted[0].at, None, counted[-1].at, evidence)
 
 
 # --- entry point ---------------------------------------------------------------------------------

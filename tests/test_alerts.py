@@ -3,6 +3,7 @@ silences and digests, against real local receivers and a real database."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import signal
@@ -269,6 +270,66 @@ def test_a_late_record_that_turns_a_breach_into_kept_sends_a_correction(
     service.advance(at("23:00"))
     drain(dispatcher)
     assert len(receiver.received) == 3
+
+
+def handoff(id: str, day: str) -> dict[str, Any]:
+    """A handoff of case K-1 at 09:00 on ``day`` (two-handoffs: at most 2 in 30 days)."""
+    fields = {"case_id": "K-1", "type": "handoff", "direction": "internal"}
+    return {**record(id, "09:00", **fields), "occurred_at": f"{day}T09:00:00Z"}
+
+
+def test_every_excess_of_a_windowed_limit_is_alerted_even_months_later(
+    db_engine: Engine, tmp_path: Path, receiver: WebhookReceiver
+) -> None:
+    """Issue #14, item 8: a windowed limit used to alert only a scope's first excess."""
+    promises = catalog_dir(tmp_path, webhook_to(receiver))
+    sessions = session_factory(db_engine)
+    service = PromiseService(load_catalog(promises), sessions)
+    dispatcher = Dispatcher(settings_for(db_engine, promises), service.catalog, sessions)
+    service.ingest([handoff(f"h{n}", f"2024-04-0{n}") for n in (1, 2, 3)])
+    drain(dispatcher)
+    service.ingest([handoff(f"h{n}", f"2024-09-0{n - 3}") for n in (4, 5, 6)])
+    drain(dispatcher)
+
+    sent = [(d.json["kind"], d.json["state"], d.json["evidence"]) for d in receiver.received]
+    assert sent == [
+        ("alert", "broken", ["h1", "h2", "h3"]),
+        ("alert", "broken", ["h4", "h5", "h6"]),
+    ]
+    assert len(set(receiver.keys())) == 2
+    assert statuses(service) == [("alert", "broken", "delivered")] * 2
+
+
+def test_a_scope_wide_outcome_of_a_windowed_limit_is_replaced_when_its_scope_is_next_judged(
+    db_engine: Engine, tmp_path: Path
+) -> None:
+    """Outcomes stored before windowed limits were judged per record (one per scope, under
+    the same version): the next record of the scope withdraws that breach and alerts each
+    excess record (docs/semantics.md, "limit")."""
+    promises = catalog_dir(tmp_path, "[{log: true}]")
+    catalog = load_catalog(promises)
+    handoffs = catalog.promises["two-handoffs"]
+    before = dataclasses.replace(
+        catalog, promises={"two-handoffs": dataclasses.replace(handoffs, within=None)}
+    )
+    sessions = session_factory(db_engine)
+    PromiseService(before, sessions).ingest([handoff(f"h{n}", f"2024-04-0{n}") for n in (1, 2, 3)])
+    service = PromiseService(catalog, sessions)
+    assert [(o.key, o.state) for o in service.outcomes()] == [("K-1", "broken")]
+
+    service.ingest([handoff("h4", "2024-04-04")])
+    outcomes = [(o.key, o.state) for o in service.outcomes()]
+    assert outcomes == [("h1", "kept"), ("h2", "kept"), ("h3", "broken"), ("h4", "broken")]
+    with sessions() as session:
+        rows = session.execute(
+            select(AlertRow.kind, AlertRow.state, AlertRow.outcome_key).order_by(AlertRow.id)
+        )
+        assert [tuple(r) for r in rows] == [
+            ("alert", "broken", "K-1"),
+            ("alert", "broken", "h3"),
+            ("alert", "broken", "h4"),
+            ("correction", "withdrawn", "K-1"),
+        ]
 
 
 def test_email_alerts_arrive_at_a_real_smtp_server(db_engine: Engine, tmp_path: Path) -> None:

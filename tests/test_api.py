@@ -280,16 +280,16 @@ def test_a_draft_is_backtested_over_the_history_without_storing_anything(server:
         for i in (1, 2)
     ]
     client.post("/interactions", json=[*HISTORY, *handoffs])
-    server.wait_for(lambda: len(outcomes(server)) == 4)
+    server.wait_for(lambda: len(outcomes(server)) == 5)
     before = outcomes(server)
     draft = (ROOT / "promises" / "two-handoffs.yaml").read_text().replace("max: 2", "max: 1")
     answer = client.post("/promises/backtest", json={"yaml": draft}).json()
-    assert answer["summary"] == {"broken": 1}
-    assert answer["current_summary"] == {"kept": 1}
+    assert answer["summary"] == {"kept": 1, "broken": 1}
+    assert answer["current_summary"] == {"kept": 2}
     assert answer["changed"] == [
-        {"key": "K-1", "scope": "K-1", "current": "kept", "draft": "broken"}
+        {"key": "h2", "scope": "K-1", "current": "kept", "draft": "broken"}
     ]
-    assert answer["outcomes"][0]["evidence"] == ["h1", "h2"]
+    assert [o["evidence"] for o in answer["outcomes"]] == [["h1"], ["h1", "h2"]]
     invalid = client.post("/promises/backtest", json={"yaml": draft.replace("max: 1", "max: x")})
     assert invalid.status_code == 422
     assert invalid.json()["problems"] == [

@@ -7,13 +7,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, find, given, settings
 from hypothesis import strategies as st
 
 import engine_adapter
 import reference
-from histories import START, histories
+from histories import START, excess_episodes, histories, limit_histories, limit_promises
 from rules.loader import load_catalog
+from rules.models import Catalog, LimitPromise
 
 CATALOG = load_catalog(Path(__file__).resolve().parents[1] / "promises")
 _UNTIL = st.one_of(
@@ -41,3 +42,37 @@ def test_input_order_and_repeats_do_not_change_the_engines_outcomes(
     random.shuffle(shuffled)
     repeated = shuffled + random.sample(records, k=min(3, len(records)))
     assert engine_adapter.evaluate(CATALOG, repeated) == engine_adapter.evaluate(CATALOG, records)
+
+
+def _alone(promise: LimitPromise) -> Catalog:
+    return Catalog(promises={promise.id: promise}, teams={}, calendars={})
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(limit_promises(), limit_histories(), _UNTIL)
+def test_engine_agrees_with_the_reference_on_random_limits(
+    promise: LimitPromise, records: list[dict[str, Any]], until: datetime | None
+) -> None:
+    catalog = _alone(promise)
+    assert engine_adapter.evaluate(catalog, records, until) == reference.evaluate(
+        catalog, records, until
+    )
+
+
+def test_random_limits_reach_scopes_that_go_over_their_window_again_and_again() -> None:
+    """The generator makes windowed limits with several excess episodes in one scope (so the
+    test above compares them), not only single breaches."""
+
+    def several(case: tuple[LimitPromise, list[dict[str, Any]]]) -> bool:
+        promise, records = case
+        return excess_episodes(reference.evaluate(_alone(promise), records)) >= 3
+
+    promise, records = find(
+        st.tuples(limit_promises(), limit_histories()),
+        several,
+        settings=settings(
+            max_examples=500, database=None, derandomize=True, phases=[Phase.generate]
+        ),
+    )
+    assert promise.within is not None
+    assert excess_episodes(engine_adapter.evaluate(_alone(promise), records)) >= 3

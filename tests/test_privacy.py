@@ -6,6 +6,7 @@ neither show nor touch the other's data, and compliance figures must not move.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import zipfile
@@ -136,11 +137,14 @@ def test_an_export_holds_exactly_one_customers_data(db_engine: Engine, catalog: 
     assert B not in text and "policy_number" not in text
     assert not any(f'"b-{n}"' in text for n in range(1, 9))  # B's record ids: redacted
     handoffs = next(o for o in document["outcomes"] if o["promise"] == "two-handoffs")
-    assert handoffs["evidence"] == [f"{X}-r2", "redacted", "redacted"]
+    assert (handoffs["state"], handoffs["evidence"]) == ("kept", [f"{X}-r2"])
     [action] = document["breach_actions"]
     assert (action["status"], action["note"]) == ("acknowledged", f"called {X} back about {X}-r5")
 
-    theirs = json.dumps(export.export_customer(service.sessions, catalog, B))
+    their_document = export.export_customer(service.sessions, catalog, B)
+    third = next(o for o in their_document["outcomes"] if o["key"] == "b-6")
+    assert (third["state"], third["evidence"]) == ("broken", ["redacted", "b-3", "b-6"])
+    theirs = json.dumps(their_document)
     assert X not in theirs and not any(v in theirs for v in X_VALUES)
 
     archive = zipfile.ZipFile(io.BytesIO(export.export_zip(document)))
@@ -375,20 +379,41 @@ def test_pre_flight_judges_an_erased_case_from_the_records_after_its_seal(
 def test_pre_flight_keeps_an_expired_scopes_sealed_verdict(
     db_engine: Engine, catalog: Catalog
 ) -> None:
-    """A sealed ``limit`` outcome keeps its verdict even if later records would break it."""
+    """A sealed scope-wide ``limit`` outcome (no window) keeps its verdict even if later
+    records would break it."""
+    ever = dataclasses.replace(catalog.promises["two-handoffs"], within=None, version="ever")
+    unwindowed = dataclasses.replace(catalog, promises={"two-handoffs": ever})
+    service = PromiseService(unwindowed, session_factory(db_engine))
+    service.ingest([handoff("h-0", "2024-01-10 10:00"), handoff("h-1", "2024-03-10 10:00")])
+    now = datetime(2024, 3, 12, tzinfo=UTC)
+    assert retention.apply_retention(service.sessions, unwindowed, 30, now=now).records == 1
+    service.ingest([handoff("h-2", "2024-03-11 10:00")])
+    assert by_key(service)[("two-handoffs", "K-L")].state == "kept"
+
+    assert pre_flight_and_worker(service, handoff("h-3", "2024-03-11 12:00")) == (set(), set())
+
+
+def test_pre_flight_and_the_worker_judge_each_handoff_after_an_expiry(
+    db_engine: Engine, catalog: Catalog
+) -> None:
+    """With a window, the next handoff is an opportunity of its own, judged from the
+    records that are left: both say it breaks the promise."""
     service = PromiseService(catalog, session_factory(db_engine))
     service.ingest(
-        [
-            record(f"h-{n}", when, "C-L", type="handoff", case_id="K-L")
-            for n, when in enumerate(["2024-01-10 10:00", "2024-03-10 10:00", "2024-03-11 10:00"])
-        ]
+        [handoff(f"h-{n}", when) for n, when in enumerate(["2024-01-10 10:00", "2024-03-10 10:00"])]
     )
     now = datetime(2024, 3, 12, tzinfo=UTC)
     assert retention.apply_retention(service.sessions, catalog, 30, now=now).records == 1
-    assert by_key(service)[("two-handoffs", "K-L")].state == "kept"
-    third = record("h-3", "2024-03-11 12:00", "C-L", type="handoff", case_id="K-L")
+    service.ingest([handoff("h-2", "2024-03-11 10:00")])
+    assert by_key(service)[("two-handoffs", "h-1")].sealed_at is not None
 
-    assert pre_flight_and_worker(service, third) == (set(), set())
+    said, done = pre_flight_and_worker(service, handoff("h-3", "2024-03-11 12:00"))
+    assert said == done == {"two-handoffs"}
+    assert by_key(service)[("two-handoffs", "h-3")].evidence == ["h-1", "h-2", "h-3"]
+
+
+def handoff(id: str, when: str) -> dict[str, Any]:
+    return record(id, when, "C-L", type="handoff", case_id="K-L")
 
 
 def test_backtesting_the_version_in_force_after_an_erasure_changes_nothing(
@@ -432,7 +457,7 @@ def test_http_export_and_erasure_need_whole_keys_and_keep_compliance(
         posted = admin.post("/interactions", json=shared_history()).json()
         assert posted["accepted"] == len(shared_history())
         server.wait_for(lambda: admin.get("/readyz").json()["evaluation_lag"] == 0)
-        server.wait_for(lambda: len(admin.get("/outcomes").json()["items"]) == 5)
+        server.wait_for(lambda: len(admin.get("/outcomes").json()["items"]) == 7)
         compliance = admin.get("/compliance", params={"group_by": "week"}).json()
 
     with server.client(reader) as client:

@@ -194,7 +194,7 @@ def test_explanations_for_the_three_kinds(evaluated: PromiseService, catalog: Ca
     )
     (limit,) = team_report(evaluated, catalog, "operations").breaches
     assert limit.explanation == (
-        "3 handoffs (at most 2 allowed): Mon 4 Mar 09:00 by claims, "
+        "3 handoffs within 30 days (at most 2 allowed): Mon 4 Mar 09:00 by claims, "
         "Mon 4 Mar 10:00 by contact-centre, Mon 4 Mar 11:00 by operations"
     )
     assert limit.evidence_ids == ("h1", "h2", "h3")
@@ -225,7 +225,8 @@ def test_each_evidence_record_is_stored_with_the_role_it_played(evaluated: Promi
     assert roles[("email-reply-1bd", "K-5#1")] == (["e5"], ["start"])
     assert roles[("travel-guarantee", "T-3#1")] == (["t3", "t3c"], ["start", "cancel"])
     assert roles[("ask-once", "q1")] == (["p1", "q1"], ["first", "then"])
-    assert roles[("two-handoffs", "K-9")] == (["h1", "h2", "h3"], ["count"] * 3)
+    assert roles[("two-handoffs", "h3")] == (["h1", "h2", "h3"], ["count"] * 3)
+    assert roles[("two-handoffs", "h1")] == (["h1"], ["count"])
 
 
 def test_outcomes_stored_before_roles_are_explained_by_position(
@@ -252,7 +253,7 @@ def test_outcomes_stored_before_roles_are_explained_by_position(
     (never,) = team_report(evaluated, catalog, "customer-care").breaches
     assert never.explanation.startswith("policy_number given by phone to claims")
     (limit,) = team_report(evaluated, catalog, "operations").breaches
-    assert limit.explanation.startswith("3 handoffs (at most 2 allowed)")
+    assert limit.explanation.startswith("3 handoffs within 30 days (at most 2 allowed)")
 
 
 CANCEL_BY_PATTERN = """\
@@ -353,7 +354,7 @@ def test_cli_writes_the_report_to_a_file(
         str(out),
     )
     assert stdout == ""
-    assert "3 handoffs (at most 2 allowed)" in out.read_text()
+    assert "3 handoffs within 30 days (at most 2 allowed)" in out.read_text()
 
 
 def test_reports_over_http(server: Server) -> None:

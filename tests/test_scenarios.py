@@ -7,6 +7,7 @@ property tests) and on the engine (durable-rules). Each case is worked out by ha
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -424,19 +425,34 @@ def handoff(id: str, when: str, case: str = "C1") -> dict:
     return rec(id, when, case_id=case, type="handoff", team="claims")
 
 
-def test_third_handoff_within_30_days_breaks_with_the_three_as_evidence() -> None:
+def verdicts(promise: str, records: list[dict], catalog: Catalog = CATALOG) -> list[tuple]:
+    """(scope, state, decided_at, evidence) of each outcome, by scope and in order of
+    opening (records at one moment in order of id: the last of the evidence)."""
+    found = [o for o in evaluate(catalog, records) if o["promise"] == promise]
+    found.sort(key=lambda o: (o["scope"], o["opened_at"], o["evidence"][-1]))
+    return [(o["scope"], o["state"], o["decided_at"], o["evidence"]) for o in found]
+
+
+def test_each_handoff_is_an_opportunity_and_the_third_in_30_days_breaks() -> None:
     records = [
         handoff("h1", "2024-04-01 09:00"),
         handoff("h2", "2024-04-10 09:00"),
         handoff("h3", "2024-04-20 09:00"),
         handoff("h4", "2024-04-21 09:00"),
     ]
-    result = only("two-handoffs", records)
-    assert result["state"] == "broken"
-    assert result["opened_at"] == at("2024-04-01 09:00")
-    assert result["decided_at"] == at("2024-04-20 09:00")
-    assert result["due_at"] is None
-    assert result["evidence"] == ["h1", "h2", "h3"]
+    found = outcomes("two-handoffs", records)
+    assert [(o["opened_at"], o["due_at"]) for o in found] == [
+        (at("2024-04-01 09:00"), None),
+        (at("2024-04-10 09:00"), None),
+        (at("2024-04-20 09:00"), None),
+        (at("2024-04-21 09:00"), None),
+    ]
+    assert verdicts("two-handoffs", records) == [
+        ("C1", "kept", at("2024-04-01 09:00"), ["h1"]),
+        ("C1", "kept", at("2024-04-10 09:00"), ["h2"]),
+        ("C1", "broken", at("2024-04-20 09:00"), ["h1", "h2", "h3"]),
+        ("C1", "broken", at("2024-04-21 09:00"), ["h2", "h3", "h4"]),  # h2 is 11 days before
+    ]
 
 
 def test_third_handoff_31_days_after_the_first_keeps_two_handoffs() -> None:
@@ -445,10 +461,8 @@ def test_third_handoff_31_days_after_the_first_keeps_two_handoffs() -> None:
         handoff("h2", "2024-04-20 09:00"),
         handoff("h3", "2024-05-02 09:00"),
     ]
-    result = only("two-handoffs", records)
-    assert result["state"] == "kept"
-    assert result["decided_at"] == at("2024-05-02 09:00")
-    assert result["evidence"] == ["h1", "h2", "h3"]
+    assert [v[1] for v in verdicts("two-handoffs", records)] == ["kept"] * 3
+    assert verdicts("two-handoffs", records)[-1][2:] == (at("2024-05-02 09:00"), ["h3"])
 
 
 def test_third_handoff_exactly_30_days_after_the_first_breaks_two_handoffs() -> None:
@@ -457,7 +471,7 @@ def test_third_handoff_exactly_30_days_after_the_first_breaks_two_handoffs() -> 
         handoff("h2", "2024-04-20 09:00"),
         handoff("h3", "2024-05-01 09:00"),
     ]
-    assert only("two-handoffs", records)["state"] == "broken"
+    assert [v[1] for v in verdicts("two-handoffs", records)] == ["kept", "kept", "broken"]
 
 
 def test_two_handoffs_window_slides_to_a_later_break() -> None:
@@ -467,23 +481,75 @@ def test_two_handoffs_window_slides_to_a_later_break() -> None:
         handoff("h3", "2024-05-06 09:00"),  # 35 days after h1: fine
         handoff("h4", "2024-05-10 09:00"),  # 5 days after h2: broken
     ]
-    result = only("two-handoffs", records)
-    assert result["state"] == "broken"
-    assert result["decided_at"] == at("2024-05-10 09:00")
-    assert result["evidence"] == ["h2", "h3", "h4"]
+    assert verdicts("two-handoffs", records)[2:] == [
+        ("C1", "kept", at("2024-05-06 09:00"), ["h3"]),
+        ("C1", "broken", at("2024-05-10 09:00"), ["h2", "h3", "h4"]),
+    ]
 
 
-def test_two_handoffs_is_one_opportunity_per_case() -> None:
+def test_a_second_excess_a_year_later_is_broken_again() -> None:
+    """Issue #14, item 8: a windowed limit reported only a scope's first excess."""
+    records = [
+        handoff("h1", "2024-04-01 09:00"),
+        handoff("h2", "2024-04-02 09:00"),
+        handoff("h3", "2024-04-03 09:00"),
+        handoff("h4", "2025-04-01 09:00"),
+        handoff("h5", "2025-04-02 09:00"),
+        handoff("h6", "2025-04-03 09:00"),
+    ]
+    assert [(v[1], v[3]) for v in verdicts("two-handoffs", records)] == [
+        ("kept", ["h1"]),
+        ("kept", ["h2"]),
+        ("broken", ["h1", "h2", "h3"]),
+        ("kept", ["h4"]),
+        ("kept", ["h5"]),
+        ("broken", ["h4", "h5", "h6"]),
+    ]
+
+
+def test_handoffs_at_the_same_moment_are_counted_in_order_of_id() -> None:
+    records = [
+        handoff("hb", "2024-04-02 10:00"),
+        handoff("ha", "2024-04-02 10:00"),
+        handoff("h1", "2024-04-01 09:00"),
+    ]
+    assert [(v[1], v[3]) for v in verdicts("two-handoffs", records)] == [
+        ("kept", ["h1"]),
+        ("kept", ["ha"]),
+        ("broken", ["h1", "ha", "hb"]),
+    ]
+
+
+def test_handoffs_of_different_cases_are_counted_apart() -> None:
     records = [
         handoff("h1", "2024-04-01 09:00", "C1"),
         handoff("h2", "2024-04-02 09:00", "C2"),
         handoff("h3", "2024-04-03 09:00", "C1"),
         handoff("h4", "2024-04-04 09:00", "C2"),
     ]
-    found = outcomes("two-handoffs", records)
-    assert [(o["scope"], o["state"], o["evidence"]) for o in found] == [
-        ("C1", "kept", ["h1", "h3"]),
-        ("C2", "kept", ["h2", "h4"]),
+    assert [(v[0], v[1], v[3]) for v in verdicts("two-handoffs", records)] == [
+        ("C1", "kept", ["h1"]),
+        ("C1", "kept", ["h3"]),
+        ("C2", "kept", ["h2"]),
+        ("C2", "kept", ["h4"]),
+    ]
+
+
+def test_a_limit_without_a_window_is_one_opportunity_per_scope_broken_for_good() -> None:
+    handoffs = CATALOG.promises["two-handoffs"]
+    ever = dataclasses.replace(handoffs, id="ever", within=None, version="ever")
+    catalog = Catalog(promises={"ever": ever}, teams={}, calendars={})
+    records = [
+        handoff("h1", "2024-04-01 09:00"),
+        handoff("h2", "2024-04-02 09:00"),
+        handoff("h3", "2024-04-03 09:00"),
+        handoff("h4", "2025-04-01 09:00"),
+    ]
+    assert verdicts("ever", records, catalog) == [
+        ("C1", "broken", at("2024-04-03 09:00"), ["h1", "h2", "h3"])
+    ]
+    assert verdicts("ever", records[:2], catalog) == [
+        ("C1", "kept", at("2024-04-02 09:00"), ["h1", "h2"])
     ]
 
 

@@ -14,12 +14,13 @@ from sqlalchemy import Engine
 
 import reference
 from engine.evaluation.rules_core import DuplicateFact, RulesCore
+from engine.records import parse_record
 from engine.sandbox import preflight
 from engine.service import PromiseService
 from engine.storage import outcome_table
 from engine.storage.database import session_factory
-from histories import histories
-from rules.models import Catalog
+from histories import histories, limit_histories, limit_promises
+from rules.models import Catalog, LimitPromise, Promise
 
 
 def record(id: str, when: str, **fields: Any) -> dict[str, Any]:
@@ -143,8 +144,16 @@ def test_advancing_the_clock_decides_deadlines_of_every_scope(service: PromiseSe
     assert states(service, "email-reply-1bd") == {"K-1#1": "broken", "K-2#1": "broken"}
 
 
+def _with(catalog: Catalog, *promises: Promise) -> Catalog:
+    return dataclasses.replace(
+        catalog, promises={**catalog.promises, **{p.id: p for p in promises}}
+    )
+
+
 def test_outcomes_decided_under_an_old_version_keep_it(db_engine: Engine, catalog: Catalog) -> None:
-    old = PromiseService(catalog, session_factory(db_engine))
+    """A limit without a window: its scope-wide "kept" is provisional, its "broken" final."""
+    handoffs = dataclasses.replace(catalog.promises["two-handoffs"], within=None, version="ever")
+    old = PromiseService(_with(catalog, handoffs), session_factory(db_engine))
     old.ingest(
         [
             record("h1", "2024-03-01 09:00", case_id="K-1", type="handoff"),
@@ -153,12 +162,8 @@ def test_outcomes_decided_under_an_old_version_keep_it(db_engine: Engine, catalo
             record("g1", "2024-03-01 09:00", case_id="K-2", type="handoff"),
         ]
     )
-    handoffs = catalog.promises["two-handoffs"]
     looser = dataclasses.replace(handoffs, max=5, version="looser")
-    new = PromiseService(
-        dataclasses.replace(catalog, promises={**catalog.promises, "two-handoffs": looser}),
-        session_factory(db_engine),
-    )
+    new = PromiseService(_with(catalog, looser), session_factory(db_engine))
     new.ingest(
         [
             record("h4", "2024-03-04 09:00", case_id="K-1", type="handoff"),
@@ -166,8 +171,30 @@ def test_outcomes_decided_under_an_old_version_keep_it(db_engine: Engine, catalo
         ]
     )
     outcomes = {o.key: o for o in new.outcomes() if o.promise == "two-handoffs"}
-    assert (outcomes["K-1"].state, outcomes["K-1"].version) == ("broken", handoffs.version)
+    assert (outcomes["K-1"].state, outcomes["K-1"].version) == ("broken", "ever")
     assert (outcomes["K-2"].state, outcomes["K-2"].version) == ("kept", "looser")
+
+
+def test_a_windowed_limits_verdicts_stand_under_a_new_version(
+    db_engine: Engine, catalog: Catalog
+) -> None:
+    """Each counted record of a windowed limit is decided for good, as a never's question."""
+    handoffs = catalog.promises["two-handoffs"]
+    old = PromiseService(catalog, session_factory(db_engine))
+    old.ingest(
+        [record(f"h{n}", f"2024-03-0{n} 09:00", case_id="K-1", type="handoff") for n in (1, 2, 3)]
+    )
+    looser = dataclasses.replace(handoffs, max=5, version="looser")
+    new = PromiseService(_with(catalog, looser), session_factory(db_engine))
+    new.ingest([record("h4", "2024-03-04 09:00", case_id="K-1", type="handoff")])
+    outcomes = {o.key: (o.state, o.version) for o in new.outcomes() if o.promise == "two-handoffs"}
+    assert outcomes == {
+        "h1": ("kept", handoffs.version),
+        "h2": ("kept", handoffs.version),
+        "h3": ("broken", handoffs.version),
+        "h4": ("kept", "looser"),
+    }
+    assert history(new, "two-handoffs") == []  # nothing revised
 
 
 def test_outcomes_and_the_clock_survive_a_restart(db_engine: Engine, catalog: Catalog) -> None:
@@ -208,12 +235,33 @@ def test_any_arrival_order_and_batch_split_gives_the_sorted_replays_outcomes(
     make_service: Any, catalog: Catalog, records: list[dict[str, Any]], rnd: random.Random
 ) -> None:
     service = make_service()
+    _ingest_shuffled(service, records, rnd)
+    assert _as_dicts(service) == reference.evaluate(catalog, records)
+
+
+def _ingest_shuffled(service: PromiseService, records: list[dict[str, Any]], rnd: Any) -> None:
+    """``records`` in a random arrival order, in batches of random sizes."""
     shuffled = list(records)
     rnd.shuffle(shuffled)
     while shuffled:
         size = rnd.randint(1, 8)
         batch, shuffled = shuffled[:size], shuffled[size:]
         service.ingest([{**r, "occurred_at": r["occurred_at"].isoformat()} for r in batch])
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(limit_promises(), limit_histories(), st.randoms(use_true_random=False))
+def test_random_limits_in_any_arrival_order_agree_with_the_reference(
+    make_service: Any, promise: LimitPromise, records: list[dict[str, Any]], rnd: random.Random
+) -> None:
+    """Late records re-judge a windowed limit's later records in their window."""
+    catalog = Catalog(promises={promise.id: promise}, teams={}, calendars={})
+    service = make_service(catalog)
+    _ingest_shuffled(service, records, rnd)
     assert _as_dicts(service) == reference.evaluate(catalog, records)
 
 
@@ -236,10 +284,10 @@ def test_a_scope_on_an_attribute_path_is_evaluated_from_the_database(
         [change("b3", "2024-03-03 09:00", "B-1"), change("x1", "2024-03-01 09:00", "B-2")]
     )
     service.ingest([change("b1", "2024-03-01 09:00", "B-1")])
-    assert states(service, "booking-changes") == {"B-1": "kept", "B-2": "kept"}
-    service.ingest([change("b2", "2024-03-02 09:00", "B-1")])  # late: the third change
+    assert states(service, "booking-changes") == {"b1": "kept", "b3": "kept", "x1": "kept"}
+    service.ingest([change("b2", "2024-03-02 09:00", "B-1")])  # late: b3 is the third change
     (broken,) = [o for o in service.outcomes() if o.state == "broken"]
-    assert (broken.scope, broken.evidence) == ("B-1", ["b1", "b2", "b3"])
+    assert (broken.key, broken.scope, broken.evidence) == ("b3", "B-1", ["b1", "b2", "b3"])
 
 
 def test_the_same_batch_sent_twice_at_once_is_stored_once(service: PromiseService) -> None:
@@ -289,3 +337,30 @@ def test_what_a_customer_already_gave_is_named_by_record_ids_inside_the_window(
     assert [(g.promise, g.record, g.team, g.same) for g in found] == [
         ("ask-once", "p1", "claims", {"attributes.item": "policy_number"})
     ]
+
+
+def test_pre_flight_warns_of_a_second_excess_of_a_windowed_limit(service: PromiseService) -> None:
+    """Issue #14, item 8: once a case had broken two-handoffs, pre-flight never warned again."""
+    service.ingest(
+        [
+            record(id, when, case_id="K-1", type="handoff", team="claims")
+            for id, when in [
+                ("h1", "2024-04-01 09:00"),
+                ("h2", "2024-04-02 09:00"),
+                ("h3", "2024-04-03 09:00"),
+                ("h4", "2024-09-02 09:00"),
+                ("h5", "2024-09-03 09:00"),
+            ]
+        ]
+    )
+    raw = record("h6", "2024-09-04 09:00", case_id="K-1", type="handoff", team="claims")
+    prospective = parse_record(raw)
+    assert not isinstance(prospective, list), prospective
+
+    (verdict,) = preflight.would_break(service.catalog, service.sessions, prospective)
+
+    assert (verdict.promise, [e.id for e in verdict.evidence]) == ("two-handoffs", ["h4", "h5"])
+    assert verdict.why == (
+        "already: handoff by email on 2024-09-02 to claims; "
+        "handoff by email on 2024-09-03 to claims"
+    )

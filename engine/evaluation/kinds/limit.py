@@ -2,8 +2,14 @@
 
 durable-rules picks the counted records; the engine numbers them per scope in event-time
 order and posts ``counted`` facts, and the ``over`` rule joins the k-th with the
-(k - max)-th: inside the window means the window holds more than ``max``. Only the last
-``max`` counted facts of a scope can still join, so older ones are retracted.
+(k - max)-th: inside the window means the window ending at the k-th holds more than
+``max``. Only the last ``max`` counted facts of a scope can still join, so older ones are
+retracted.
+
+With a window, each counted record is an opportunity of its own (broken when ``over``
+fires for it), so every excess episode is reported, however long after the last one.
+Without one, the scope is the opportunity: once over, it is over for good
+(docs/semantics.md, "limit").
 """
 
 from __future__ import annotations
@@ -21,9 +27,10 @@ from rules.models import LimitPromise
 
 @dataclass
 class _Scope:
-    outcome: Outcome
-    counted: list[str] = field(default_factory=list)  # record ids, k = index + 1
+    ids: deque[str]  # counted record ids: every one, or with a window the latest max + 1
+    k: int = 0  # how many records were counted
     live: deque[Fact] = field(default_factory=deque)
+    whole: Outcome | None = None  # without a window: the scope's one opportunity
 
 
 class LimitRunner(Runner):
@@ -32,6 +39,7 @@ class LimitRunner(Runner):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.scopes: dict[str, _Scope] = {}
+        self._windowed = self.promise.within is not None
 
     def on_record(self, scope: str, record: Interaction, fact: Fact, firings: list[Firing]) -> None:
         self.retract(fact)
@@ -39,46 +47,69 @@ class LimitRunner(Runner):
             return
         state = self.scopes.get(scope)
         if state is None:
-            state = _Scope(
-                Outcome(
-                    promise=self.promise.id,
-                    version=self.promise.version,
-                    key=scope,
-                    scope=scope,
-                    customer_id=record.customer_id,
-                    channel=record.channel,
-                    state="kept",
-                    opened_at=record.occurred_at,
-                )
-            )
+            state = _Scope(deque(maxlen=self.promise.max + 1 if self._windowed else None))
             self.scopes[scope] = state
-        state.counted.append(record.id)
-        k = len(state.counted)
+        state.ids.append(record.id)
+        state.k += 1
         counted = {
-            "id": f"{record.id}#{k}",
+            "id": f"{record.id}#{state.k}",
             "t": COUNTED,
-            "k": k,
+            "k": state.k,
             "at": record.at,
             "scope": scope,
             "sid": self.bucket(scope),
             GUARD: 1,
         }
-        over = [f for f in self.assert_held(counted) if f.rule == "over"]
+        over = any(f.rule == "over" for f in self.assert_held(counted))
         state.live.append(counted)
         while len(state.live) > self.promise.max:
             self.retract(state.live.popleft())
-        outcome = state.outcome
+        if self._windowed:
+            self._each_record(scope, record, state, over)
+        else:
+            self._whole_scope(scope, record, state, over)
+
+    def _each_record(self, scope: str, record: Interaction, state: _Scope, over: bool) -> None:
+        """The record is an opportunity: broken with the ``max`` + 1 counted records that
+        put its window over (itself last), else kept on its own evidence."""
+        outcome = self._outcome(record.id, scope, record)
+        outcome.decided_at = record.occurred_at
+        if over:
+            outcome.state = "broken"
+            outcome.evidence = list(state.ids)
+        else:
+            outcome.evidence = [record.id]
+        outcome.roles = ["count"] * len(outcome.evidence)
+        self.emit(outcome)
+
+    def _whole_scope(self, scope: str, record: Interaction, state: _Scope, over: bool) -> None:
+        """The scope is the opportunity, opened at its first counted record: kept so far
+        (every counted record as evidence), or broken for good at the first excess."""
+        if state.whole is None:
+            state.whole = self._outcome(scope, scope, record)
+        outcome = state.whole
         if outcome.state == "broken":
             return
         if over:
-            first_k = over[0].facts["a"]["k"] if "a" in over[0].facts else k
             outcome.state = "broken"
-            outcome.evidence = state.counted[first_k - 1 : k]
+            outcome.evidence = list(state.ids)[-(self.promise.max + 1) :]
         else:
-            outcome.evidence = list(state.counted)
+            outcome.evidence = list(state.ids)
         outcome.roles = ["count"] * len(outcome.evidence)
         outcome.decided_at = record.occurred_at
         self.emit(outcome)
+
+    def _outcome(self, key: str, scope: str, record: Interaction) -> Outcome:
+        return Outcome(
+            promise=self.promise.id,
+            version=self.promise.version,
+            key=key,
+            scope=scope,
+            customer_id=record.customer_id,
+            channel=record.channel,
+            state="kept",
+            opened_at=record.occurred_at,
+        )
 
     def reset_scope(self, scope: str) -> None:
         state = self.scopes.pop(scope, None)

@@ -18,6 +18,7 @@ from rules.models import (
     OneOf,
     Promise,
 )
+from rules.summary import spoken_duration
 
 # --- plain-language explanations ---------------------------------------------------------------
 
@@ -81,11 +82,14 @@ def _explain_never(promise: NeverPromise, zone: ZoneInfo, evidence: list[Interac
 
 
 def _explain_limit(promise: LimitPromise, zone: ZoneInfo, evidence: list[Interaction]) -> str:
+    """``3 handoffs within 30 days (at most 2 allowed): ...``: the ``max`` + 1 counted
+    records that decided the breach, the last of them the one over the limit."""
     noun = _counted_noun(promise.count)
+    window = f" within {spoken_duration(promise.within)}" if promise.within else ""
     counted = ", ".join(
         f"{when(r.occurred_at, zone)} by {r.team or r.agent or r.channel}" for r in evidence
     )
-    return f"{len(evidence)} {noun} (at most {promise.max} allowed): {counted}"
+    return f"{len(evidence)} {noun}{window} (at most {promise.max} allowed): {counted}"
 
 
 def when(moment: datetime, zone: ZoneInfo, same_day_as: datetime | None = None) -> str:
