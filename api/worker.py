@@ -35,7 +35,7 @@ def run_worker(
 ) -> int:
     """Run until stopped (or, with ``once``, until the queue is empty); returns how many
     records this worker evaluated."""
-    runtime = Runtime.open(settings)
+    runtime = Runtime.open(settings, quarantine_refused=True)
     journal = quarantine.CrashJournal(settings.database_url)
     if crash := journal.left_behind():  # the previous worker died in the rules core
         with runtime.sessions.begin() as session:
@@ -136,7 +136,7 @@ class _Edits:
 def run_dispatcher(settings: Settings, *, interval: float, once: bool = False) -> int:
     """Deliver alerts until stopped (or, with ``once``, until nothing is due); returns how
     many deliveries were attempted."""
-    runtime = Runtime.open(settings)
+    runtime = Runtime.open(settings, quarantine_refused=True)
     dispatcher = Dispatcher(settings, runtime.catalog, runtime.sessions)
     edits = _Edits(runtime)
     attempted = 0

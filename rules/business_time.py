@@ -170,6 +170,11 @@ class BusinessCalendar:
         set_(self, "_week", week)
         set_(self, "_holidays", hols)
 
+    @property
+    def weekly_open(self) -> timedelta:
+        """Open time in a week as the hours are written (DST changes and closed days aside)."""
+        return sum((hi - lo for day in self._week for lo, hi in day), timedelta(0))
+
     def add(self, start: datetime, duration: timedelta) -> datetime:
         """Earliest instant by which ``duration`` of business time has elapsed since ``start``.
 

@@ -1,4 +1,10 @@
-"""Durations as rule authors write them: ``90s``, ``15m``, ``8h``, ``5d`` or ``1d12h``."""
+"""Durations as rule authors write them: ``90s``, ``15m``, ``8h``, ``5d`` or ``1d12h``.
+
+At most ``MAX_DURATION`` (100 years): a due time, or a window's end, must stay inside what
+calendar arithmetic holds (Python's dates end in year 9999; a business calendar is built
+one year at a time, so each year a deadline spans costs time at evaluation). A longer
+duration is refused where it is written, not at the first record it would apply to.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,8 @@ from datetime import timedelta
 _UNIT_SECONDS = {"d": 86_400, "h": 3_600, "m": 60, "s": 1}
 _PART = re.compile(r"(\d+)([dhms])")
 _WHOLE = re.compile(r"(?:\d+[dhms])+")
+MAX_DURATION = timedelta(days=36_525)
+"""The longest duration a definition may name: 100 years of 365.25 days."""
 
 
 def parse_duration(text: object) -> timedelta:
@@ -21,7 +29,17 @@ def parse_duration(text: object) -> timedelta:
         raise ValueError(
             f"bad duration {text!r}: write a number and a unit (s, m, h, d), e.g. '8h' or '1d12h'"
         )
-    seconds = sum(int(n) * _UNIT_SECONDS[u] for n, u in _PART.findall(compact))
+    numbers = [(n.lstrip("0") or "0", u) for n, u in _PART.findall(compact)]
+    # 12 digits of seconds already exceed 100 years (and int() refuses 4,300 digits).
+    if (
+        any(len(n) > 12 for n, _ in numbers)
+        or (seconds := sum(int(n) * _UNIT_SECONDS[u] for n, u in numbers))
+        > MAX_DURATION.total_seconds()
+    ):
+        raise ValueError(
+            f"duration {text!r} is longer than the limit of 100 years "
+            f"({format_duration(MAX_DURATION)})"
+        )
     if seconds <= 0:
         raise ValueError(f"duration {text!r} must be longer than zero")
     return timedelta(seconds=seconds)

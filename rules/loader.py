@@ -34,10 +34,11 @@ from rules.documents import (
     TeamsFileDoc,
     WebhookRouteDoc,
 )
-from rules.durations import parse_duration
+from rules.durations import MAX_DURATION, format_duration, parse_duration
 from rules.errors import DefinitionError, Problem
 from rules.matches import Report, did_you_mean, field_problem, parse_match
 from rules.models import (
+    ROLES,
     Catalog,
     DeadlinePromise,
     EmailRoute,
@@ -96,6 +97,15 @@ def load_catalog(directory: Path) -> Catalog:
     if result.catalog is None:
         raise DefinitionError(result.errors)
     return result.catalog
+
+
+def problem_at(promise: Promise, location: Location, message: str) -> Problem:
+    """A problem found after loading (by the rules core), at ``location`` in the promise's
+    file, which is read again for the line (the first, if it has gone since)."""
+    doc = read_yaml(Path(promise.source))
+    if isinstance(doc, Problem):
+        return Problem(Path(promise.source), 1, message)
+    return doc.problem(location, message)
 
 
 def check_directory(directory: Path) -> CheckResult:
@@ -341,7 +351,7 @@ class _Loader:
             return None
         matches = {
             name: parse_match(raw, (name,), self._reporter(doc))
-            for name in ("start", "stop", "pause", "resume", "cancel", "first", "then", "count")
+            for name in ROLES
             if (raw := getattr(parsed, name, None)) is not None
         }
         self._check_field(doc, ("scope",), parsed.scope)
@@ -356,7 +366,7 @@ class _Loader:
                 f"{did_you_mean(parsed.owner, list(teams))}; teams are listed in teams.yaml",
             )
         if isinstance(parsed, DeadlineDoc):
-            self._check_deadline(doc, parsed, calendars)
+            self._check_deadline(doc, parsed, within, calendars)
         if doc.file.stem != parsed.id:
             self.report(
                 doc,
@@ -396,7 +406,11 @@ class _Loader:
             return None
 
     def _check_deadline(
-        self, doc: YamlDocument, parsed: DeadlineDoc, calendars: dict[str, BusinessCalendar] | None
+        self,
+        doc: YamlDocument,
+        parsed: DeadlineDoc,
+        within: timedelta | None,
+        calendars: dict[str, BusinessCalendar] | None,
     ) -> None:
         if (parsed.pause is None) != (parsed.resume is None):
             present, absent = ("pause", "resume") if parsed.resume is None else ("resume", "pause")
@@ -420,6 +434,21 @@ class _Loader:
                 f"{did_you_mean(parsed.calendar, known)}; calendars are listed in "
                 "calendars.yaml" + (f" ({', '.join(known)})" if known else ""),
             )
+        calendar = (calendars or {}).get(parsed.calendar or "")
+        if calendar is not None and within is not None:
+            # Business time passes only while the calendar is open: the due time must still
+            # come within 100 years (MAX_DURATION) of the start, holidays aside.
+            week = calendar.weekly_open
+            hours = week / timedelta(hours=1) * (MAX_DURATION / timedelta(weeks=1))
+            most = timedelta(hours=int(hours))
+            if within > most:
+                self.report(
+                    doc,
+                    ("within",),
+                    f"{format_duration(within)} of business time on calendar "
+                    f"'{parsed.calendar}' (open {format_duration(week)} a week) takes more than "
+                    f"100 years to pass; the longest is {format_duration(most)}",
+                )
 
 
 def _build(

@@ -115,6 +115,20 @@ def parse_match(raw: object, location: Location, report: Report) -> Match | None
     return Match(tuple(sorted(conditions, key=lambda item: item[0]))) if ok else None
 
 
+def condition_location(condition: Condition) -> Location:
+    """Where ``condition`` is written below its field's key: a value or a one-of list is the
+    key's own value, an operator a key of its own (``not`` holds another condition)."""
+    if isinstance(condition, Equals | OneOf):
+        return ()
+    if isinstance(condition, Compare):
+        return (condition.op,)
+    if isinstance(condition, Exists):
+        return ("exists",)
+    if isinstance(condition, Matches):
+        return ("matches",)
+    return ("not", *condition_location(condition.inner))
+
+
 def _parse_condition(value: object, where: Location, report: Report) -> Condition | None:
     if value is None:
         report(where, "no condition given; to require that a field is absent write {exists: false}")

@@ -123,6 +123,14 @@ class LimitPromise(PromiseBase):
 
 Promise = DeadlinePromise | NeverPromise | LimitPromise
 
+ROLES = ("start", "stop", "pause", "resume", "cancel", "first", "then", "count")
+"""The keys of a promise that hold a match, in every kind."""
+
+
+def roles(promise: Promise) -> dict[str, Match]:
+    """The matches ``promise`` has, by role."""
+    return {role: match for role in ROLES if (match := getattr(promise, role, None)) is not None}
+
 
 # --- teams and calendars -----------------------------------------------------------------------
 

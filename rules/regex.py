@@ -11,6 +11,11 @@ JSON-escaped form, so a tab is the two characters ``\t`` to it (``..x`` matches 
 then ``x``; ``[\t]`` matches a ``t``). Patterns may therefore not contain them (``\t``,
 ``\n``...), ``\s`` means the space only, and no pattern matches a value that holds one
 exactly as Python would (docs/durable-rules-findings.md).
+
+Repetition counts are another: the core allows at most ``{100}`` and misreads what it does
+not refuse (``{,5}``, ``{0}``, ``{65636}``), so each count is checked and spelled out. What
+only the core itself can tell (a pattern whose automaton outgrows its tables) is found by
+compiling every promise there (``engine/evaluation/core_check.py``).
 """
 
 from __future__ import annotations
@@ -24,6 +29,11 @@ _CORE_META = set(".|?*+()[]{}%")
 _CLASS_ESCAPES = {"d": "0-9", "w": "A-Za-z0-9_", "s": " "}
 _NEGATED = {"D": "d", "W": "w", "S": "s"}
 _CONTROL_ESCAPES = set("tnrfva")
+# Python reads "{" as a repetition only in these shapes ("{}" and the rest are literal).
+_REPEAT = re.compile(r"\{(\d*)(?:(,)(\d*))?\}")
+MAX_REPEAT = 100
+"""The rules core's largest repetition count (``MAX_INTERVAL`` in its regex.c): it refuses
+a larger upper bound, and reads counts as 16-bit numbers, so ``{65636}`` meant ``{100}``."""
 
 
 def _control(source: str) -> ValueError:
@@ -89,6 +99,8 @@ def translate(source: str) -> CoreRegex:
         re.compile(source)
     except re.error as exc:
         raise ValueError(f"invalid regex {source!r}: {exc}") from None
+    except RecursionError:  # Python's parser recurses per group: never a traceback
+        raise ValueError(f"groups nested too deeply in {source!r}") from None
     if any(char < " " or char == "\x7f" for char in source):
         raise _control(source)
     ignore_case = source.startswith("(?i)")
@@ -128,7 +140,17 @@ def translate(source: str) -> CoreRegex:
             out.append("(")
             i += 3
             continue
-        if char in "*+?}" and i + 1 < len(body) and body[i + 1] in "?+":
+        if char == "{" and (repeat := _REPEAT.match(body, i)) and repeat.group(1, 2) != ("", None):
+            out.append(_repeat(source, *repeat.groups()))
+            i = repeat.end()
+            if i < len(body) and body[i] in "?+":
+                raise ValueError(f"lazy or possessive quantifiers are not supported in {source!r}")
+            continue
+        if char in "{}":  # not a repetition: a literal brace
+            out.append(_literal(char))
+            i += 1
+            continue
+        if char in "*+?" and i + 1 < len(body) and body[i + 1] in "?+":
             raise ValueError(f"lazy or possessive quantifiers are not supported in {source!r}")
         elif char in "^$":
             raise ValueError(
@@ -138,3 +160,22 @@ def translate(source: str) -> CoreRegex:
         out.append("%%" if char == "%" else char)
         i += 1
     return CoreRegex("".join(out), ignore_case)
+
+
+def _repeat(source: str, low: str, comma: str | None, high: str | None) -> str:
+    """A ``{m}``, ``{m,}``, ``{,n}`` or ``{m,n}`` in the core's spelling, where an upper
+    bound of 0 means "no bound", so ``{0}`` cannot be said at all."""
+    least = int(low or 0)
+    most = None if comma and not high else int(high if comma else low)
+    if max(least, most or 0) > MAX_REPEAT:
+        raise ValueError(
+            f"repetition counts above {MAX_REPEAT} are not supported by the rules core in "
+            f"{source!r}; use '+' or '*' for long runs"
+        )
+    if most == 0:
+        raise ValueError(
+            f"repeating zero times cannot be said in the rules core: remove it from {source!r}"
+        )
+    if most is None:
+        return f"{{{least},}}"
+    return f"{{{least}}}" if least == most else f"{{{least},{most}}}"

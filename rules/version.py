@@ -1,8 +1,12 @@
 """A promise's version: a short, stable hash of its normalised definition.
 
 Normalised means parsed: ``within: 1d`` and ``within: 24h``, or the same keys in another
-order, give the same version. The calendar a deadline uses is part of its meaning, so its
-definition is hashed in too.
+order, give the same version. Every part of a definition counts (a ``matches`` pattern as
+its author wrote it included): a version identifies exactly the definition that decided an
+outcome. Only what is derived from another part or says where the definition lives is left
+out: fields declared ``compare=False`` (the file, the translated pattern) and the version
+itself. The calendar a deadline uses is part of its meaning, so its definition is hashed
+in too.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ def canonical(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         out = {"@": type(value).__name__}
         for f in dataclasses.fields(value):
-            if f.compare and f.init and f.name not in ("version", "source"):
+            if f.compare and f.init and f.name != "version":
                 out[f.name] = canonical(getattr(value, f.name))
         return out
     if isinstance(value, Mapping):

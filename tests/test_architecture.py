@@ -27,7 +27,7 @@ ROOMS_BELOW: dict[str, set[str]] = {
     "engine.docs": set(),
     "engine.reading": {"engine.storage", "engine.evaluation", "engine.alerting"},
     "engine.sandbox": {"engine.storage", "engine.evaluation", "engine.ingest", "engine.runtime"},
-    "engine.runtime": {"engine.storage"},
+    "engine.runtime": {"engine.storage", "engine.evaluation"},
     "engine.service": {
         "engine.storage",
         "engine.evaluation",

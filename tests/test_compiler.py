@@ -237,13 +237,20 @@ _PATTERNS = [
     r"colou?r",
     r"[%.]+",
     r"\(a\)",
+    r"a{,2}b",
+    r"(ab){1,}",
+    r"a{2}",
+    r"x{a}",
+    r"{}",
+    r"a{1,2",
+    r"[{}]+",
 ]
 
 
 @settings(max_examples=300, deadline=None)
 @given(
     pattern=st.sampled_from(_PATTERNS),
-    text=st.text(alphabet="abcrexyABC0129_-.%@ ()fo", max_size=8),
+    text=st.text(alphabet="abcrexyABC0129_-.%@ ()fo{},", max_size=8),
 )
 def test_translated_regex_agrees_with_python(probe: Any, pattern: str, text: str) -> None:
     """A `matches` condition means in the rules core what it means in Python (full match)."""
@@ -258,6 +265,24 @@ def test_control_characters_in_patterns_are_refused(pattern: str) -> None:
     """The rules core sees them JSON-escaped: a pattern's tab would match a 't' (or, as
     '\\u000b' in a class, a '0'), so they are refused rather than mistranslated."""
     with pytest.raises(ValueError, match="control character"):
+        translate(pattern)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "words"),
+    [
+        ("[a-z]{1,250}", "above 100"),
+        (".{200}", "above 100"),
+        ("a{65636}", "above 100"),  # the core read it as a{100}
+        ("a{0}", "zero times"),  # the core read it as a*
+        ("a{,0}", "zero times"),
+        ("(?:" * 600 + "a" + ")" * 600, "nested too deeply"),  # Python's re recursed
+    ],
+)
+def test_repetitions_and_nestings_the_core_cannot_hold_are_refused(
+    pattern: str, words: str
+) -> None:
+    with pytest.raises(ValueError, match=words):
         translate(pattern)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import textwrap
 from datetime import timedelta
@@ -23,6 +24,7 @@ from rules.models import (
     Not,
     OneOf,
 )
+from rules.version import canonical
 
 ROOT = Path(__file__).resolve().parents[1]
 BAD = ROOT / "tests" / "fixtures" / "bad_catalog"
@@ -288,3 +290,109 @@ def test_a_character_yaml_forbids_is_a_problem_with_its_line(tmp_path: Path) -> 
     assert problems_of(tmp_path) == [
         "odd.yaml:2: YAML syntax error: special characters are not allowed (U+000F)"
     ]
+
+
+# One definition per kind using every condition form, and for each part of it an edit that
+# changes what the promise means (issue #14: a changed pattern kept its version).
+DEFINITIONS = {
+    "deadline": """\
+        id: reply
+        title: Replies within a day
+        description: Inbound messages get an answer.
+        owner: operations
+        kind: deadline
+        scope: case_id
+        start: {type: message, direction: inbound, attributes.prio: {gte: 2}}
+        stop: {type: message, direction: [outbound, internal], agent: {matches: "A.*"}}
+        pause: {type: status, attributes.waiting: {exists: true}}
+        resume: {type: message, attributes.code: {ne: hold}}
+        cancel: {type: closed, attributes.reason: {not: spam}}
+        within: 1d
+        calendar: uk-office
+        warn_at: 0.5
+        objective: 0.9
+        """,
+    "never": """\
+        id: reply
+        title: Ask once
+        owner: operations
+        kind: never
+        scope: customer_id
+        first: {type: info_provided}
+        then: {type: info_requested, direction: outbound}
+        same: [attributes.item]
+        within: 365d
+        """,
+    "limit": """\
+        id: reply
+        title: Two handoffs
+        owner: operations
+        kind: limit
+        scope: case_id
+        count: {type: handoff}
+        max: 2
+        within: 30d
+        """,
+}
+EDITS = [
+    ("deadline", "title: Replies within a day", "title: Replies within one day"),
+    ("deadline", "description: Inbound", "description: All inbound"),
+    ("deadline", "owner: operations", "owner: customer-care"),
+    ("deadline", "scope: case_id", "scope: customer_id"),
+    ("deadline", "start: {type: message", "start: {type: note"),
+    ("deadline", "attributes.prio", "attributes.level"),
+    ("deadline", "{gte: 2}", "{gt: 2}"),
+    ("deadline", "{gte: 2}", "{gte: 3}"),
+    ("deadline", "[outbound, internal]", "[outbound]"),
+    ("deadline", '{matches: "A.*"}', '{matches: "B.*"}'),
+    ("deadline", "{exists: true}", "{exists: false}"),
+    ("deadline", "{ne: hold}", "{ne: wait}"),
+    ("deadline", "{not: spam}", "{not: junk}"),
+    ("deadline", "{not: spam}", "{not: [spam]}"),
+    ("deadline", "within: 1d", "within: 2d"),
+    ("deadline", "calendar: uk-office", "calendar: callback-desk"),
+    ("deadline", "warn_at: 0.5", "warn_at: 0.6"),
+    ("deadline", "objective: 0.9", "objective: 0.95"),
+    ("never", "first: {type: info_provided}", "first: {type: info_given}"),
+    ("never", "direction: outbound", "direction: inbound"),
+    ("never", "same: [attributes.item]", "same: [attributes.item, channel]"),
+    ("never", "within: 365d", "within: 366d"),
+    ("never", "within: 365d", ""),
+    ("limit", "count: {type: handoff}", "count: {type: transfer}"),
+    ("limit", "max: 2", "max: 3"),
+    ("limit", "within: 30d", "within: 31d"),
+]
+
+
+def _version_of(tmp_path: Path, text: str) -> str:
+    folder = tmp_path / f"v{len(list(tmp_path.iterdir()))}"
+    folder.mkdir()
+    write_catalog(folder, {"reply.yaml": text})
+    return load_catalog(folder).promises["reply"].version
+
+
+@pytest.mark.parametrize(("kind", "old", "new"), EDITS)
+def test_every_part_of_a_definition_changes_its_version(
+    tmp_path: Path, kind: str, old: str, new: str
+) -> None:
+    text = textwrap.dedent(DEFINITIONS[kind])
+    assert text.count(old) == 1
+    assert _version_of(tmp_path, text.replace(old, new)) != _version_of(tmp_path, text)
+
+
+@pytest.mark.parametrize("kind", DEFINITIONS)
+def test_the_normalised_definition_holds_every_part(tmp_path: Path, kind: str) -> None:
+    """What is hashed is what GET /promises/{id} shows: every field but the derived ones."""
+    write_catalog(tmp_path, {"reply.yaml": DEFINITIONS[kind]})
+    promise = load_catalog(tmp_path).promises["reply"]
+    shown = canonical(promise)
+    wanted = {f.name for f in dataclasses.fields(promise) if f.compare} - {"version"}
+    assert set(shown) - {"@"} == wanted
+    if kind == "deadline":
+        assert shown["stop"]["conditions"][0] == ["agent", {"@": "Matches", "source": "A.*"}]
+
+
+def test_the_same_meaning_keeps_the_version(tmp_path: Path) -> None:
+    text = textwrap.dedent(DEFINITIONS["deadline"])
+    same = text.replace("within: 1d", "within: 24h").replace('{matches: "A.*"}', "{matches: 'A.*'}")
+    assert _version_of(tmp_path, same) == _version_of(tmp_path, text)

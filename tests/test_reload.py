@@ -86,3 +86,32 @@ def test_sighup_reloads_the_promises(editable: Server) -> None:
     path.write_text(path.read_text().replace("within: 4h", "within: 3h"))
     editable.process.send_signal(signal.SIGHUP)
     editable.wait_for(lambda: client.get("/promises/travel-guarantee").json()["version"] != old)
+
+
+AGENT_REF = """\
+id: agent-ref
+title: Handoffs by agents of team A
+owner: operations
+kind: limit
+scope: case_id
+count: {type: handoff, agent: {matches: "PATTERN"}}
+max: 2
+"""
+
+
+def test_a_changed_pattern_is_a_new_version_shown_in_full(editable: Server) -> None:
+    """Issue #14, 3: the version hash dropped the pattern, so an edit kept the version."""
+    client = editable.client()
+    path = editable.promise_dir / "agent-ref.yaml"
+    path.write_text(AGENT_REF.replace("PATTERN", "A.*"))
+    assert client.post("/promises/reload").json()["changed"] == ["agent-ref"]
+    first = client.get("/promises/agent-ref").json()
+    path.write_text(AGENT_REF.replace("PATTERN", "B.*"))
+    assert client.post("/promises/reload").json()["changed"] == ["agent-ref"]
+    detail = client.get("/promises/agent-ref").json()
+    assert detail["version"] != first["version"]
+    assert [v["version"] for v in detail["versions"]] == [first["version"], detail["version"]]
+    assert detail["definition"]["count"]["conditions"] == [
+        ["agent", {"@": "Matches", "source": "B.*"}],
+        ["type", {"@": "Equals", "value": "handoff"}],
+    ]

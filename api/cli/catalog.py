@@ -13,9 +13,9 @@ from api.cli.common import PromiseDir, catalog_or_exit
 from engine.docs import site
 from engine.docs.features import coverage
 from engine.docs.results import load_results
+from engine.evaluation.core_check import check_catalog
 from engine.settings import Settings
 from rules.compiler import compile_promise
-from rules.loader import check_directory
 
 
 def check(
@@ -44,7 +44,7 @@ def check(
     """
     settings = Settings()
     directory = directory or settings.dir
-    result = check_directory(directory)
+    result = check_catalog(directory)
     if result.catalog is not None:
         result.problems += coverage(result.catalog, directory, features or settings.features_dir)
     for problem in result.problems:

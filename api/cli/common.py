@@ -12,10 +12,10 @@ import typer
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.errors import PromiseEngineError
+from engine.evaluation.core_check import check_catalog
 from engine.runtime import Runtime, connect
 from engine.settings import Settings
 from rules.errors import DefinitionError
-from rules.loader import load_catalog
 from rules.models import Catalog
 
 PromiseDir = Annotated[
@@ -28,12 +28,12 @@ PromiseDir = Annotated[
 
 
 def catalog_or_exit(directory: Path) -> Catalog:
-    """The catalog, or its problems printed and exit 1."""
-    try:
-        return load_catalog(directory)
-    except DefinitionError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(1) from None
+    """The catalog as ``promise check`` accepts it, or its problems printed and exit 1."""
+    result = check_catalog(directory)
+    if result.catalog is None:
+        typer.echo(str(DefinitionError(result.errors)), err=True)
+        raise typer.Exit(1)
+    return result.catalog
 
 
 def runtime_or_exit(settings: Settings) -> Runtime:

@@ -18,7 +18,8 @@ quarantine_app = typer.Typer(
 @quarantine_app.command("list")
 def quarantine_list() -> None:
     """List quarantined promise versions: id, version, since, reason. A worker quarantines
-    a promise whose evaluation raises, or that killed it 3 times in a row.
+    a promise the rules core cannot compile, whose evaluation raises, or that killed it 3
+    times in a row.
 
     Example: `promise quarantine list`
     """

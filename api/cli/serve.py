@@ -10,6 +10,7 @@ import typer
 
 from engine.errors import InvalidDefinition
 from engine.settings import Settings
+from rules.errors import DefinitionError
 
 
 def serve(
@@ -36,7 +37,11 @@ def serve(
     from api.app import create_app
     from api.worker import Supervisor
 
-    application = create_app(Settings())  # migrates and loads the catalog before the worker
+    try:
+        application = create_app(Settings())  # migrates and loads the catalog before the worker
+    except DefinitionError as exc:
+        typer.echo(f"the promise catalog is invalid (run `promise check`):\n{exc}", err=True)
+        raise typer.Exit(1) from None
     supervisors = [
         Supervisor("worker", "--interval", str(interval), "--live" if live else "--no-live"),
         Supervisor("dispatcher", "--interval", str(interval)),

@@ -40,15 +40,22 @@ class Evaluator:
         self.core = core or RulesCore()
         self._on_change = on_change
         self._capture: dict[str, Outcome] | None = None
-        self.runners: dict[str, Runner] = {
-            pid: _RUNNERS.get(type(promise), LimitRunner)(
-                promise, self.core, catalog.calendar_for(promise), self._emit
-            )
-            for pid, promise in catalog.promises.items()
-        }
+        self.runners: dict[str, Runner] = {}  # built by runner(), on first use
         self.clock: int | None = None  # µs
         self._last: tuple[datetime, str] | None = None
         self._seq = 0
+
+    def runner(self, promise_id: str) -> Runner:
+        """The promise's runner. Its ruleset enters the rules core on first use, so a promise
+        that is never evaluated (quarantined: the core refused it) never reaches the core."""
+        runner = self.runners.get(promise_id)
+        if runner is None:
+            promise = self.catalog.promises[promise_id]
+            runner = _RUNNERS.get(type(promise), LimitRunner)(
+                promise, self.core, self.catalog.calendar_for(promise), self._emit
+            )
+            self.runners[promise_id] = runner
+        return runner
 
     def _emit(self, outcome: Outcome) -> None:
         if self._capture is not None:
@@ -66,8 +73,8 @@ class Evaluator:
         self.advance(record.occurred_at)
         fields = record.fields()
         self._seq += 1
-        for runner in self.runners.values():
-            runner.feed(record, fields, self._seq)
+        for pid in self.catalog.promises:
+            self.runner(pid).feed(record, fields, self._seq)
 
     def add_all(self, records: Iterable[Interaction]) -> None:
         for record in records:
@@ -95,7 +102,7 @@ class Evaluator:
         scope's outcomes by key; a key held before and missing now is no opportunity any
         more. Other scopes are untouched and keep their verdicts.
         """
-        runner = self.runners[promise_id]
+        runner = self.runner(promise_id)
         runner.reset_scope(scope)
         bucket = runner.bucket(scope)
         self._capture = {}
@@ -116,4 +123,4 @@ class Evaluator:
 
     def forget(self, promise_id: str, scope: str) -> None:
         """Drop a scope's state and facts (its outcomes are kept elsewhere)."""
-        self.runners[promise_id].reset_scope(scope)
+        self.runner(promise_id).reset_scope(scope)

@@ -1,6 +1,8 @@
 """Isolating a promise that crashes evaluation, so that the other promises keep going.
 
-A promise can fail in two ways. Its evaluation can raise (a bug in a kind, a value the
+A promise the rules core cannot compile at all is quarantined when a worker loads the
+catalog (``engine/runtime.py``, from ``engine/evaluation/core_check.py``'s problems).
+Past that, a promise can fail in two ways. Its evaluation can raise (a bug in a kind, a value the
 rules core refuses): that is caught where it happens and the promise version is
 quarantined at once, since it would raise again on the same records. Or it can kill the
 process (a segfault in durable-rules' C core): nothing catches that, so the worker writes

@@ -10,14 +10,17 @@ two memory-safety rules every caller relies on.
 from __future__ import annotations
 
 import copy
+import json
+import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import durable_rules_engine as _core
 import orjson
 from durable import engine as durable_engine
 
-from rules.compiler import CompiledPromise
+if TYPE_CHECKING:  # not imported at run time: the refusal server starts with durable alone
+    from rules.compiler import CompiledPromise
 
 Fact = dict[str, Any]
 
@@ -51,6 +54,31 @@ class _SynchronousHost(durable_engine.Host):
 
 def _never_called(closure: Any) -> None:  # pragma: no cover - actions are read, not run
     raise AssertionError("durable-rules tried to run an action through its own dispatcher")
+
+
+def refusal(rules: dict[str, Any]) -> str | None:
+    """Why durable-rules will not create a ruleset of ``rules``, or None when it does.
+
+    It refuses some rulesets the compiler writes (a pattern whose automaton outgrows its
+    fixed tables) and crashes on others (groups nested ~150 deep): call this only in a
+    process that may die (engine/evaluation/core_check.py).
+    """
+    try:
+        _SynchronousHost().register_rulesets({"probe": copy.deepcopy(rules)})
+    except Exception as exc:  # durable-rules raises bare Exceptions with an error code
+        return str(exc)
+    return None
+
+
+READY = "ready"
+
+
+def serve_refusals() -> None:
+    """A child process's loop (``python -m engine.evaluation.rules_core``): ``READY``, then
+    the :func:`refusal` of each ruleset read from stdin, one JSON line each."""
+    print(READY, flush=True)
+    for line in sys.stdin:
+        print(json.dumps(refusal(json.loads(line))), flush=True)
 
 
 class RulesCore:
@@ -99,3 +127,7 @@ class RulesCore:
             firings.append(Firing(ruleset, action.rpartition(":")[2], facts))
             message = _core.complete_and_start_action(handle, state)
         return firings
+
+
+if __name__ == "__main__":
+    serve_refusals()

@@ -1,8 +1,9 @@
 """Backtest a draft promise over the stored history: its outcomes, and how they differ from
 the version in force. Nothing is stored.
 
-The draft is validated exactly as ``promise check`` would (in a scratch copy of the catalog
-with the running teams and calendars), so problems come back as ``draft.yaml:LINE: ...``.
+The draft is validated exactly as ``promise check`` would, the rules core compiling it
+included (in a scratch copy of the catalog with the running teams and calendars), so
+problems come back as ``draft.yaml:LINE: ...``.
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine.clock import from_micros
 from engine.evaluation import history
+from engine.evaluation.core_check import check_catalog
 from engine.evaluation.evaluator import Evaluator
 from engine.outcomes import Outcome
 from engine.storage import outcome_table, record_table, state_table
 from rules.errors import DefinitionError, Problem
-from rules.loader import CALENDARS_FILE, TEAMS_FILE, check_directory
+from rules.loader import CALENDARS_FILE, TEAMS_FILE
 from rules.models import Catalog
 
 DRAFT = "draft.yaml"
@@ -46,7 +48,7 @@ def load_draft(catalog_dir: Path, text: str) -> Catalog:
             if (catalog_dir / name).exists():
                 shutil.copy(catalog_dir / name, folder / name)
         (folder / DRAFT).write_text(text, encoding="utf-8")
-        result = check_directory(folder)
+        result = check_catalog(folder)  # in the rules core too: the draft must run there
         errors = [Problem(Path(p.file.name), p.line, p.message) for p in result.errors]
         if result.catalog is None or errors:
             raise DefinitionError(errors)

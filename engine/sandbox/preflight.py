@@ -130,7 +130,7 @@ def already_given(
     for pid, promise in promises.items():
         judged = history.judged_from(promise, records, stored[pid])
         evaluator.reevaluate(pid, customer_id, judged, clock)
-        runner = evaluator.runners[pid]
+        runner = evaluator.runner(pid)
         assert isinstance(runner, NeverRunner)
         for record_id, same in runner.given(customer_id, clock).items():
             r = by_id[record_id]
