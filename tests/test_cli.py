@@ -62,7 +62,7 @@ def test_check_accepts_the_shipped_catalog() -> None:
     result = run("check", "promises")
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout == ""
-    assert "OK: 6 promises" in result.stderr
+    assert "OK: 7 promises" in result.stderr
 
 
 def test_check_lists_every_problem_as_file_line_message_and_exits_1() -> None:

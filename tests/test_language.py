@@ -75,6 +75,7 @@ def test_shipped_catalog_loads_without_problems() -> None:
     catalog = result.catalog
     assert set(catalog.promises) == {
         "ask-once",
+        "complaint-3bd",
         "email-reply-1bd",
         "callback-2h",
         "detractor-follow-up-48h",

@@ -599,6 +599,44 @@ def test_cancelled_callback_is_cancelled() -> None:
     assert only("callback-2h", records)["state"] == "cancelled"
 
 
+# --- complaint-3bd: deadline, scope case_id, uk-office, 3 business days, warn at 50% -------------
+
+
+def complaint(id: str, when: str, **fields: Any) -> dict:
+    return rec(id, when, tz=LONDON, case_id="Q1", type="complaint", direction="inbound", **fields)
+
+
+def test_complaint_is_due_at_the_close_of_the_third_business_day_whatever_its_hour() -> None:
+    # Mon 08:00 and Mon 23:59 alike: Tue, Wed, Thu are the three days; due Thu 17:30.
+    for hour in ("08:00", "23:59"):
+        result = only("complaint-3bd", [complaint("k1", f"2024-03-04 {hour}")])
+        assert (result["state"], result["due_at"]) == ("pending", uk("2024-03-07 17:30"))
+
+
+def test_complaint_before_easter_is_due_in_summer_time_and_broken_after() -> None:
+    # Thu 28 March: Good Friday, the weekend and Easter Monday close; Tue, Wed, Thu 4 April.
+    records = [complaint("k1", "2024-03-28 09:00")]
+    result = only("complaint-3bd", records, until=uk("2024-04-04 17:31"))
+    assert (result["state"], result["evidence"]) == ("broken", ["k1"])
+    assert result["decided_at"] == at("2024-04-04 16:30")
+
+
+def test_complaint_warning_falls_half_way_through_its_business_time() -> None:
+    # Sat 12:00: Mon, Tue, Wed give 3 x 8.5h = 25.5h; half is 12.75h: Tue 13:15.
+    records = [complaint("k1", "2024-03-02 12:00")]
+    assert only("complaint-3bd", records, until=uk("2024-03-05 13:14"))["state"] == "pending"
+    assert only("complaint-3bd", records, until=uk("2024-03-05 13:15"))["state"] == "at_risk"
+
+
+def test_resolved_complaint_is_kept() -> None:
+    records = [
+        complaint("k1", "2024-12-20 11:00"),  # 23, 27, 30 December: 24-26 are closed
+        rec("k2", "2024-12-30 17:30", tz=LONDON, case_id="Q1", type="complaint_resolved"),
+    ]
+    result = only("complaint-3bd", records)
+    assert (result["state"], result["due_at"]) == ("kept", uk("2024-12-30 17:30"))
+
+
 # --- matching and record handling ---------------------------------------------------------------
 
 
@@ -694,6 +732,8 @@ MIXED = [
     rec("p2", "2024-03-05 20:00", case_id="B1", type="problem_reported"),
     rec("b2", "2024-03-05 22:00", case_id="B1", type="booking_cancelled"),
     rec("p3", "2024-03-05 22:00", case_id="B1", type="problem_reported"),
+    rec("q1", "2024-03-01 19:00", case_id="Q1", type="complaint", direction="inbound"),
+    rec("q2", "2024-03-05 09:00", case_id="Q1", type="complaint_resolved"),
 ]
 MIXED_EXPECTED = reference.evaluate(CATALOG, MIXED, until=at("2024-03-06 12:00"))
 
