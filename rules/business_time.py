@@ -206,15 +206,15 @@ class BusinessCalendar:
         _require_aware(start, "start")
         if isinstance(days, bool) or not isinstance(days, int) or days < 1:
             raise ValueError(f"days must be a positive int, got {days!r}")
-        us = _to_us(start)
+        years = self._years_from(_to_us(start), start)
         after = start.astimezone(self._zone).date().toordinal()
-        for data in self._years_from(us, start):
+        while True:
+            data = next(years)
             i = bisect_right(data.days, after)
             if len(data.days) - i >= days:
                 return _from_us(data.closes[i + days - 1])
             days -= len(data.days) - i
             after = max(after, data.days[-1]) if data.days else after
-        raise AssertionError("unreachable: _years_from gives up first")
 
     def between(self, start: datetime, end: datetime) -> timedelta:
         """Business time in ``[start, end)``; negative when ``end`` precedes ``start``."""

@@ -637,6 +637,50 @@ def test_resolved_complaint_is_kept() -> None:
     assert (result["state"], result["due_at"]) == ("kept", uk("2024-12-30 17:30"))
 
 
+def catalog_of(tmp_path: Path, calendar: str, within: str, pause: bool = False) -> Catalog:
+    """One deadline promise, ``fix``, on ``calendar`` (YAML for calendars.yaml's entry)."""
+    (tmp_path / "teams.yaml").write_text("teams: {ops: {name: Ops, alerts: [{log: true}]}}\n")
+    (tmp_path / "calendars.yaml").write_text(f"calendars:\n  hours: {calendar}\n")
+    roles = "pause: {type: waiting}\nresume: {type: message}\n" if pause else ""
+    (tmp_path / "fix.yaml").write_text(
+        "id: fix\ntitle: Fixed in time\nowner: ops\nkind: deadline\nscope: case_id\n"
+        f"start: {{type: problem_reported}}\nstop: {{type: resolved}}\n{roles}"
+        f"within: {within}\ncalendar: hours\n"
+    )
+    return load_catalog(tmp_path)
+
+
+def test_hours_opening_inside_the_autumn_overlap_follow_the_wall_clock(tmp_path: Path) -> None:
+    # Issue #14: hours 02:30-06:00 in Berlin, a start at 2024-10-27T00:00Z (clocks go back at
+    # 01:00Z). Open 00:30-01:00Z, closed during the repeated 02:00-02:30 (01:00-01:30Z), open
+    # again from 01:30Z: one business hour is due at 02:00Z, not 01:30Z.
+    catalog = catalog_of(tmp_path, '{timezone: Europe/Berlin, hours: {sun: "02:30-06:00"}}', "1h")
+    records = [rec("p1", "2024-10-27 00:00", case_id="B1", type="problem_reported")]
+    [result] = evaluate(catalog, records, until=at("2024-10-27 01:45"))
+    assert (result["state"], result["due_at"]) == ("pending", at("2024-10-27 02:00"))
+    [late] = evaluate(
+        catalog, [*records, rec("r1", "2024-10-27 02:01", case_id="B1", type="resolved")]
+    )
+    assert (late["state"], late["decided_at"]) == ("broken", at("2024-10-27 02:00"))
+
+
+def test_business_days_pause_and_resume_on_business_time(tmp_path: Path) -> None:
+    # Mon 10:00 + 2bd: due Wed 17:30. Paused Tue 12:00 with 5.5h (Tue) + 8.5h (Wed) = 14h
+    # left; resumed Thu 09:00: 8.5h on Thu and 5.5h on Fri, due Fri 14:30.
+    office = '{timezone: Europe/London, hours: {mon-fri: "09:00-17:30"}}'
+    catalog = catalog_of(tmp_path, office, "2bd", pause=True)
+    start = rec("p1", "2024-03-04 10:00", tz=LONDON, case_id="B1", type="problem_reported")
+    [opened] = evaluate(catalog, [start])
+    assert opened["due_at"] == uk("2024-03-06 17:30")
+    records = [
+        start,
+        rec("w1", "2024-03-05 12:00", tz=LONDON, case_id="B1", type="waiting"),
+        rec("m1", "2024-03-07 09:00", tz=LONDON, case_id="B1", type="message"),
+    ]
+    [resumed] = evaluate(catalog, records)
+    assert (resumed["state"], resumed["due_at"]) == ("pending", uk("2024-03-08 14:30"))
+
+
 # --- matching and record handling ---------------------------------------------------------------
 
 
