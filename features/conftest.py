@@ -480,6 +480,37 @@ def _booking_cancelled(desk: Desk, g: dict[str, str]) -> tuple[dict[str, Any], s
     return fields, {"cancellation"}
 
 
+@phrase(
+    rf"customer {QUOTED.format('customer')} complains to {WORD.format('team')} about case "
+    rf"{QUOTED.format('case')} by {WORD.format('channel')}"
+)
+def _complains(desk: Desk, g: dict[str, str]) -> tuple[dict[str, Any], set[str]]:
+    fields = {
+        "customer_id": g["customer"],
+        "case_id": g["case"],
+        "channel": g["channel"],
+        "direction": "inbound",
+        "type": "complaint",
+        "team": g["team"],
+    }
+    return fields, _by(g["channel"], "complaint")
+
+
+@phrase(
+    rf"{WORD.format('team')} (?:resolves|resolved) the complaint on case {QUOTED.format('case')}"
+)
+def _complaint_resolved(desk: Desk, g: dict[str, str]) -> tuple[dict[str, Any], set[str]]:
+    fields = {
+        "customer_id": desk.customer_of(g["case"]),
+        "case_id": g["case"],
+        "channel": "email",
+        "direction": "outbound",
+        "type": "complaint_resolved",
+        "team": g["team"],
+    }
+    return fields, {"complaint resolution"}
+
+
 def _record_step(pattern: re.Pattern[str], build: Build) -> Callable[..., str]:
     def send_record(desk: Desk, when: datetime, **groups: str) -> str:
         fields, names = build(desk, groups)

@@ -11,25 +11,29 @@ Design notes for ``BusinessCalendar``:
   legitimately end at the start of its own day.  Shifts that cross midnight are written as
   two intervals (``22:00-00:00`` on one day, ``00:00-06:00`` on the next); touching
   intervals are merged.
-* Wall times are turned into instants per local date, so DST is honoured: 09:00-17:00 is
-  8 hours on a change day too.  A wall time that does not exist (spring-forward gap)
-  resolves to the instant the clocks jump; a wall time that occurs twice (fall-back)
-  resolves to its first occurrence (``fold=0``, the stdlib default).  Both rules keep the
-  wall-to-instant mapping non-decreasing, so intervals never invert or overlap: an interval
-  lying wholly inside a gap is empty, and one spanning a fall-back hour counts the real
-  elapsed time (e.g. 00:00-24:00 is 23h or 25h on change days).
+* The wall clock decides (docs/semantics.md, "Business time"): an instant is open when the
+  local clock at that instant shows a time inside the opening hours of the date it shows.
+  So a wall time that does not exist (spring-forward gap) is never open: hours that begin
+  inside the gap open when the clocks jump. A wall time that occurs twice (fall-back) is
+  open, or closed, both times: hours of 02:30-06:00 on the night clocks go back from 03:00
+  to 02:00 are closed during the repeated 02:00-02:30 and open during the repeated
+  02:30-03:00, and a calendar open 00:00-24:00 every day is exactly 24x7 (23h or 25h on
+  change days).  Open intervals are built per stretch of constant UTC offset, where wall
+  time is instant plus offset, so they never invert or overlap.
 * Holidays (``holidays`` package) and ``closed`` dates close the whole local day.
 * ``between(a, b)`` with ``b < a`` returns ``-between(b, a)``, so
   ``between(a, b) + between(b, c) == between(a, c)`` holds for any order.
 * Arithmetic is done on integer microseconds since the Unix epoch, so round trips such as
   ``between(t, add(t, d)) == d`` are exact.  Open intervals are built one local year at a
   time, with running totals, so ``add`` and ``between`` are two bisections per year touched.
+* ``add_business_days`` serves ``within: 5bd``: the close of business on the 5th business
+  day after the start's local date, a business day being a date with open time.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from types import MappingProxyType
@@ -45,6 +49,8 @@ _US = timedelta(microseconds=1)
 _DAY = timedelta(days=1)
 _MIDNIGHT = time(0, 0)
 _US_PER_YEAR = 31_556_952_000_000  # mean Gregorian year
+# UTC offsets are probed this often (µs) to find their changes; no zone changes twice within it.
+_PROBE = 6 * 3_600_000_000
 # add() gives up after this many consecutive local years without a single open instant.
 _MAX_EMPTY_YEARS = 10
 
@@ -111,6 +117,8 @@ class _Year:
     ends: list[int]
     done: list[int]  # business time elapsed in this year at ends[i]
     total: int
+    days: list[int]  # ordinals of the local dates with open time (business days), sorted
+    closes: list[int]  # close of business of days[i]: the end of its last open time
 
     def position(self, us: int) -> int:
         """Business time elapsed in this year up to instant ``us``."""
@@ -140,7 +148,7 @@ class BusinessCalendar:
     subdiv: str | None = None
     closed: frozenset[date] = frozenset()
     _zone: ZoneInfo = field(init=False, repr=False)
-    _week: tuple[tuple[tuple[timedelta, timedelta], ...], ...] = field(init=False, repr=False)
+    _week: tuple[tuple[tuple[int, int], ...], ...] = field(init=False, repr=False)  # µs of day
     _holidays: holidays.HolidayBase | None = field(init=False, repr=False)
     _years: dict[int, _Year] = field(init=False, repr=False, default_factory=dict)
     _year_starts: dict[int, int] = field(init=False, repr=False, default_factory=dict)
@@ -173,7 +181,8 @@ class BusinessCalendar:
     @property
     def weekly_open(self) -> timedelta:
         """Open time in a week as the hours are written (DST changes and closed days aside)."""
-        return sum((hi - lo for day in self._week for lo, hi in day), timedelta(0))
+        micros = sum(hi - lo for day in self._week for lo, hi in day)  # _week is µs of day
+        return timedelta(microseconds=micros)
 
     def add(self, start: datetime, duration: timedelta) -> datetime:
         """Earliest instant by which ``duration`` of business time has elapsed since ``start``.
@@ -186,21 +195,32 @@ class BusinessCalendar:
         remaining = duration // _US
         if remaining == 0:
             return start.astimezone(UTC)
-        year = self._year_of(us)
-        data = self._year(year)
+        years = self._years_from(us, start)
+        data = next(years)
         elapsed = data.position(us)
-        empty_years = 0
         while elapsed + remaining > data.total:
             remaining -= data.total - elapsed
-            empty_years = empty_years + 1 if data.total == 0 else 0
-            if empty_years > _MAX_EMPTY_YEARS:
-                raise ValueError(
-                    f"no open business time in {_MAX_EMPTY_YEARS} years after {start.isoformat()}"
-                )
-            year += 1
-            data = self._year(year)
-            elapsed = 0
+            data, elapsed = next(years), 0
         return _from_us(data.instant(elapsed + remaining))
+
+    def add_business_days(self, start: datetime, days: int) -> datetime:
+        """Close of business on the ``days``-th business day after ``start``'s local date.
+
+        The start's own date never counts, whatever the hour: "by close of business on the
+        third business day following the day it was received".
+        """
+        _require_aware(start, "start")
+        if isinstance(days, bool) or not isinstance(days, int) or days < 1:
+            raise ValueError(f"days must be a positive int, got {days!r}")
+        years = self._years_from(_to_us(start), start)
+        after = start.astimezone(self._zone).date().toordinal()
+        while True:
+            data = next(years)
+            i = bisect_right(data.days, after)
+            if len(data.days) - i >= days:
+                return _from_us(data.closes[i + days - 1])
+            days -= len(data.days) - i
+            after = max(after, data.days[-1]) if data.days else after
 
     def between(self, start: datetime, end: datetime) -> timedelta:
         """Business time in ``[start, end)``; negative when ``end`` precedes ``start``."""
@@ -233,6 +253,20 @@ class BusinessCalendar:
     def _is_closed(self, day: date) -> bool:
         return day in self.closed or (self._holidays is not None and day in self._holidays)
 
+    def _years_from(self, us: int, start: datetime) -> Iterator[_Year]:
+        """The local year holding instant ``us``, then each following one; a calendar that
+        stays shut for more than ``_MAX_EMPTY_YEARS`` years in a row is an error, not a hang."""
+        year, empty = self._year_of(us), 0
+        while True:
+            data = self._year(year)
+            yield data
+            empty = empty + 1 if data.total == 0 else 0
+            if empty > _MAX_EMPTY_YEARS:
+                raise ValueError(
+                    f"no open business time in {_MAX_EMPTY_YEARS} years after {start.isoformat()}"
+                )
+            year += 1
+
     def _year_start(self, year: int) -> int:
         """Instant at which local ``year`` begins (its Jan 1 00:00, resolved as documented)."""
         cached = self._year_starts.get(year)
@@ -262,44 +296,49 @@ class BusinessCalendar:
             raise ValueError(f"year {year} is outside the supported range")
         starts: list[int] = []
         ends: list[int] = []
-        day = date(year, 1, 1)
-        while day.year == year:
-            intervals = self._week[day.weekday()]
-            if intervals and not self._is_closed(day):
-                midnight = datetime.combine(day, _MIDNIGHT)
+        closes: dict[int, int] = {}  # date ordinal -> end of its last open time so far
+        first, last = self._year_start(year), self._year_start(year + 1)
+        for lo, hi, offset in _offset_stretches(self._zone, first, last):
+            # Within a stretch the wall clock shows instant + offset: a date's hours are
+            # the instants [midnight + open - offset, midnight + close - offset).
+            day = _from_us(lo + offset).date()
+            while (midnight := _to_us(datetime.combine(day, _MIDNIGHT, UTC))) < hi + offset:
+                intervals = () if self._is_closed(day) else self._week[day.weekday()]
                 for open_at, close_at in intervals:
-                    lo = _wall_to_us(midnight + open_at, self._zone)
-                    hi = _wall_to_us(midnight + close_at, self._zone)
-                    if lo >= hi:  # wholly inside a DST gap
+                    a = max(lo, midnight + open_at - offset)
+                    b = min(hi, midnight + close_at - offset)
+                    if a >= b:
                         continue
-                    if ends and ends[-1] >= lo:
-                        ends[-1] = hi
+                    if ends and ends[-1] == a:
+                        ends[-1] = b
                     else:
-                        starts.append(lo)
-                        ends.append(hi)
-            day += _DAY
+                        starts.append(a)
+                        ends.append(b)
+                    closes[day.toordinal()] = b
+                day += _DAY
         done: list[int] = []
         total = 0
         for lo, hi in zip(starts, ends, strict=True):
             total += hi - lo
             done.append(total)
-        return _Year(starts, ends, done, total)
+        days = sorted(closes)
+        return _Year(starts, ends, done, total, days, [closes[d] for d in days])
 
 
 def _normalise_hours(
     hours: Mapping[int, tuple[tuple[time, time], ...]],
 ) -> tuple[
     Mapping[int, tuple[tuple[time, time], ...]],
-    tuple[tuple[tuple[timedelta, timedelta], ...], ...],
+    tuple[tuple[tuple[int, int], ...], ...],
 ]:
     """Validate ``hours`` once and freeze it, so later edits by the caller cannot leak in."""
     frozen: dict[int, tuple[tuple[time, time], ...]] = {}
-    week: list[tuple[tuple[timedelta, timedelta], ...]] = [()] * 7
+    week: list[tuple[tuple[int, int], ...]] = [()] * 7
     for weekday, intervals in hours.items():
         if not isinstance(weekday, int) or isinstance(weekday, bool) or not 0 <= weekday <= 6:
             raise ValueError(f"weekday must be an int 0 (Mon) .. 6 (Sun), got {weekday!r}")
         day_intervals: list[tuple[time, time]] = []
-        offsets: list[tuple[timedelta, timedelta]] = []
+        offsets: list[tuple[int, int]] = []
         previous_end = timedelta(0)
         for interval in intervals:
             open_at, close_at = interval
@@ -317,7 +356,7 @@ def _normalise_hours(
                 raise ValueError(f"weekday {weekday}: intervals must be sorted and non-overlapping")
             previous_end = hi
             day_intervals.append((open_at, close_at))
-            offsets.append((lo, hi))
+            offsets.append((lo // _US, hi // _US))
         frozen[weekday] = tuple(day_intervals)
         week[weekday] = tuple(offsets)
     return MappingProxyType(frozen), tuple(week)
@@ -329,8 +368,42 @@ def _time_offset(value: time) -> timedelta:
     )
 
 
+def _offset_us(zone: ZoneInfo, us: int) -> int:
+    return _from_us(us).astimezone(zone).utcoffset() // _US
+
+
+def _offset_change(zone: ZoneInfo, a: int, b: int) -> int:
+    """The first instant in ``(a, b]`` whose UTC offset differs from ``a``'s (``b``'s does)."""
+    offset = _offset_us(zone, a)
+    while b - a > 1:
+        mid = (a + b) // 2
+        if _offset_us(zone, mid) == offset:
+            a = mid
+        else:
+            b = mid
+    return b
+
+
+def _offset_stretches(zone: ZoneInfo, first: int, last: int) -> Iterator[tuple[int, int, int]]:
+    """``[lo, hi)`` pieces of ``[first, last)`` over which ``zone``'s UTC offset is constant,
+    with that offset (µs). zoneinfo does not expose its transitions: they are found by
+    probing every ``_PROBE`` and bisecting to the microsecond."""
+    lo, offset = first, _offset_us(zone, first)
+    probe = first
+    while probe < last:
+        step = min(probe + _PROBE, last)
+        if _offset_us(zone, step) == offset:
+            probe = step
+            continue
+        b = _offset_change(zone, probe, step)
+        yield lo, b, offset
+        lo, offset, probe = b, _offset_us(zone, b), b
+    if lo < last:
+        yield lo, last, offset
+
+
 def _wall_to_us(wall: datetime, zone: ZoneInfo) -> int:
-    """Instant for a naive local wall time; non-decreasing in ``wall`` across DST changes.
+    """Instant for a naive local wall time (where a local year begins).
 
     Ambiguous times take their first occurrence; nonexistent ones take the instant the clocks
     jumped, found by bisection because zoneinfo does not expose its transitions.
@@ -340,12 +413,4 @@ def _wall_to_us(wall: datetime, zone: ZoneInfo) -> int:
     if _from_us(us).astimezone(zone).replace(tzinfo=None) == wall:
         return us
     other = _to_us(wall.replace(tzinfo=zone, fold=1))
-    lo, hi = min(us, other), max(us, other)
-    before = _from_us(lo).astimezone(zone).utcoffset()
-    while hi - lo > 1:  # invariant: offset(lo) == before != offset(hi)
-        mid = (lo + hi) // 2
-        if _from_us(mid).astimezone(zone).utcoffset() == before:
-            lo = mid
-        else:
-            hi = mid
-    return hi
+    return _offset_change(zone, min(us, other), max(us, other))

@@ -34,7 +34,13 @@ from rules.documents import (
     TeamsFileDoc,
     WebhookRouteDoc,
 )
-from rules.durations import MAX_DURATION, format_duration, parse_duration
+from rules.durations import (
+    MAX_DURATION,
+    BusinessDays,
+    format_duration,
+    parse_business_days,
+    parse_duration,
+)
 from rules.errors import DefinitionError, Problem
 from rules.matches import Report, did_you_mean, field_problem, parse_match
 from rules.models import (
@@ -357,7 +363,7 @@ class _Loader:
         self._check_field(doc, ("scope",), parsed.scope)
         for index, name in enumerate(getattr(parsed, "same", [])):
             self._check_field(doc, ("same", index), name)
-        within = self._duration(doc, getattr(parsed, "within", None))
+        within = self._within(doc, parsed)
         if teams is not None and parsed.owner not in teams and parsed.owner not in self.defined:
             self.report(
                 doc,
@@ -396,20 +402,53 @@ class _Loader:
         if problem:
             self.report(doc, location, problem)
 
-    def _duration(self, doc: YamlDocument, text: str | None) -> timedelta | None:
+    def _within(self, doc: YamlDocument, parsed: PromiseDoc) -> timedelta | BusinessDays | None:
+        """The ``within`` value: business days only for a deadline with a calendar, and a
+        warning where a plain ``d`` with a calendar is likely meant as business days."""
+        text: str | None = getattr(parsed, "within", None)
         if text is None:
             return None
+        calendar = parsed.calendar if isinstance(parsed, DeadlineDoc) else None
         try:
-            return parse_duration(text)
+            days = parse_business_days(text)
+            within = days if days is not None else parse_duration(text)
         except ValueError as exc:
             self.report(doc, ("within",), str(exc))
             return None
+        if isinstance(within, BusinessDays):
+            if calendar is not None:
+                return within
+            self.report(
+                doc,
+                ("within",),
+                f"'{text}' counts business days, which need a business calendar: add "
+                f"'calendar:' naming one from calendars.yaml, or write '{within.days}d' for "
+                f"{within.days} x 24 hours around the clock"
+                if isinstance(parsed, DeadlineDoc)
+                else f"'{text}': business days are only for a deadline with a calendar; a "
+                f"{parsed.kind} window is elapsed time, e.g. '{within.days}d'",
+            )
+            return None
+        if calendar is not None and "d" in text:
+            hours = int(within.total_seconds()) // 3_600
+            minutes = format_duration(within - timedelta(hours=hours)).removeprefix("0s")
+            days = within.days
+            self.report(
+                doc,
+                ("within",),
+                f"'{text}' with calendar '{calendar}' is {hours} hours of business time "
+                f"(a 'd' is 24 hours of opening hours), not {days} business "
+                f"day{'s' if days > 1 else ''}: write '{days}bd' for business "
+                f"days, or '{hours}h{minutes}' for business hours",
+                warning=True,
+            )
+        return within
 
     def _check_deadline(
         self,
         doc: YamlDocument,
         parsed: DeadlineDoc,
-        within: timedelta | None,
+        within: timedelta | BusinessDays | None,
         calendars: dict[str, BusinessCalendar] | None,
     ) -> None:
         if (parsed.pause is None) != (parsed.resume is None):
@@ -435,9 +474,10 @@ class _Loader:
                 "calendars.yaml" + (f" ({', '.join(known)})" if known else ""),
             )
         calendar = (calendars or {}).get(parsed.calendar or "")
-        if calendar is not None and within is not None:
+        if calendar is not None and isinstance(within, timedelta):
             # Business time passes only while the calendar is open: the due time must still
-            # come within 100 years (MAX_DURATION) of the start, holidays aside.
+            # come within 100 years (MAX_DURATION) of the start, holidays aside (business
+            # days have their own, lower, bound: MAX_BUSINESS_DAYS).
             week = calendar.weekly_open
             hours = week / timedelta(hours=1) * (MAX_DURATION / timedelta(weeks=1))
             most = timedelta(hours=int(hours))
@@ -454,7 +494,7 @@ class _Loader:
 def _build(
     parsed: PromiseDoc,
     matches: dict,
-    within: timedelta | None,
+    within: timedelta | BusinessDays | None,
     source: str,
     calendar: BusinessCalendar | None,
 ) -> Promise:

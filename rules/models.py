@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from rules.business_time import Calendar
+from rules.durations import BusinessDays
 from rules.regex import CoreRegex
 
 Scalar = str | int | float | bool
@@ -96,7 +97,7 @@ class DeadlinePromise(PromiseBase):
     kind: Literal["deadline"] = "deadline"
     start: Match = Match(())
     stop: Match = Match(())
-    within: timedelta = timedelta(0)
+    within: timedelta | BusinessDays = timedelta(0)
     pause: Match | None = None
     resume: Match | None = None
     cancel: Match | None = None

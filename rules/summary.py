@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import time, timedelta
 
 from rules.business_time import BusinessCalendar
-from rules.durations import format_duration
+from rules.durations import BusinessDays, format_duration
 from rules.models import (
     Compare,
     Condition,
@@ -103,9 +103,14 @@ def summarise(promise: Promise, calendar: BusinessCalendar | None = None) -> str
 
     ``calendar``, the promise's business calendar when it names one, adds its opening hours.
     """
-    within = format_duration(promise.within) if promise.within else None
     if isinstance(promise, DeadlinePromise):
-        within = spoken_duration(promise.within, business=bool(promise.calendar))
+        within = (
+            f"{promise.within.days} business day{'s' if promise.within.days > 1 else ''} "
+            "(by the close of business on the last of them; the day the clock starts does "
+            "not count)"
+            if isinstance(promise.within, BusinessDays)
+            else spoken_duration(promise.within, business=bool(promise.calendar))
+        )
         if promise.calendar:
             detail = f" ({describe_calendar(calendar)})" if calendar is not None else ""
             hours = f"on the {promise.calendar} calendar{detail}"

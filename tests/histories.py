@@ -60,6 +60,8 @@ _KINDS: list[dict[str, Any]] = [
     {"type": "resolved", "channel": "app", "direction": "internal"},
     {"type": "booking_cancelled", "channel": "app", "direction": "inbound"},
     {"type": "follow_up", "channel": "sms", "direction": "outbound"},
+    {"type": "complaint", "channel": "phone", "direction": "inbound"},
+    {"type": "complaint_resolved", "channel": "email", "direction": "outbound"},
 ]
 
 

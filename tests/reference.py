@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
-from rules.business_time import AlwaysOpen, Calendar
+import holidays
+
+from rules.business_time import BusinessCalendar
+from rules.durations import BusinessDays
 from rules.models import (
     Catalog,
     Compare,
@@ -30,7 +34,7 @@ from rules.models import (
     Promise,
 )
 
-__all__ = ["ABSENT", "evaluate", "field_value", "match_holds", "scope_of"]
+__all__ = ["ABSENT", "OpeningHours", "evaluate", "field_value", "match_holds", "scope_of"]
 
 ABSENT: Any = object()
 """What :func:`field_value` returns for a field the record does not have."""
@@ -164,6 +168,135 @@ def _outcome(
     }
 
 
+# --- business time -------------------------------------------------------------------------------
+
+_US = timedelta(microseconds=1)
+
+
+class _Calendar(Protocol):
+    def add(self, start: datetime, duration: timedelta) -> datetime: ...
+
+    def between(self, start: datetime, end: datetime) -> timedelta: ...
+
+
+class _AroundTheClock:
+    """No calendar: 24x7, business time is elapsed time."""
+
+    def add(self, start: datetime, duration: timedelta) -> datetime:
+        return start + duration
+
+    def between(self, start: datetime, end: datetime) -> timedelta:
+        return end - start
+
+
+class OpeningHours:
+    """A calendar read as the document says: an instant is open when the local wall clock
+    shows a time inside the opening hours of the date it shows, that date being neither a
+    holiday nor closed.
+
+    Only the calendar's definition is taken from ``BusinessCalendar`` (zone, hours,
+    holidays, closed dates), never its arithmetic. Time is walked in pieces over which
+    nothing can change (the UTC offset is constant and the wall clock crosses no opening,
+    closing or midnight), one at a time, which is slow and obvious.
+    """
+
+    def __init__(self, definition: BusinessCalendar) -> None:
+        self.zone = ZoneInfo(definition.timezone)
+        self.hours = {
+            weekday: [(_since_midnight(a), _since_midnight(b) or timedelta(days=1)) for a, b in ivs]
+            for weekday, ivs in definition.hours.items()
+        }
+        self.holidays = (
+            holidays.country_holidays(definition.country, subdiv=definition.subdiv)
+            if definition.country
+            else {}
+        )
+        self.closed = set(definition.closed)
+
+    def _wall(self, at: datetime) -> datetime:
+        """What the local clock shows at ``at``, as a naive date and time."""
+        return at.astimezone(self.zone).replace(tzinfo=None)
+
+    def is_open(self, at: datetime) -> bool:
+        wall = self._wall(at)
+        day = wall.date()
+        if day in self.closed or day in self.holidays:
+            return False
+        clock = wall - datetime.combine(day, time())
+        return any(start <= clock < end for start, end in self.hours.get(day.weekday(), []))
+
+    def _piece_end(self, at: datetime) -> datetime:
+        """The end of the piece that begins at ``at``."""
+        wall = self._wall(at)
+        midnight = datetime.combine(wall.date(), time())
+        edges = [midnight + edge for span in self.hours.get(wall.weekday(), []) for edge in span]
+        edges.append(midnight + timedelta(days=1))
+        end = at + (min(edge for edge in edges if edge > wall) - wall)
+        offset = at.astimezone(self.zone).utcoffset()
+        if (end - _US).astimezone(self.zone).utcoffset() == offset:
+            return end
+        # The offset changes first: the first instant with the new one ends the piece.
+        before, after = at, end - _US
+        while after - before > _US:
+            middle = before + (after - before) // 2
+            if middle.astimezone(self.zone).utcoffset() == offset:
+                before = middle
+            else:
+                after = middle
+        return after
+
+    def between(self, start: datetime, end: datetime) -> timedelta:
+        """The business time in [start, end); negative when end is before start."""
+        start, end = start.astimezone(UTC), end.astimezone(UTC)
+        if end < start:
+            return -self.between(end, start)
+        total, at = timedelta(0), start
+        while at < end:
+            piece_end = min(self._piece_end(at), end)
+            if self.is_open(at):
+                total += piece_end - at
+            at = piece_end
+        return total
+
+    def add(self, start: datetime, duration: timedelta) -> datetime:
+        """The earliest instant by which ``duration`` of business time has passed."""
+        remaining, at = duration, start.astimezone(UTC)
+        while remaining > timedelta(0):
+            piece_end = self._piece_end(at)
+            if self.is_open(at):
+                if piece_end - at >= remaining:
+                    return at + remaining
+                remaining -= piece_end - at
+            at = piece_end
+        return at
+
+    def close_of_business(self, start: datetime, days: int) -> datetime:
+        """The end of the last open time the clock shows on the ``days``-th business day
+        after the date it shows at ``start``."""
+        after = self._wall(start).date()
+        closes: dict[date, datetime] = {}  # business day -> end of its open time seen so far
+        at = start.astimezone(UTC)
+        while True:
+            piece_end = self._piece_end(at)
+            day = self._wall(at).date()
+            if len(closes) >= days:
+                target = sorted(closes)[days - 1]
+                if day > target + timedelta(days=1):  # the clock is past that date for good
+                    return closes[target]
+            if day > after and self.is_open(at):
+                closes[day] = piece_end
+            at = piece_end
+
+
+def _since_midnight(moment: time) -> timedelta:
+    return timedelta(
+        hours=moment.hour,
+        minutes=moment.minute,
+        seconds=moment.second,
+        microseconds=moment.microsecond,
+    )
+
+
 # --- deadline ------------------------------------------------------------------------------------
 
 
@@ -195,14 +328,24 @@ def _advance(opportunity: _Opportunity, clock: datetime) -> None:
         opportunity.decided_at = opportunity.due_at
 
 
-def _warn_offset(promise: DeadlinePromise) -> timedelta | None:
+def _times(
+    promise: DeadlinePromise, calendar: _Calendar, opened_at: datetime
+) -> tuple[datetime, datetime | None]:
+    """Due time and warning point of an opportunity opened at ``opened_at``."""
+    if isinstance(promise.within, BusinessDays):
+        assert isinstance(calendar, OpeningHours), "business days need a calendar"
+        due_at = calendar.close_of_business(opened_at, promise.within.days)
+    else:
+        due_at = calendar.add(opened_at, promise.within)
     if promise.warn_at is None:
-        return None
-    return timedelta(seconds=round(promise.within.total_seconds() * promise.warn_at))
+        return due_at, None
+    allowed = calendar.between(opened_at, due_at)
+    warn = timedelta(seconds=round(allowed.total_seconds() * promise.warn_at))
+    return due_at, calendar.add(opened_at, warn)
 
 
 def _evaluate_deadline(
-    promise: DeadlinePromise, calendar: Calendar, records: list[_Record], final_clock: datetime
+    promise: DeadlinePromise, calendar: _Calendar, records: list[_Record], final_clock: datetime
 ) -> list[dict]:
     opened: list[_Opportunity] = []
     open_by_scope: dict[str, _Opportunity] = {}
@@ -269,14 +412,14 @@ def _evaluate_deadline(
         # 5. start
         if scope not in open_by_scope and match_holds(promise.start, record.data):
             count_by_scope[scope] = count_by_scope.get(scope, 0) + 1
-            offset = _warn_offset(promise)
+            due_at, warn_point = _times(promise, calendar, t)
             opportunity = _Opportunity(
                 scope=scope,
                 number=count_by_scope[scope],
                 customer_id=_customer(record.data),
                 opened_at=t,
-                due_at=calendar.add(t, promise.within),
-                warn_point=None if offset is None else calendar.add(t, offset),
+                due_at=due_at,
+                warn_point=warn_point,
                 evidence=[record.id],
             )
             opened.append(opportunity)
@@ -408,7 +551,13 @@ def evaluate(catalog: Catalog, records: list[dict], until: datetime | None = Non
     outcomes: list[dict] = []
     for promise in catalog.promises.values():
         if isinstance(promise, DeadlinePromise):
-            calendar = catalog.calendar_for(promise) or AlwaysOpen()
+            definition = catalog.calendar_for(promise)
+            calendar: _Calendar
+            if definition is None:
+                calendar = _AroundTheClock()
+            else:
+                assert isinstance(definition, BusinessCalendar)
+                calendar = OpeningHours(definition)
             outcomes += _evaluate_deadline(promise, calendar, ordered, final_clock)
         elif isinstance(promise, NeverPromise):
             outcomes += _evaluate_never(promise, ordered)

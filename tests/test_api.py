@@ -180,7 +180,7 @@ def test_a_team_restricted_key_sees_only_its_teams_promises(server: Server) -> N
     assert {o["team"] for o in seen} == {"customer-care"}
     assert care.get("/outcomes", params={"team": "contact-centre"}).status_code == 403
     assert [g["group"] for g in care.get("/compliance").json()["groups"]] == ["ask-once"]
-    assert [p["id"] for p in care.get("/promises").json()] == ["ask-once"]
+    assert [p["id"] for p in care.get("/promises").json()] == ["ask-once", "complaint-3bd"]
     assert care.get("/promises/email-reply-1bd").status_code == 403
     standing = care.get("/customers/C-1/promises").json()
     assert standing["open"] == [] and len(standing["recent_breaches"]) == 1

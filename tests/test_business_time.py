@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import reference
 from rules.business_time import AlwaysOpen, BusinessCalendar, Calendar
 
 LONDON = ZoneInfo("Europe/London")
@@ -114,6 +115,55 @@ def test_uk_weekend_christmas_uses_observed_substitute_days() -> None:
     )
 
 
+# -- business days: the close of business on the Nth business day after the start's date -----
+
+
+def london(*args: int) -> datetime:
+    return datetime(*args, tzinfo=LONDON)
+
+
+@pytest.mark.parametrize(
+    ("start", "days", "due"),
+    [
+        (london(2024, 3, 4, 10), 1, london(2024, 3, 5, 17, 30)),  # Mon -> Tue
+        (london(2024, 3, 4, 10), 2, london(2024, 3, 6, 17, 30)),  # Mon -> Wed
+        (london(2024, 3, 4, 8), 1, london(2024, 3, 5, 17, 30)),  # before opening: same
+        (london(2024, 3, 4, 20), 1, london(2024, 3, 5, 17, 30)),  # after closing: same
+        (london(2024, 3, 1, 16), 1, london(2024, 3, 4, 17, 30)),  # Fri -> Mon
+        (london(2024, 3, 2, 12), 1, london(2024, 3, 4, 17, 30)),  # Sat -> Mon
+        (london(2024, 3, 1, 16), 5, london(2024, 3, 8, 17, 30)),  # Fri -> next Fri
+        # Maundy Thursday: Good Friday, the weekend and Easter Monday are not business days.
+        (london(2024, 3, 28, 16), 1, london(2024, 4, 2, 17, 30)),
+    ],
+)
+def test_business_days_end_at_the_close_of_the_nth_business_day_after_the_start(
+    start: datetime, days: int, due: datetime
+) -> None:
+    assert UK_OFFICE.add_business_days(start, days) == due
+    assert UK_OFFICE.add_business_days(start, days).tzinfo is UTC
+
+
+def test_business_days_count_from_the_calendars_local_date() -> None:
+    office = BusinessCalendar("Europe/Berlin", weekdays(*NINE_TO_FIVE))
+    # Monday 23:30 UTC is already Tuesday 00:30 in Berlin: Tuesday is the start's date.
+    assert office.add_business_days(utc(2024, 3, 4, 23, 30), 1) == utc(2024, 3, 6, 16)
+
+
+def test_close_of_business_is_the_end_of_the_days_last_open_time() -> None:
+    lunch = BusinessCalendar("UTC", weekdays((time(9), time(12)), (time(13), time(18))))
+    assert lunch.add_business_days(utc(2024, 3, 4, 10), 1) == utc(2024, 3, 5, 18)
+    nights = BusinessCalendar("UTC", {0: ((time(22), time(0)),), 1: ((time(0), time(6)),)})
+    sunday = utc(2024, 3, 3, 12)
+    assert nights.add_business_days(sunday, 1) == utc(2024, 3, 5)  # Monday's 24:00
+    assert nights.add_business_days(sunday, 2) == utc(2024, 3, 5, 6)  # Tuesday's 06:00
+
+
+@pytest.mark.parametrize("days", [0, -1, True, 1.5])
+def test_business_days_must_be_a_positive_int(days: object) -> None:
+    with pytest.raises(ValueError, match="positive int"):
+        UK_OFFICE.add_business_days(utc(2024, 3, 4), days)  # type: ignore[arg-type]
+
+
 # -- DST ---------------------------------------------------------------------------------------
 
 
@@ -167,14 +217,83 @@ def test_interval_starting_in_spring_gap_opens_when_clocks_jump() -> None:
     assert calendar.add(utc(2024, 3, 30), timedelta(minutes=1)) == utc(2024, 3, 31, 1, 1)
 
 
-def test_ambiguous_fall_back_times_use_first_occurrence() -> None:
-    # 01:00-02:00 happens twice in London on 2024-10-27: first at BST, then at GMT.
-    inside = BusinessCalendar("Europe/London", {6: ((time(1, 15), time(1, 45)),)})
-    across = BusinessCalendar("Europe/London", {6: ((time(1, 30), time(2, 30)),)})
-    day = (utc(2024, 10, 26), utc(2024, 10, 28))
-    assert inside.between(*day) == timedelta(minutes=30)
-    assert inside.add(day[0], timedelta(minutes=30)) == utc(2024, 10, 27, 0, 45)
-    assert across.between(*day) == timedelta(hours=2)  # 00:30 UTC to 02:30 UTC
+# The wall clock decides (docs/semantics.md, "Business time"). In Europe/Berlin the clocks go
+# forward at 01:00Z on 2024-03-31 (02:00 CET becomes 03:00 CEST: 02:00-03:00 never shows)
+# and back at 01:00Z on 2024-10-27 (03:00 CEST becomes 02:00 CET: 02:00-03:00 shows twice,
+# 00:00-01:00Z and 01:00-02:00Z).
+BERLIN = ZoneInfo("Europe/Berlin")
+SPRING_SAT, AUTUMN_SAT = utc(2024, 3, 30), utc(2024, 10, 26)
+
+
+def sundays(*intervals: tuple[time, time]) -> BusinessCalendar:
+    return BusinessCalendar("Europe/Berlin", {6: intervals})
+
+
+def test_opening_inside_the_spring_gap_opens_when_the_clocks_jump() -> None:
+    calendar = sundays((time(2, 30), time(6)))
+    assert calendar.between(SPRING_SAT, SPRING_SAT + timedelta(days=2)) == timedelta(hours=3)
+    assert not calendar.is_open(utc(2024, 3, 31, 0, 59))  # 01:59 CET
+    assert calendar.is_open(utc(2024, 3, 31, 1))  # 03:00 CEST
+    assert calendar.add(SPRING_SAT, timedelta(minutes=1)) == utc(2024, 3, 31, 1, 1)
+
+
+def test_closing_inside_the_spring_gap_closes_when_the_clocks_jump() -> None:
+    calendar = sundays((time(0), time(2, 30)))
+    assert calendar.between(SPRING_SAT, SPRING_SAT + timedelta(days=2)) == timedelta(hours=2)
+    assert calendar.is_open(utc(2024, 3, 31, 0, 59))
+    assert not calendar.is_open(utc(2024, 3, 31, 1))
+    assert calendar.add(SPRING_SAT, timedelta(hours=2)) == utc(2024, 3, 31, 1)
+    assert calendar.add_business_days(SPRING_SAT, 1) == utc(2024, 3, 31, 1)
+
+
+def test_hours_wholly_inside_the_spring_gap_are_closed_that_day() -> None:
+    calendar = sundays((time(2, 15), time(2, 45)))
+    assert calendar.between(SPRING_SAT, SPRING_SAT + timedelta(days=2)) == timedelta(0)
+    # ... so that Sunday is not a business day: the next one is a week later.
+    assert calendar.add_business_days(SPRING_SAT, 1) == datetime(2024, 4, 7, 2, 45, tzinfo=BERLIN)
+
+
+def test_opening_inside_the_autumn_overlap_leaves_the_repeated_time_before_it_closed() -> None:
+    # Issue #14's repro: hours 02:30-06:00 from 2024-10-27T00:00Z. Open 00:30-01:00Z (02:30-03:00
+    # CEST) and 01:30-05:00Z (02:30-06:00 CET); the repeated 02:00-02:30 (01:00-01:30Z) is
+    # closed, because the clock shows a time before opening.
+    calendar = sundays((time(2, 30), time(6)))
+    start = utc(2024, 10, 27)
+    assert calendar.between(start, start + timedelta(days=1)) == timedelta(hours=4)
+    assert not calendar.is_open(utc(2024, 10, 27, 1, 15))  # 02:15 CET
+    assert calendar.is_open(utc(2024, 10, 27, 1, 30))  # 02:30 CET, shown for the second time
+    assert calendar.add(start, timedelta(minutes=30)) == utc(2024, 10, 27, 1)
+    assert calendar.add(start, timedelta(minutes=31)) == utc(2024, 10, 27, 1, 31)
+    assert calendar.add(start, timedelta(hours=4)) == utc(2024, 10, 27, 5)  # 06:00 CET
+
+
+def test_closing_inside_the_autumn_overlap_is_open_again_while_the_clock_repeats() -> None:
+    calendar = sundays((time(0), time(2, 30)))
+    start = utc(2024, 10, 26, 22)  # Sunday 00:00 CEST
+    assert calendar.between(start, start + timedelta(days=1)) == timedelta(hours=3)
+    assert not calendar.is_open(utc(2024, 10, 27, 0, 45))  # 02:45 CEST
+    assert calendar.is_open(utc(2024, 10, 27, 1, 15))  # 02:15 CET
+    assert calendar.add(start, timedelta(hours=2, minutes=30)) == utc(2024, 10, 27, 0, 30)
+    assert calendar.add(start, timedelta(hours=2, minutes=31)) == utc(2024, 10, 27, 1, 1)
+    # Sunday's close of business is the last time its clock leaves the hours: 02:30 CET.
+    assert calendar.add_business_days(AUTUMN_SAT, 1) == utc(2024, 10, 27, 1, 30)
+
+
+def test_hours_wholly_inside_the_autumn_overlap_are_open_each_time_the_clock_shows_them() -> None:
+    calendar = sundays((time(2, 15), time(2, 45)))
+    assert calendar.between(AUTUMN_SAT, AUTUMN_SAT + timedelta(days=2)) == timedelta(hours=1)
+    assert calendar.add(AUTUMN_SAT, timedelta(minutes=31)) == utc(2024, 10, 27, 1, 16)
+
+
+def test_a_calendar_open_round_the_clock_is_exactly_24x7_across_both_changes() -> None:
+    calendar = BusinessCalendar("Europe/Berlin", {day: ((time(0), time(0)),) for day in range(7)})
+    always = AlwaysOpen()
+    for saturday in (SPRING_SAT, AUTUMN_SAT):
+        for minutes in range(0, 48 * 60, 7):
+            moment = saturday + timedelta(minutes=minutes)
+            assert calendar.is_open(moment)
+            assert calendar.add(saturday, timedelta(minutes=minutes)) == moment
+            assert calendar.between(saturday, moment) == always.between(saturday, moment)
 
 
 def test_midnight_dst_change_in_santiago_is_handled() -> None:
@@ -283,6 +402,8 @@ def test_add_gives_up_after_ten_years_without_open_time() -> None:
     calendar = BusinessCalendar("UTC", {0: NINE_TO_FIVE}, closed=mondays)
     with pytest.raises(ValueError, match="no open business time"):
         calendar.add(utc(2024, 1, 1), timedelta(hours=1))
+    with pytest.raises(ValueError, match="no open business time"):
+        calendar.add_business_days(utc(2024, 1, 1), 1)
 
 
 def test_always_open_is_plain_arithmetic_on_instants() -> None:
@@ -414,3 +535,93 @@ def test_is_open_agrees_with_between(calendar: BusinessCalendar, at: datetime) -
 def test_always_open_round_trips(start: datetime, duration: timedelta) -> None:
     always = AlwaysOpen()
     assert always.between(start, always.add(start, duration)) == duration
+
+
+# -- the same arithmetic as the reference evaluator's, written independently ------------------
+
+# Zones whose clocks change: at 01:00Z (Europe), at local 02:00 (New York), at midnight
+# (Santiago) and by half an hour (Lord Howe); and two that never change.
+REFERENCE_ZONES = [
+    "Europe/Berlin",
+    "Europe/London",
+    "America/New_York",
+    "America/Santiago",
+    "Australia/Lord_Howe",
+    "Asia/Kolkata",
+    "UTC",
+]
+HOLIDAYS = [None, ("DE", "BE"), ("GB", "ENG"), ("US", "NY"), ("CL", None), ("AU", "NSW")]
+
+
+def _change_days(zone: str) -> list[datetime]:
+    """UTC midnights of the 2023-2025 dates whose local day is not 24 hours long."""
+    tz = ZoneInfo(zone)
+    found = []
+    for n in range(3 * 366):
+        day = date(2023, 1, 1) + timedelta(days=n)
+        start, end = (as_utc(datetime.combine(d, time(), tz)) for d in (day, day + timedelta(1)))
+        if end - start != timedelta(days=1):
+            found.append(datetime.combine(day, time(), UTC))
+    return found
+
+
+CHANGE_DAYS = {zone: _change_days(zone) for zone in REFERENCE_ZONES}
+
+
+@st.composite
+def opening_hours(draw: st.DrawFn) -> tuple[tuple[time, time], ...]:
+    """0-3 intervals on a quarter-hour grid (lunch breaks, night hours, 24:00 ends)."""
+    count = draw(st.integers(0, 3))
+    quarters = sorted(draw(st.sets(st.integers(0, 96), min_size=2 * count, max_size=2 * count)))
+
+    def clock(quarter: int) -> time:
+        return time(0) if quarter == 96 else time(quarter // 4, 15 * (quarter % 4))
+
+    return tuple((clock(a), clock(b)) for a, b in zip(quarters[::2], quarters[1::2], strict=True))
+
+
+@st.composite
+def reference_cases(draw: st.DrawFn) -> tuple[BusinessCalendar, datetime]:
+    """A random calendar and an instant, often within a day or two of a clock change."""
+    zone = draw(st.sampled_from(REFERENCE_ZONES))
+    hours = {day: draw(opening_hours()) for day in range(7)}
+    if not any(hours.values()):
+        hours[0] = NINE_TO_FIVE
+    country, subdiv = draw(st.sampled_from(HOLIDAYS)) or (None, None)
+    closed = draw(st.frozensets(st.dates(date(2023, 1, 1), date(2025, 12, 31)), max_size=4))
+    calendar = BusinessCalendar(zone, hours, country=country, subdiv=subdiv, closed=closed)
+    near_change = st.builds(
+        lambda day, offset: day + offset,
+        st.sampled_from(CHANGE_DAYS[zone] or [utc(2024, 6, 1)]),
+        st.timedeltas(-timedelta(days=1), timedelta(days=2)),
+    )
+    anytime = st.datetimes(datetime(2023, 1, 1), datetime(2025, 12, 1), timezones=st.just(UTC))
+    return calendar, draw(st.one_of(near_change, anytime))
+
+
+short_durations = st.one_of(
+    st.timedeltas(timedelta(0), timedelta(days=8)),
+    st.integers(0, 12 * 4).map(lambda quarters: timedelta(minutes=15 * quarters)),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(reference_cases(), short_durations, st.timedeltas(-timedelta(days=8), timedelta(days=8)))
+def test_business_time_agrees_with_the_reference_evaluators(
+    case: tuple[BusinessCalendar, datetime], duration: timedelta, span: timedelta
+) -> None:
+    calendar, start = case
+    oracle = reference.OpeningHours(calendar)
+    assert calendar.is_open(start) == oracle.is_open(start)
+    assert calendar.add(start, duration) == oracle.add(start, duration)
+    assert calendar.between(start, start + span) == oracle.between(start, start + span)
+
+
+@settings(max_examples=200, deadline=None)
+@given(reference_cases(), st.integers(1, 12))
+def test_business_days_agree_with_the_reference_evaluators(
+    case: tuple[BusinessCalendar, datetime], days: int
+) -> None:
+    calendar, start = case
+    oracle = reference.OpeningHours(calendar)
+    assert calendar.add_business_days(start, days) == oracle.close_of_business(start, days)

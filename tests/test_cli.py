@@ -62,7 +62,7 @@ def test_check_accepts_the_shipped_catalog() -> None:
     result = run("check", "promises")
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout == ""
-    assert "OK: 6 promises" in result.stderr
+    assert "OK: 7 promises" in result.stderr
 
 
 def test_check_lists_every_problem_as_file_line_message_and_exits_1() -> None:
@@ -90,6 +90,25 @@ def test_check_strict_turns_warnings_into_failure(tmp_path: Path) -> None:
     strict = run("check", "--strict", str(catalog))
     assert strict.returncode == 1
     assert "warning: file name should be two-handoffs.yaml" in strict.stdout
+
+
+def test_check_warns_where_plain_days_meet_a_calendar_and_still_exits_0(tmp_path: Path) -> None:
+    catalog = tmp_path / "promises"
+    catalog.mkdir()
+    for name in ("teams.yaml", "calendars.yaml"):
+        (catalog / name).write_text((ROOT / "promises" / name).read_text())
+    text = (ROOT / "promises" / "email-reply-1bd.yaml").read_text()
+    (catalog / "email-reply-1bd.yaml").write_text(text.replace("within: 8h", "within: 5d"))
+    line = text.splitlines().index("within: 8h") + 1
+    result = run("check", str(catalog), "--features", str(ROOT / "features"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout == (
+        f"{catalog}/email-reply-1bd.yaml:{line}: warning: '5d' with calendar 'uk-office' is 120 "
+        "hours of business time (a 'd' is 24 hours of opening hours), not 5 business days: "
+        "write '5bd' for business days, or '120h' for business hours\n"
+    )
+    assert "1 warning(s)" in result.stderr
+    assert run("check", "--strict", str(catalog), "--features", str(ROOT / "features")).returncode
 
 
 def test_replay_json_is_the_spec_document(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from rules.durations import format_duration, parse_duration
+from rules.durations import BusinessDays, format_duration, parse_duration
 from rules.errors import DefinitionError
 from rules.loader import check_directory, load_catalog
 from rules.models import (
@@ -77,6 +77,7 @@ def test_shipped_catalog_loads_without_problems() -> None:
     catalog = result.catalog
     assert set(catalog.promises) == {
         "ask-once",
+        "complaint-3bd",
         "email-reply-1bd",
         "callback-2h",
         "detractor-follow-up-48h",
@@ -283,6 +284,103 @@ def test_durations_parse_and_format_round_trip(text: str, seconds: int) -> None:
 def test_bad_durations_explain_themselves(value: object, words: str) -> None:
     with pytest.raises(ValueError, match=words):
         parse_duration(value)
+
+
+ROLES = {
+    "deadline": "start: {type: problem_reported}\nstop: {type: resolved}",
+    "never": "first: {type: problem_reported}\nthen: {type: resolved}",
+    "limit": "count: {type: problem_reported}\nmax: 1",
+}
+
+
+def resolution(tmp_path: Path, within: str, calendar: str | None, kind: str = "deadline") -> Path:
+    """A catalog whose one promise has ``within`` on line 8."""
+    text = (
+        "id: resolve\ntitle: Problems are resolved in time\nowner: operations\n"
+        f"kind: {kind}\nscope: case_id\n{ROLES[kind]}\nwithin: {within}\n"
+        + (f"calendar: {calendar}\n" if calendar else "")
+    )
+    tmp_path.mkdir(exist_ok=True)
+    return write_catalog(tmp_path, {"resolve.yaml": text})
+
+
+def test_business_days_with_a_calendar_load_as_business_days(tmp_path: Path) -> None:
+    result = check_directory(resolution(tmp_path, "3bd", "uk-office"))
+    assert result.problems == []
+    promise = result.catalog.promises["resolve"]
+    assert isinstance(promise, DeadlinePromise) and promise.within == BusinessDays(3)
+    three_days = load_catalog(resolution(tmp_path / "d", "3d", "uk-office")).promises["resolve"]
+    assert three_days.version != promise.version
+
+
+@pytest.mark.parametrize(
+    ("within", "calendar", "kind", "message"),
+    [
+        (
+            "5bd",
+            None,
+            "deadline",
+            "'5bd' counts business days, which need a business calendar: add 'calendar:' "
+            "naming one from calendars.yaml, or write '5d' for 5 x 24 hours around the clock",
+        ),
+        (
+            "5bd",
+            None,
+            "never",
+            "'5bd': business days are only for a deadline with a calendar; a never window is "
+            "elapsed time, e.g. '5d'",
+        ),
+        (
+            "5bd",
+            None,
+            "limit",
+            "'5bd': business days are only for a deadline with a calendar; a limit window is "
+            "elapsed time, e.g. '5d'",
+        ),
+        (
+            "1bd4h",
+            "uk-office",
+            "deadline",
+            "bad duration '1bd4h': business days stand alone, e.g. '5bd' (not mixed with d, h, "
+            "m or s)",
+        ),
+        ("0bd", "uk-office", "deadline", "'0bd': business days run from 1bd to 10000bd"),
+        ("10001bd", "uk-office", "deadline", "'10001bd': business days run from 1bd to 10000bd"),
+    ],
+)
+def test_business_days_are_refused_where_they_mean_nothing(
+    tmp_path: Path, within: str, calendar: str | None, kind: str, message: str
+) -> None:
+    assert problems_of(resolution(tmp_path, within, calendar, kind)) == [
+        f"resolve.yaml:8: {message}"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("within", "hours", "days"),
+    [
+        ("5d", "120h", "5 business days"),
+        ("1d", "24h", "1 business day"),
+        ("1d30m", "24h30m", "1 business day"),
+    ],
+)
+def test_plain_days_with_a_calendar_are_a_warning_at_the_within_line(
+    tmp_path: Path, within: str, hours: str, days: str
+) -> None:
+    result = check_directory(resolution(tmp_path, within, "uk-office"))
+    assert result.catalog is not None and result.errors == []
+    assert [f"{p.file.name}:{p.line}: {p.message}" for p in result.warnings] == [
+        f"resolve.yaml:8: '{within}' with calendar 'uk-office' is {hours.split('h')[0]} hours "
+        "of business time (a 'd' is 24 hours of opening hours), not "
+        f"{days}: write '{days.split()[0]}bd' for business days, or '{hours}' for business hours"
+    ]
+
+
+@pytest.mark.parametrize(("within", "calendar"), [("5d", None), ("40h", "uk-office")])
+def test_days_around_the_clock_and_hours_on_a_calendar_need_no_warning(
+    tmp_path: Path, within: str, calendar: str | None
+) -> None:
+    assert check_directory(resolution(tmp_path, within, calendar)).problems == []
 
 
 def test_a_character_yaml_forbids_is_a_problem_with_its_line(tmp_path: Path) -> None:

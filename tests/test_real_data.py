@@ -3,10 +3,11 @@
 The data is read from ``$PROMISE_DATA_DIR`` (default ``promises/examples/data``, unchanged
 copies of ../shared/data):
 helpdesk.csv (an Italian software company's ticket log) and twcs_sample.csv (customer
-support on Twitter). The first-response verdict of every help-desk ticket is checked
-against an independent computation written here in plain Python: its own CSV reading,
-its own business-hours arithmetic over the same calendar definition (only ``holidays``
-and ``zoneinfo`` shared), nothing from ``rules`` or ``engine``.
+support on Twitter). The first-response verdict of every help-desk ticket, and the
+resolution due time of every ticket that never waited, are checked against an independent
+computation written here in plain Python: its own CSV reading, its own business-hours
+arithmetic over the same calendar definition (only ``holidays`` and ``zoneinfo`` shared),
+nothing from ``rules`` or ``engine``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import os
 import sqlite3
 import subprocess
 import sys
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -30,7 +31,7 @@ from ruamel.yaml import YAML
 from conftest import ROOT, start_server, stop_server
 from engine.ingest.importer import ImportResult, import_file
 from engine.ingest.mapping import load_mapping
-from engine.sandbox.in_memory import replay
+from engine.sandbox.in_memory import ReplayResult, replay
 from rules.loader import load_catalog
 
 HELPDESK = ROOT / "promises" / "examples" / "helpdesk"
@@ -54,6 +55,11 @@ def data_file(name: str) -> Path:
 @pytest.fixture(scope="module")
 def helpdesk_import() -> ImportResult:
     return import_file(data_file("helpdesk.csv"), load_mapping(HELPDESK / "mapping.yaml"))
+
+
+@pytest.fixture(scope="module")
+def helpdesk_replay(helpdesk_import: ImportResult) -> ReplayResult:
+    return replay(load_catalog(HELPDESK), helpdesk_import.records)
 
 
 # --- the mappings --------------------------------------------------------------------------
@@ -145,6 +151,16 @@ class OfficeHours:
                 remaining -= closes - begin
             day += timedelta(days=1)
 
+    def close_of_business(self, start: datetime, days: int) -> datetime:
+        """The closing time of the ``days``-th day with opening hours after ``start``'s date."""
+        day = start.astimezone(self.zone).date()
+        while True:
+            day += timedelta(days=1)
+            periods = self.open_periods(day)
+            days -= bool(periods)
+            if days == 0:
+                return periods[-1][1]
+
 
 def _hm(text: str) -> tuple[int, int]:
     hours, minutes = text.split(":")
@@ -216,12 +232,10 @@ def _ticket_verdicts(
 
 
 def test_first_response_agrees_with_an_independent_count_on_every_ticket(
-    helpdesk_import: ImportResult,
+    helpdesk_replay: ReplayResult,
 ) -> None:
-    catalog = load_catalog(HELPDESK)
-    result = replay(catalog, helpdesk_import.records)
     engine: dict[str, list[Verdict]] = defaultdict(list)
-    for outcome in result.outcomes:
+    for outcome in helpdesk_replay.outcomes:
         if outcome.promise == "first-response-8bh":
             engine[outcome.scope].append(
                 Verdict(outcome.state, outcome.opened_at, outcome.due_at, outcome.decided_at)
@@ -243,6 +257,23 @@ def test_first_response_agrees_with_an_independent_count_on_every_ticket(
             states[verdict.state] += 1
     assert sum(len(v) for v in expected.values()) == 4_504  # 78 tickets never open
     assert states["kept"] > 2_000 and states["broken"] > 1_000
+
+
+def test_resolution_is_due_at_the_close_of_the_fifth_business_day(
+    helpdesk_replay: ReplayResult,
+) -> None:
+    """``within: 5bd``: 18:00 Rome time on the fifth business day after the opening's date,
+    for every ticket whose clock never stopped; and the compliance the README shows."""
+    calendars = YAML(typ="safe").load((HELPDESK / "calendars.yaml").read_text())["calendars"]
+    office = OfficeHours(calendars["it-office"])
+    with data_file("helpdesk.csv").open(newline="", encoding="utf-8") as handle:
+        waited = {row["Case ID"] for row in csv.DictReader(handle) if row["Activity"] == "Wait"}
+    outcomes = [o for o in helpdesk_replay.outcomes if o.promise == "resolution-5bd"]
+    assert Counter(o.state for o in outcomes) == {"kept": 2_891, "broken": 1_611, "pending": 1}
+    never_waited = [o for o in outcomes if o.scope not in waited]
+    assert len(never_waited) > 3_000
+    wrong = [o for o in never_waited if o.due_at != office.close_of_business(o.opened_at, 5)]
+    assert not wrong, f"{len(wrong)} due times differ, e.g. {wrong[:3]}"
 
 
 # --- the command line --------------------------------------------------------------------

@@ -665,6 +665,88 @@ def test_cancelled_callback_is_cancelled() -> None:
     assert only("callback-2h", records)["state"] == "cancelled"
 
 
+# --- complaint-3bd: deadline, scope case_id, uk-office, 3 business days, warn at 50% -------------
+
+
+def complaint(id: str, when: str, **fields: Any) -> dict:
+    return rec(id, when, tz=LONDON, case_id="Q1", type="complaint", direction="inbound", **fields)
+
+
+def test_complaint_is_due_at_the_close_of_the_third_business_day_whatever_its_hour() -> None:
+    # Mon 08:00 and Mon 23:59 alike: Tue, Wed, Thu are the three days; due Thu 17:30.
+    for hour in ("08:00", "23:59"):
+        result = only("complaint-3bd", [complaint("k1", f"2024-03-04 {hour}")])
+        assert (result["state"], result["due_at"]) == ("pending", uk("2024-03-07 17:30"))
+
+
+def test_complaint_before_easter_is_due_in_summer_time_and_broken_after() -> None:
+    # Thu 28 March: Good Friday, the weekend and Easter Monday close; Tue, Wed, Thu 4 April.
+    records = [complaint("k1", "2024-03-28 09:00")]
+    result = only("complaint-3bd", records, until=uk("2024-04-04 17:31"))
+    assert (result["state"], result["evidence"]) == ("broken", ["k1"])
+    assert result["decided_at"] == at("2024-04-04 16:30")
+
+
+def test_complaint_warning_falls_half_way_through_its_business_time() -> None:
+    # Sat 12:00: Mon, Tue, Wed give 3 x 8.5h = 25.5h; half is 12.75h: Tue 13:15.
+    records = [complaint("k1", "2024-03-02 12:00")]
+    assert only("complaint-3bd", records, until=uk("2024-03-05 13:14"))["state"] == "pending"
+    assert only("complaint-3bd", records, until=uk("2024-03-05 13:15"))["state"] == "at_risk"
+
+
+def test_resolved_complaint_is_kept() -> None:
+    records = [
+        complaint("k1", "2024-12-20 11:00"),  # 23, 27, 30 December: 24-26 are closed
+        rec("k2", "2024-12-30 17:30", tz=LONDON, case_id="Q1", type="complaint_resolved"),
+    ]
+    result = only("complaint-3bd", records)
+    assert (result["state"], result["due_at"]) == ("kept", uk("2024-12-30 17:30"))
+
+
+def catalog_of(tmp_path: Path, calendar: str, within: str, pause: bool = False) -> Catalog:
+    """One deadline promise, ``fix``, on ``calendar`` (YAML for calendars.yaml's entry)."""
+    (tmp_path / "teams.yaml").write_text("teams: {ops: {name: Ops, alerts: [{log: true}]}}\n")
+    (tmp_path / "calendars.yaml").write_text(f"calendars:\n  hours: {calendar}\n")
+    roles = "pause: {type: waiting}\nresume: {type: message}\n" if pause else ""
+    (tmp_path / "fix.yaml").write_text(
+        "id: fix\ntitle: Fixed in time\nowner: ops\nkind: deadline\nscope: case_id\n"
+        f"start: {{type: problem_reported}}\nstop: {{type: resolved}}\n{roles}"
+        f"within: {within}\ncalendar: hours\n"
+    )
+    return load_catalog(tmp_path)
+
+
+def test_hours_opening_inside_the_autumn_overlap_follow_the_wall_clock(tmp_path: Path) -> None:
+    # Issue #14: hours 02:30-06:00 in Berlin, a start at 2024-10-27T00:00Z (clocks go back at
+    # 01:00Z). Open 00:30-01:00Z, closed during the repeated 02:00-02:30 (01:00-01:30Z), open
+    # again from 01:30Z: one business hour is due at 02:00Z, not 01:30Z.
+    catalog = catalog_of(tmp_path, '{timezone: Europe/Berlin, hours: {sun: "02:30-06:00"}}', "1h")
+    records = [rec("p1", "2024-10-27 00:00", case_id="B1", type="problem_reported")]
+    [result] = evaluate(catalog, records, until=at("2024-10-27 01:45"))
+    assert (result["state"], result["due_at"]) == ("pending", at("2024-10-27 02:00"))
+    [late] = evaluate(
+        catalog, [*records, rec("r1", "2024-10-27 02:01", case_id="B1", type="resolved")]
+    )
+    assert (late["state"], late["decided_at"]) == ("broken", at("2024-10-27 02:00"))
+
+
+def test_business_days_pause_and_resume_on_business_time(tmp_path: Path) -> None:
+    # Mon 10:00 + 2bd: due Wed 17:30. Paused Tue 12:00 with 5.5h (Tue) + 8.5h (Wed) = 14h
+    # left; resumed Thu 09:00: 8.5h on Thu and 5.5h on Fri, due Fri 14:30.
+    office = '{timezone: Europe/London, hours: {mon-fri: "09:00-17:30"}}'
+    catalog = catalog_of(tmp_path, office, "2bd", pause=True)
+    start = rec("p1", "2024-03-04 10:00", tz=LONDON, case_id="B1", type="problem_reported")
+    [opened] = evaluate(catalog, [start])
+    assert opened["due_at"] == uk("2024-03-06 17:30")
+    records = [
+        start,
+        rec("w1", "2024-03-05 12:00", tz=LONDON, case_id="B1", type="waiting"),
+        rec("m1", "2024-03-07 09:00", tz=LONDON, case_id="B1", type="message"),
+    ]
+    [resumed] = evaluate(catalog, records)
+    assert (resumed["state"], resumed["due_at"]) == ("pending", uk("2024-03-08 14:30"))
+
+
 # --- matching and record handling ---------------------------------------------------------------
 
 
@@ -760,6 +842,8 @@ MIXED = [
     rec("p2", "2024-03-05 20:00", case_id="B1", type="problem_reported"),
     rec("b2", "2024-03-05 22:00", case_id="B1", type="booking_cancelled"),
     rec("p3", "2024-03-05 22:00", case_id="B1", type="problem_reported"),
+    rec("q1", "2024-03-01 19:00", case_id="Q1", type="complaint", direction="inbound"),
+    rec("q2", "2024-03-05 09:00", case_id="Q1", type="complaint_resolved"),
 ]
 MIXED_EXPECTED = reference.evaluate(CATALOG, MIXED, until=at("2024-03-06 12:00"))
 

@@ -9,14 +9,16 @@ on the business calendar, which rules cannot.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from engine.clock import to_micros
 from engine.evaluation.rules_core import Fact, Firing
 from engine.evaluation.runner import Runner
 from engine.outcomes import Outcome, Role, State
 from engine.records import Interaction
+from rules.business_time import BusinessCalendar
 from rules.compiler import DUE, GUARD, WARN
+from rules.durations import BusinessDays
 from rules.models import DeadlinePromise
 
 _ROLE_ORDER = ("cancel", "stop", "resume", "pause", "start")
@@ -48,11 +50,6 @@ class DeadlineRunner(Runner):
         self.open: dict[str, _Opportunity] = {}
         self.opened: dict[str, int] = {}  # scope -> opportunities opened so far
         self._by_key: dict[str, _Opportunity] = {}
-        self._warn_offset = (
-            timedelta(seconds=round(self.promise.within.total_seconds() * self.promise.warn_at))
-            if self.promise.warn_at is not None
-            else None
-        )
 
     def on_record(self, scope: str, record: Interaction, fact: Fact, firings: list[Firing]) -> None:
         self.retract(fact)
@@ -83,7 +80,7 @@ class DeadlineRunner(Runner):
         opp = _Opportunity(outcome, scope, due=None, warn=None)
         self.open[scope] = opp
         self._by_key[outcome.key] = opp
-        self._set_times(opp, record.occurred_at, self.promise.within, self._warn_offset)
+        self._set_times(opp, *self._deadline(record.occurred_at))
         self.emit(outcome)
 
     def _stop(self, scope: str, record: Interaction) -> None:
@@ -122,9 +119,11 @@ class DeadlineRunner(Runner):
         opp = self.open.get(scope)
         if opp is None or opp.paused_due is None:
             return
-        remaining, warn_remaining = opp.paused_due, opp.paused_warn
+        moment, warn_remaining = record.occurred_at, opp.paused_warn
+        due_at = self.calendar.add(moment, opp.paused_due)
+        warn_at = self.calendar.add(moment, warn_remaining) if warn_remaining is not None else None
         opp.paused_due = opp.paused_warn = None
-        self._set_times(opp, record.occurred_at, remaining, warn_remaining)
+        self._set_times(opp, due_at, warn_at)
         self.emit(opp.outcome)
 
     # --- the clock -----------------------------------------------------------------------------
@@ -152,18 +151,30 @@ class DeadlineRunner(Runner):
 
     # --- helpers -------------------------------------------------------------------------------
 
-    def _set_times(
-        self, opp: _Opportunity, moment, within: timedelta, warn_within: timedelta | None
-    ) -> None:
-        due_at = self.calendar.add(moment, within)
+    def _deadline(self, opened_at: datetime) -> tuple[datetime, datetime | None]:
+        """Due time and warning point of an opportunity opened at ``opened_at``; the warning
+        falls at ``warn_at`` of the business time it is given (docs/semantics.md)."""
+        within = self.promise.within
+        if isinstance(within, BusinessDays):
+            assert isinstance(self.calendar, BusinessCalendar)  # the loader refuses bd without
+            due_at = self.calendar.add_business_days(opened_at, within.days)
+            allowed = self.calendar.between(opened_at, due_at)
+        else:
+            due_at = self.calendar.add(opened_at, within)
+            allowed = within
+        if self.promise.warn_at is None:
+            return due_at, None
+        warn = timedelta(seconds=round(allowed.total_seconds() * self.promise.warn_at))
+        return due_at, self.calendar.add(opened_at, warn)
+
+    def _set_times(self, opp: _Opportunity, due_at: datetime, warn_at: datetime | None) -> None:
         opp.due = to_micros(due_at)
         opp.outcome.due_at = due_at
         bucket = self.bucket(opp.scope)
         self._clocks += 1
         opp.due_id = f"{DUE}#{self._clocks}"
         self.wait(opp.due + 1, bucket, (opp, opp.due_id))  # "passed" means strictly after
-        if warn_within is not None:
-            warn_at = self.calendar.add(moment, warn_within)
+        if warn_at is not None:
             opp.warn = to_micros(warn_at)
             opp.outcome.warn_at = warn_at
             self._clocks += 1
