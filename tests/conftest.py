@@ -98,10 +98,11 @@ def service(db_engine: Engine, catalog: Catalog) -> PromiseService:
 @pytest.fixture
 def make_service(db_engine: Engine, catalog: Catalog, tmp_path: Path):
     """A factory of services over an emptied database, for property tests that need a clean
-    database per example (hypothesis runs many examples in one test)."""
+    database per example (hypothesis runs many examples in one test); the sample catalog
+    unless told another."""
     counter = iter(range(1_000_000))
 
-    def fresh() -> PromiseService:
+    def fresh(promises: Catalog = catalog) -> PromiseService:
         if db_engine.dialect.name == "sqlite":
             engine = make_engine(f"sqlite:///{tmp_path / f'example{next(counter)}.db'}")
             migrate(engine)
@@ -110,7 +111,7 @@ def make_service(db_engine: Engine, catalog: Catalog, tmp_path: Path):
             with engine.begin() as connection:
                 for table in reversed(Base.metadata.sorted_tables):
                     connection.execute(table.delete())
-        return PromiseService(catalog, session_factory(engine))
+        return PromiseService(promises, session_factory(engine))
 
     return fresh
 
