@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tracemalloc
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +27,8 @@ from sqlalchemy import Engine
 import engine_adapter
 import reference
 from conftest import start_server, stop_server
+from engine.evaluation.evaluator import Evaluator
+from engine.evaluation.kinds.never import NeverRunner
 from engine.evaluation.rules_core import RulesCore
 from engine.evaluation.runner import record_fact
 from engine.service import PromiseService
@@ -227,6 +230,49 @@ def test_promise_replay_json_gives_the_hand_checked_verdicts(
     )
     assert done.returncode == 0, done.stderr
     assert verdicts(json.loads(done.stdout)["outcomes"]) == EXPECTED
+
+
+def test_replay_and_a_scopes_re_evaluation_let_go_of_what_left_the_window(
+    catalog: Catalog,
+) -> None:
+    """Both take the same clock steps: a ``first`` record leaves the rules core once its
+    window is over, whether the scope is replayed or judged again from its stored records
+    (the worker's path, which used to keep every ``first`` record it ever judged)."""
+    mine = [engine_adapter.to_interaction(r) for r in RECORDS if r["customer_id"] == "C-3"]
+    replayed = Evaluator(catalog, lambda outcome: None)
+    replayed.add_all(sorted(mine, key=lambda r: r.order))
+    judged = Evaluator(catalog, lambda outcome: None)
+    judged.reevaluate("window", "C-3", reversed(mine), replayed.clock)
+
+    def held(evaluator: Evaluator) -> list[str]:
+        runner = evaluator.runners["window"]
+        assert isinstance(runner, NeverRunner)
+        return sorted(runner.firsts.get("C-3", {}))
+
+    # At the last question (2024-05-02) g1 is 183 days old, g2 179.
+    assert held(replayed) == held(judged) == ["g2"]
+
+
+def test_judging_a_scope_again_and_again_does_not_grow_the_evaluator(catalog: Catalog) -> None:
+    """The worker's evaluator lives as long as the worker and judges one scope after
+    another: what each judgement leaves for the clock to tidy must not pile up."""
+    mine = [engine_adapter.to_interaction(r) for r in RECORDS if r["id"] in ("g1", "q1")]
+    evaluator = Evaluator(catalog, lambda outcome: None)
+
+    def judge(times: int) -> int:
+        for _ in range(times):
+            evaluator.reevaluate("window", "C-3", mine)
+            evaluator.forget("window", "C-3")
+        return tracemalloc.get_traced_memory()[0]
+
+    tracemalloc.start()
+    try:
+        before = judge(1_000)
+        after = judge(3_000)
+    finally:
+        tracemalloc.stop()
+    # It grew by ~700 bytes a judgement; what is left now stays under ~0.4 MB in all.
+    assert after - before < 1_000_000
 
 
 # --- the service and `promise serve` -------------------------------------------------------------
