@@ -237,7 +237,7 @@ def test_replay_and_a_scopes_re_evaluation_let_go_of_what_left_the_window(
 ) -> None:
     """Both take the same clock steps: a ``first`` record leaves the rules core once its
     window is over, whether the scope is replayed or judged again from its stored records
-    (the worker's path, which used to keep every ``first`` record it ever judged)."""
+    (the worker's and the pre-flight check's path, where it used to stay)."""
     mine = [engine_adapter.to_interaction(r) for r in RECORDS if r["customer_id"] == "C-3"]
     replayed = Evaluator(catalog, lambda outcome: None)
     replayed.add_all(sorted(mine, key=lambda r: r.order))
