@@ -16,7 +16,8 @@ Every fact also carries ``"ok": 1`` (see ``_guard``).
 
 Rule names become action names ``<ruleset>:<rule>``. The shapes follow
 ``durable-rules-notes.md``: at most two patterns per rule, inequality joins only between
-those two, integer times, and no negation (the engine decides absence from what fired).
+those two, integer times, no negation (the engine decides absence from what fired), and
+a pattern's joins before its conditions, the always-true guard last among them.
 """
 
 from __future__ import annotations
@@ -190,11 +191,16 @@ def _within(alias: str, window: timedelta) -> dict[str, Any]:
 # --- matches -----------------------------------------------------------------------------------
 
 
-def record_pattern(match: Match, extra: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """A pattern over record facts: the discriminator, the match, then any joins."""
-    terms = [{"t": RECORD}]
+def record_pattern(match: Match, joins: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A pattern over record facts: the discriminator, any joins, then the match.
+
+    The joins come first: durable-rules 2.0.28 stops reading a pattern's joins at the end
+    of its first ``$or`` (a one-of list, a ``not``), so a join placed after one is never
+    tested and always holds (docs/durable-rules-findings.md).
+    """
+    terms = [{"t": RECORD}, *(joins or [])]
     terms += [compile_condition(field, cond) for field, cond in match.conditions]
-    return {"$and": terms + (extra or [])}
+    return {"$and": terms}
 
 
 def core_value(value: Any) -> Any:

@@ -1,5 +1,5 @@
-"""Random interaction histories over the sample catalog's vocabulary, and random limits with
-dense histories, for property tests."""
+"""Random interaction histories over the sample catalog's vocabulary, random promises
+over the same vocabulary, and random limits with dense histories, for property tests."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from rules.models import Equals, LimitPromise, Match, Not, OneOf
+from rules.models import Condition, Equals, LimitPromise, Match, NeverPromise, Not, OneOf
 from rules.version import version_of
 
 START = datetime(2024, 3, 25, 8, 0, tzinfo=UTC)  # the week before Easter: holidays in reach
@@ -154,3 +154,55 @@ def excess_episodes(outcomes: list[dict]) -> int:
             runs[o["scope"]] = runs.get(o["scope"], 0) + 1
         last[o["scope"]] = o["state"]
     return max(runs.values(), default=0)
+
+
+# --- promises ----------------------------------------------------------------------------------
+
+# Values the histories use for some fields (and one they never do), so that random
+# conditions hold for some records and not for others.
+_VALUES: dict[str, list[str]] = {
+    "type": ["message", "info_provided", "info_requested", "handoff"],
+    "channel": ["email", "chat", "phone", "web"],
+    "direction": ["inbound", "outbound", "internal"],
+    "attributes.item": ["policy_number", "address", "iban"],
+}
+
+
+def conditions(name: str) -> st.SearchStrategy[Condition]:
+    """Equal, one-of (of one value too: it compiles unlike an equal) and ``not`` around
+    either, over ``name``'s values."""
+    value = st.sampled_from(_VALUES[name])
+    positive = st.one_of(
+        value.map(Equals),
+        st.lists(value, min_size=1, max_size=3, unique=True).map(lambda vs: OneOf(tuple(vs))),
+    )
+    return st.one_of(positive, positive.map(Not))
+
+
+@st.composite
+def matches(draw: st.DrawFn) -> Match:
+    names = draw(st.lists(st.sampled_from(sorted(_VALUES)), min_size=1, max_size=3, unique=True))
+    return Match(tuple((name, draw(conditions(name))) for name in names))
+
+
+@st.composite
+def never_promises(draw: st.DrawFn) -> NeverPromise:
+    """``never`` promises whose ``first`` and ``then`` mix equal, one-of and ``not``, with 0
+    to 2 ``same`` fields and no window or one inside the histories' 40 days (exact
+    boundaries included)."""
+    minutes = st.one_of(
+        st.sampled_from([60, 240, 24 * 60]), st.integers(min_value=1, max_value=40 * 24 * 60)
+    )
+    same = st.lists(st.sampled_from(sorted(_VALUES)), max_size=2, unique=True)
+    return NeverPromise(
+        id="never-generated",
+        title="A generated never promise",
+        owner="customer-care",
+        scope=draw(st.sampled_from(["customer_id", "case_id"])),
+        version="generated",
+        source="",
+        first=draw(matches()),
+        then=draw(matches()),
+        same=tuple(draw(same)),
+        within=draw(st.one_of(st.none(), minutes.map(lambda m: timedelta(minutes=m)))),
+    )

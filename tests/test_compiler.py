@@ -13,9 +13,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.evaluation.rules_core import RulesCore
+from histories import never_promises
 from rules.compiler import GUARD, CompiledPromise, compile_condition, compile_promise, record_types
 from rules.loader import load_catalog
-from rules.models import Compare, Condition, Equals, Exists, Match, Matches, Not, OneOf
+from rules.models import (
+    Compare,
+    Condition,
+    Equals,
+    Exists,
+    Match,
+    Matches,
+    NeverPromise,
+    Not,
+    OneOf,
+)
 from rules.regex import translate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,7 +54,19 @@ def _patterns(compiled: CompiledPromise) -> list[tuple[str, dict[str, Any]]]:
 
 @pytest.mark.parametrize("promise_id", sorted(CATALOG.promises))
 def test_compiled_rules_respect_durable_rules_limits(promise_id: str) -> None:
-    compiled = compile_promise(CATALOG.promises[promise_id])
+    assert_within_durable_rules_limits(compile_promise(CATALOG.promises[promise_id]))
+
+
+@settings(max_examples=100, deadline=None)
+@given(never_promises())
+def test_never_promises_with_any_condition_respect_durable_rules_limits(
+    promise: NeverPromise,
+) -> None:
+    """One-of lists and ``not`` compile to an ``$or``: the joins must still come first."""
+    assert_within_durable_rules_limits(compile_promise(promise))
+
+
+def assert_within_durable_rules_limits(compiled: CompiledPromise) -> None:
     for name, rule in compiled.rules.items():
         assert len(rule["all"]) <= 2, f"{name}: three-pattern joins can segfault (issue #381)"
         assert rule["run"] == f"{compiled.name}:{name}"
@@ -52,10 +75,14 @@ def test_compiled_rules_respect_durable_rules_limits(promise_id: str) -> None:
         assert not alias.endswith("$not"), f"{name}: no negated patterns"
         terms = body.get("$and", [body])
         assert isinstance(terms[0].get("t"), str), f"{name}.{alias}: needs a positive discriminator"
-        joins = [t for t in terms if _refers_to_other_alias(t, alias)]
-        if joins:
-            assert terms[-1] == {GUARD: {_first_alias(compiled, name): GUARD}}, (
-                f"{name}.{alias}: a joined pattern must end with the always-true guard"
+        joined = [i for i, t in enumerate(terms) if _refers_to_other_alias(t, alias)]
+        if joined:
+            assert terms[joined[-1]] == {GUARD: {_first_alias(compiled, name): GUARD}}, (
+                f"{name}.{alias}: the always-true guard must be the last join"
+            )
+            groups = [i for i, t in enumerate(terms) if "$or" in t or "$and" in t]
+            assert all(i > joined[-1] for i in groups), (
+                f"{name}.{alias}: a join after an $or is never tested"
             )
 
 

@@ -3,6 +3,7 @@ every outcome, and neither input order nor duplicates change anything."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,9 +13,16 @@ from hypothesis import strategies as st
 
 import engine_adapter
 import reference
-from histories import START, excess_episodes, histories, limit_histories, limit_promises
+from histories import (
+    START,
+    excess_episodes,
+    histories,
+    limit_histories,
+    limit_promises,
+    never_promises,
+)
 from rules.loader import load_catalog
-from rules.models import Catalog, LimitPromise
+from rules.models import Catalog, LimitPromise, NeverPromise
 
 CATALOG = load_catalog(Path(__file__).resolve().parents[1] / "promises")
 _UNTIL = st.one_of(
@@ -31,6 +39,17 @@ def test_engine_agrees_with_the_reference_on_every_outcome(
     assert engine_adapter.evaluate(CATALOG, records, until) == reference.evaluate(
         CATALOG, records, until
     )
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(never_promises(), histories())
+def test_never_promises_with_any_condition_agree_with_the_reference(
+    promise: NeverPromise, records: list[dict[str, Any]]
+) -> None:
+    """``first`` and ``then`` with one-of lists (of one value too) and ``not``: ``same``, the
+    order and the window hold whatever the conditions compile to."""
+    catalog = dataclasses.replace(CATALOG, promises={promise.id: promise})
+    assert engine_adapter.evaluate(catalog, records) == reference.evaluate(catalog, records)
 
 
 @settings(max_examples=100, deadline=None)

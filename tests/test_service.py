@@ -19,8 +19,8 @@ from engine.sandbox import preflight
 from engine.service import PromiseService
 from engine.storage import outcome_table
 from engine.storage.database import session_factory
-from histories import histories, limit_histories, limit_promises
-from rules.models import Catalog, LimitPromise, Promise
+from histories import histories, limit_histories, limit_promises, never_promises
+from rules.models import Catalog, LimitPromise, NeverPromise, Promise
 
 
 def record(id: str, when: str, **fields: Any) -> dict[str, Any]:
@@ -225,6 +225,18 @@ def _as_dicts(service: PromiseService) -> list[dict[str, Any]]:
     return sorted(found, key=lambda o: (o["promise"], o["scope"], o["opened_at"], o["evidence"]))
 
 
+def _ingest_shuffled(
+    service: PromiseService, records: list[dict[str, Any]], rnd: random.Random
+) -> None:
+    """``records`` in a random order, in random batches of 1 to 8."""
+    shuffled = list(records)
+    rnd.shuffle(shuffled)
+    while shuffled:
+        size = rnd.randint(1, 8)
+        batch, shuffled = shuffled[:size], shuffled[size:]
+        service.ingest([{**r, "occurred_at": r["occurred_at"].isoformat()} for r in batch])
+
+
 @settings(
     max_examples=25,
     deadline=None,
@@ -237,16 +249,6 @@ def test_any_arrival_order_and_batch_split_gives_the_sorted_replays_outcomes(
     service = make_service()
     _ingest_shuffled(service, records, rnd)
     assert _as_dicts(service) == reference.evaluate(catalog, records)
-
-
-def _ingest_shuffled(service: PromiseService, records: list[dict[str, Any]], rnd: Any) -> None:
-    """``records`` in a random arrival order, in batches of random sizes."""
-    shuffled = list(records)
-    rnd.shuffle(shuffled)
-    while shuffled:
-        size = rnd.randint(1, 8)
-        batch, shuffled = shuffled[:size], shuffled[size:]
-        service.ingest([{**r, "occurred_at": r["occurred_at"].isoformat()} for r in batch])
 
 
 @settings(
@@ -263,6 +265,27 @@ def test_random_limits_in_any_arrival_order_agree_with_the_reference(
     service = make_service(catalog)
     _ingest_shuffled(service, records, rnd)
     assert _as_dicts(service) == reference.evaluate(catalog, records)
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(never_promises(), histories(), st.randoms(use_true_random=False))
+def test_never_promises_with_any_condition_agree_with_the_reference_in_any_arrival(
+    make_service: Any,
+    catalog: Catalog,
+    promise: NeverPromise,
+    records: list[dict[str, Any]],
+    rnd: random.Random,
+) -> None:
+    """The worker's path (stored scopes judged again) for ``first`` and ``then`` with one-of
+    lists and ``not``, whose windows only in-memory replay used to honour."""
+    only = dataclasses.replace(catalog, promises={promise.id: promise})
+    service = make_service(only)
+    _ingest_shuffled(service, records, rnd)
+    assert _as_dicts(service) == reference.evaluate(only, records)
 
 
 def test_a_scope_on_an_attribute_path_is_evaluated_from_the_database(

@@ -60,7 +60,6 @@ class Runner:
         self.types = record_types(compiled)
         self._schedule: list[tuple[int, str]] = []  # (instant in µs, bucket) to tick at
         self._waiting: dict[str, list[tuple[int, int, Any]]] = {}  # bucket -> (when, n, item)
-        self._waits = 0  # entries in _waiting, stale ones included
         self._clocks = 0
 
     # --- scopes and facts ----------------------------------------------------------------------
@@ -117,14 +116,14 @@ class Runner:
     def wait(self, instant: int, bucket: str, item: Any) -> None:
         """Offer ``item`` to :meth:`on_time` once the clock reaches ``instant`` in ``bucket``.
 
-        Kinds assert a time fact (a deadline's due or warning point) only then, when the
-        rule joining it with the clock can fire: held while it waits, it cost the rules core
-        ~17 KB per open opportunity (docs/PERFORMANCE.md)."""
+        A deadline asserts a time fact (its due or warning point) only then, when the rule
+        joining it with the clock can fire: held while it waits, it cost the rules core
+        ~17 KB per open opportunity (docs/PERFORMANCE.md). A never promise retracts a
+        ``first`` fact then, once its window is over."""
         self._clocks += 1
         heapq.heappush(self._waiting.setdefault(bucket, []), (instant, self._clocks, item))
         self.schedule(instant, bucket)
-        self._waits += 1
-        if self._waits > 2 * self.live_waits() + 4_096:
+        if len(self._schedule) > 2 * self.live_waits() + 4_096:
             self._compact()
 
     def on_time(self, item: Any) -> None:
@@ -136,12 +135,14 @@ class Runner:
 
     def live_waits(self) -> int:
         """How many waiting items may still matter (an upper bound)."""
-        return self._waits
+        return len(self._schedule)
 
     def _compact(self) -> None:
         """Drop waiting items that no longer matter (their opportunity closed before its
         time came), so memory follows open opportunities, not every one ever opened. The
-        clock schedule is rebuilt from what still waits (only waiting items schedule ticks)."""
+        clock schedule is rebuilt from what still waits (only waiting items schedule ticks):
+        it also drops the ticks of items a scope's re-evaluation handed out itself
+        (:meth:`tick_bucket`), which :meth:`tick` never pops in the worker."""
         for bucket, entries in list(self._waiting.items()):
             kept = [entry for entry in entries if self.still_waiting(entry[2])]
             heapq.heapify(kept)
@@ -150,7 +151,6 @@ class Runner:
             (entry[0], bucket) for bucket, entries in self._waiting.items() for entry in entries
         ]
         heapq.heapify(self._schedule)
-        self._waits = len(self._schedule)
 
     def tick(self, now: int) -> None:
         """Advance the clock: tick every bucket that has something due by ``now``."""
@@ -161,13 +161,13 @@ class Runner:
             self.tick_bucket(bucket, now)
 
     def tick_bucket(self, bucket: str, now: int) -> None:
-        """Show the clock at ``now`` to one session and act on what it makes fire."""
-        if not self.uses_clock:
-            return
+        """Hand one session's waiting items whose time has come to :meth:`on_time`, then
+        show the clock at ``now`` to the session and act on what it makes fire."""
         waiting = self._waiting.get(bucket)
         while waiting and waiting[0][0] <= now:
-            self._waits -= 1
             self.on_time(heapq.heappop(waiting)[2])
+        if not self.uses_clock:
+            return
         self._clocks += 1
         clock = {"id": f"clock#{self._clocks}", "t": CLOCK, "now": now, "sid": bucket, GUARD: 1}
         firings = self.assert_held(clock)

@@ -1,13 +1,14 @@
 """``never``: a pattern that must not occur (Ask Once).
 
 durable-rules joins each ``then`` record with the earlier ``first`` records of its scope
-that have the same ``same`` fields inside the window. ``first`` facts stay in the session
-while the window can still reach them, and are retracted once the clock has left it.
+that have the same ``same`` fields inside the window: the window is the rule's own join,
+so verdicts never depend on when a fact leaves. ``first`` facts stay in the session while
+the window can still reach them, and are retracted once the clock has left it
+(:meth:`Runner.wait`, the same clock step in replay and in a scope's re-evaluation).
 """
 
 from __future__ import annotations
 
-import heapq
 from typing import Any
 
 from engine.evaluation.rules_core import Fact, Firing
@@ -24,10 +25,9 @@ class NeverRunner(Runner):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         # scope -> record id -> the held ``first`` fact (whose own id may carry a suffix,
-        # Runner.assert_fact), in event-time order; and when each can go: (last useful µs,
-        # seq, scope, record id, fact)
+        # Runner.assert_fact), in event-time order
         self.firsts: dict[str, dict[str, Fact]] = {}
-        self._expiry: list[tuple[int, int, str, str, Fact]] = []
+        self._held = 0
         self._window = (
             self.promise.within // MICROSECOND if self.promise.within is not None else None
         )
@@ -57,9 +57,9 @@ class NeverRunner(Runner):
             self.emit(outcome)
         if "first" in rules:
             self.firsts.setdefault(scope, {})[record.id] = fact
-            if self._window is not None:
-                last = fact["at"] + self._window
-                heapq.heappush(self._expiry, (last, fact["seq"], scope, record.id, fact))
+            self._held += 1
+            if self._window is not None:  # once the clock passes it, nothing can repeat it
+                self.wait(fact["at"] + self._window + 1, fact["sid"], (scope, record.id, fact))
         else:
             self.retract(fact)
 
@@ -73,17 +73,26 @@ class NeverRunner(Runner):
             if self._window is None or fact["at"] + self._window >= now
         }
 
-    def tick(self, now: int) -> None:
-        # Housekeeping, not a verdict: the rule's own window join already ignores old facts.
-        while self._expiry and self._expiry[0][0] < now:
-            _, _, scope, record_id, fact = heapq.heappop(self._expiry)
-            held = self.firsts.get(scope)
-            if held and held.get(record_id) is fact:
-                del held[record_id]
-                self.retract(fact)
-                if not held:
-                    del self.firsts[scope]
+    def on_time(self, item: tuple[str, str, Fact]) -> None:
+        """A ``first`` record has left the window: no later record can repeat it."""
+        if self.still_waiting(item):
+            scope, record_id, fact = item
+            held = self.firsts[scope]
+            del held[record_id]
+            self._held -= 1
+            self.retract(fact)
+            if not held:
+                del self.firsts[scope]
+
+    def still_waiting(self, item: tuple[str, str, Fact]) -> bool:
+        scope, record_id, fact = item
+        return self.firsts.get(scope, {}).get(record_id) is fact
+
+    def live_waits(self) -> int:
+        return self._held
 
     def reset_scope(self, scope: str) -> None:
-        for fact in self.firsts.pop(scope, {}).values():
+        held = self.firsts.pop(scope, {})
+        self._held -= len(held)
+        for fact in held.values():
             self.retract(fact)
