@@ -98,12 +98,15 @@ class _Story:
                 yield rec(rnd.uniform(10, 100), "callback_cancelled", "phone", "internal")
             else:
                 yield rec(rnd.lognormvariate(4.3, 0.8), "call", "phone", "outbound")
-        else:  # the travel guarantee
+        elif story < 0.96:  # the travel guarantee
             yield rec(0, "problem_reported", rnd.choice(["app", "phone"]), "inbound")
             if rnd.random() < 0.08:
                 yield rec(rnd.uniform(10, 200), "booking_cancelled", "app", "inbound")
             else:
                 yield rec(rnd.lognormvariate(5.0, 0.7), "resolved", "app", "internal")
+        else:  # a complaint, resolved within about three business days (complaint-3bd)
+            yield rec(0, "complaint", rnd.choice(["email", "phone", "branch"]), "inbound")
+            yield rec(rnd.lognormvariate(8.2, 0.6), "complaint_resolved", "email", "outbound")
 
 
 def history(records: int, seed: int = 7) -> list[dict[str, Any]]:
