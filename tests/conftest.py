@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 # (tests/test_differential.py) take a share of the profile's, sized so that the module runs
 # in about two minutes on two cores in CI. `pytest --hypothesis-profile=long -m differential`
 # searches 100 times deeper.
-CI_EXAMPLES = 100
+CI_EXAMPLES = 300
 settings.register_profile("ci", max_examples=CI_EXAMPLES, deadline=None, print_blob=True)
 settings.register_profile("long", max_examples=100 * CI_EXAMPLES, deadline=None, print_blob=True)
 settings.load_profile("ci")

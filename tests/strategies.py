@@ -11,6 +11,7 @@ sometimes nudged off it again (so that they narrowly miss).
 
 from __future__ import annotations
 
+import copy
 import io
 import tempfile
 from datetime import UTC, datetime, timedelta, timezone
@@ -368,12 +369,21 @@ def _fits(field: str, condition: Any, value: Any) -> bool:
 
 
 @st.composite
-def _record(draw: st.DrawFn, number: int, roles: list[Match], at: datetime) -> dict[str, Any]:
-    record: dict[str, Any] = {"id": f"r{number:02d}", "occurred_at": at}
-    for field in POOLS:
-        _put(record, field, draw(st.sampled_from(_choices(field))))
-    if draw(st.integers(0, 9)) == 0:  # a scalar or a list where paths expect an object
-        _put(record, "attributes.meta", draw(st.sampled_from(META)))
+def _record(
+    draw: st.DrawFn,
+    number: int,
+    roles: list[Match],
+    at: datetime,
+    like: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A record with random values (or those of ``like``), often aimed at one of ``roles``."""
+    record: dict[str, Any] = copy.deepcopy(like) if like else {}
+    record.update(id=f"r{number:02d}", occurred_at=at)
+    if like is None:
+        for field in POOLS:
+            _put(record, field, draw(st.sampled_from(_choices(field))))
+        if draw(st.integers(0, 9)) == 0:  # a scalar or a list where paths expect an object
+            _put(record, "attributes.meta", draw(st.sampled_from(META)))
     aim = draw(st.sampled_from([None, *roles]))
     if aim is None:
         return record
@@ -389,25 +399,45 @@ def _record(draw: st.DrawFn, number: int, roles: list[Match], at: datetime) -> d
 
 
 @st.composite
-def histories(
-    draw: st.DrawFn, generated: Generated, max_size: int = 20, after: datetime | None = None
-) -> list[dict[str, Any]]:
-    """Records within ``SPAN`` of the catalog's anchor (or from ``after``, numbered from 90),
-    with ties in ``occurred_at`` and offsets other than UTC."""
+def histories(draw: st.DrawFn, generated: Generated) -> list[dict[str, Any]]:
+    """Up to 20 records after the catalog's anchor, within 2 hours (deadlines still open),
+    a day or ``SPAN``, with ties in ``occurred_at`` and offsets other than UTC."""
     roles = _roles(generated.catalog)
-    start = after or generated.anchor
-    ties = draw(st.lists(st.integers(0, QUARTERS), min_size=1, max_size=4))
+    reach = draw(st.sampled_from([8, 4 * 24, QUARTERS]))
+    ties = draw(st.lists(st.integers(0, reach), min_size=1, max_size=4))
     records = []
-    for n in range(draw(st.integers(0 if after is None else 1, max_size))):
-        quarter = draw(st.sampled_from(ties) | st.integers(0, QUARTERS))
+    for n in range(draw(st.integers(0, 20))):
+        quarter = draw(st.sampled_from(ties) | st.integers(0, reach))
         seconds = draw(st.sampled_from([0, 0, 0, 59]))
-        at = start + timedelta(minutes=15 * quarter, seconds=seconds)
-        at = at.astimezone(draw(st.sampled_from(OFFSETS)))
-        records.append(draw(_record(n if after is None else 90 + n, roles, at)))
+        at = generated.anchor + timedelta(minutes=15 * quarter, seconds=seconds)
+        records.append(draw(_record(n, roles, at.astimezone(draw(st.sampled_from(OFFSETS))))))
     return records
 
 
-def untils(generated: Generated) -> st.SearchStrategy[datetime | None]:
-    """No ``--until``, or one from the first records' time to days after the last."""
-    hours = st.integers(0, (SPAN.days + 4) * 24)
-    return st.none() | hours.map(lambda h: generated.anchor + timedelta(hours=h))
+@st.composite
+def next_records(
+    draw: st.DrawFn, generated: Generated, records: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """One more record, at the last one's time or a little later, for pre-flight: usually
+    aimed at a role that breaks a promise when it comes (a never's ``then``, a limit's
+    ``count``), often as a copy of an earlier record that it could repeat (same scope, same
+    ``same`` fields)."""
+    promises = generated.catalog.promises.values()
+    pairs = [(p.first, p.then) for p in promises if isinstance(p, NeverPromise)]
+    pairs += [(p.count, p.count) for p in promises if isinstance(p, LimitPromise)]
+    last = max((r["occurred_at"] for r in records), default=generated.anchor)
+    at = last + timedelta(minutes=15 * draw(st.sampled_from([0, 0, 1, 4, 96])))
+    if not pairs:
+        return draw(_record(90, _roles(generated.catalog), at))
+    earlier, role = draw(st.sampled_from(pairs))
+    repeated = [r for r in records if reference.match_holds(earlier, r)]
+    like = draw(st.sampled_from(repeated)) if repeated and draw(st.booleans()) else None
+    return draw(_record(90, [role], at, like))
+
+
+def untils(records: list[dict[str, Any]]) -> st.SearchStrategy[datetime | None]:
+    """No ``--until``, or one from 2 hours before the last record to 2 days after it."""
+    if not records:
+        return st.none()
+    last = max(r["occurred_at"] for r in records)
+    return st.none() | st.integers(-8, 4 * 48).map(lambda q: last + timedelta(minutes=15 * q))
