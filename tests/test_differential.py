@@ -20,12 +20,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import engine_paths
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import engine_adapter
+import engine_paths
 import reference
 from conftest import BACKENDS, fresh_postgres
 from rules.models import Catalog
