@@ -21,6 +21,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from hypothesis import settings
 from sqlalchemy import Engine, text
 
 from engine.keys import create_key
@@ -32,6 +33,15 @@ from rules.models import Catalog
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+# Hypothesis budgets. Tests that fix their own max_examples keep it; the differential tests
+# (tests/test_differential.py) take a share of the profile's, sized so that the module runs
+# in about two minutes on two cores in CI. `pytest --hypothesis-profile=long -m differential`
+# searches 100 times deeper.
+CI_EXAMPLES = 300
+settings.register_profile("ci", max_examples=CI_EXAMPLES, deadline=None, print_blob=True)
+settings.register_profile("long", max_examples=100 * CI_EXAMPLES, deadline=None, print_blob=True)
+settings.load_profile("ci")
 
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("PROMISE_TEST_DATABASE_URL") else [])
 

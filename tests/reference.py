@@ -48,7 +48,8 @@ def field_value(record: dict, name: str) -> Any:
 
     A missing key, a path through something that is not a dict, and ``None`` (JSON null)
     are all absent: the document uses "absent" and "null" together for scopes, and a
-    condition can only meaningfully test a value that is there.
+    condition can only meaningfully test a value that is there. So is a record field (not
+    an attribute) given as empty text.
     """
     if name.startswith("attributes."):
         current: Any = record.get("attributes")
@@ -58,6 +59,8 @@ def field_value(record: dict, name: str) -> Any:
             current = current[key]
     else:
         current = record.get(name, ABSENT)
+        if current == "":
+            return ABSENT
     return ABSENT if current is None else current
 
 

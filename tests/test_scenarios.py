@@ -767,6 +767,26 @@ def test_absent_and_null_fields_fail_every_condition_but_exists_false_and_not() 
         assert match_holds(Match(((name, Not(Equals("x"))),)), record)
 
 
+def test_an_empty_record_field_is_absent_but_an_empty_attribute_is_a_value() -> None:
+    """Records are stored with an empty ``case_id`` as none (``parse_record``); found by the
+    differential tests, where the reference took it for a value."""
+    conditions = (("attributes.note", Equals("")), ("case_id", Exists(False)))
+    limit = LimitPromise(
+        id="no-case",
+        title="t",
+        owner="operations",
+        scope="customer_id",
+        version="v1",
+        source="",
+        count=Match(conditions),
+        max=0,
+    )
+    catalog = Catalog(promises={"no-case": limit}, teams={}, calendars={})
+    records = [rec("e1", "2024-01-01 00:00", case_id="", attributes={"note": ""})]
+    (result,) = evaluate(catalog, records)
+    assert (result["state"], result["evidence"]) == ("broken", ["e1"])
+
+
 def test_conditions_on_present_nested_attributes() -> None:
     record = rec("r1", "2024-01-01 00:00", agent="A-12", attributes={"a": {"b": 5, "s": "7"}})
 

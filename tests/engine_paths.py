@@ -1,0 +1,198 @@
+"""Every path that decides outcomes, as the differential tests run them: in a child process
+that is replaced every ``RECYCLE`` examples.
+
+durable-rules never gives back the memory of a ruleset's sessions (its ``delete_state``
+frees uninitialised pointers: docs/durable-rules-findings.md), so each evaluation keeps
+about a megabyte for good, and a long run in one process would exhaust the machine. A
+crash of the rules core kills only the child, and fails the example that caused it.
+
+Each function takes the catalog as its YAML documents (the child loads it as ``promise
+check`` does) and returns outcomes in the reference's form (SPEC §6 fields, UTC times).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import random
+import shutil
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy.orm import Session, sessionmaker
+
+import engine_adapter
+from engine.outcomes import Outcome
+from engine.sandbox.backtest import backtest
+from engine.sandbox.preflight import would_break
+from engine.service import PromiseService
+from engine.storage.database import make_engine, migrate, session_factory
+from engine.storage.schema import Base
+from rules.models import Catalog
+from strategies import load
+
+RECYCLE = 150
+"""Examples per child process: bounds what the rules core keeps (about 1-4 MB each)."""
+
+T = TypeVar("T")
+Outcomes = list[dict[str, Any]]
+Files = dict[str, Any]
+Records = list[dict[str, Any]]
+
+
+class Paths:
+    """The child process, replaced after ``RECYCLE`` calls or a crash."""
+
+    def __init__(self) -> None:
+        self._pool = self._start()
+
+    @staticmethod
+    def _start() -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=1,
+            mp_context=multiprocessing.get_context("spawn"),
+            max_tasks_per_child=RECYCLE,
+        )
+
+    def run(self, path: Callable[..., T], *args: Any) -> T:
+        try:
+            return self._pool.submit(path, *args).result()
+        except BrokenProcessPool:
+            self._pool = self._start()
+            raise AssertionError(f"the process running {path.__name__} died") from None
+
+    def close(self) -> None:
+        self._pool.shutdown()
+
+
+def _catalog(files: Files) -> Catalog:
+    catalog = load(files)
+    assert catalog is not None, "the parent loaded this catalog"
+    return catalog
+
+
+def sorted_outcomes(outcomes: Outcomes) -> Outcomes:
+    return sorted(outcomes, key=lambda o: (o["promise"], o["scope"], o["opened_at"], o["evidence"]))
+
+
+def _spec(outcome: Outcome) -> dict[str, Any]:
+    spec = outcome.spec()
+    for name in ("opened_at", "due_at", "decided_at"):
+        if spec[name] is not None:
+            spec[name] = spec[name].astimezone(UTC)
+    return spec
+
+
+def _stored(service: PromiseService) -> Outcomes:
+    return sorted_outcomes([_spec(o) for o in service.outcomes()])
+
+
+def _sent(record: dict[str, Any]) -> dict[str, Any]:
+    """A record as a service sends it: JSON, the time as ISO 8601 text."""
+    return {**record, "occurred_at": record["occurred_at"].isoformat()}
+
+
+@contextmanager
+def _database(where: str) -> Iterator[sessionmaker[Session]]:
+    """An empty, migrated database: ``where`` is a folder for SQLite files (a migrated
+    template is copied), or a PostgreSQL URL (its tables are emptied)."""
+    if where.startswith("postgresql"):
+        engine = make_engine(where)
+        with engine.begin() as connection:
+            for table in reversed(Base.metadata.sorted_tables):
+                connection.execute(table.delete())
+        try:
+            yield session_factory(engine)
+        finally:
+            engine.dispose()
+        return
+    template = Path(where) / f"template-{os.getpid()}.db"
+    if not template.exists():
+        blank = make_engine(f"sqlite:///{template}")
+        migrate(blank)
+        blank.dispose()
+    path = Path(where) / f"example-{os.getpid()}.db"
+    shutil.copy(template, path)
+    engine = make_engine(f"sqlite:///{path}")
+    try:
+        yield session_factory(engine)
+    finally:
+        engine.dispose()
+        for leftover in Path(where).glob(f"{path.name}*"):
+            leftover.unlink()
+
+
+# --- the paths (run in the child) ----------------------------------------------------------------
+
+
+def in_memory(files: Files, records: Records, until: datetime | None) -> Outcomes:
+    """``promise replay``."""
+    return engine_adapter.evaluate(_catalog(files), records, until)
+
+
+def into_database(files: Files, records: Records, until: datetime | None, where: str) -> Outcomes:
+    """``promise replay --db``: the records stored in bulk, then evaluated in one pass."""
+    with _database(where) as sessions:
+        service = PromiseService(_catalog(files), sessions)
+        ordered = sorted((engine_adapter.to_interaction(r) for r in records), key=lambda r: r.order)
+        service.backfill(ordered, until)
+        return _stored(service)
+
+
+@dataclass(frozen=True)
+class ServiceRun:
+    """What the service stored, each promise's backtest (outcomes as the API prints them,
+    and what the backtest says changed), the pre-flight answer for one more record (promise
+    and earlier evidence of each verdict), and what was stored once that record was sent."""
+
+    stored: Outcomes
+    backtests: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]]
+    preflight: list[tuple[str, tuple[str, ...]]]
+    stored_after: Outcomes
+
+
+def through_service(
+    files: Files,
+    records: Records,
+    until: datetime | None,
+    where: str,
+    seed: int,
+    next_record: dict[str, Any],
+) -> ServiceRun:
+    """Records arrive in random batches and orders and are evaluated as the worker does, in
+    random slices, and the clock is advanced to ``until``; then each promise is backtested;
+    then ``next_record`` is checked before it is sent, and sent."""
+    catalog = _catalog(files)
+    rnd = random.Random(seed)
+    with _database(where) as sessions:
+        service = PromiseService(catalog, sessions)
+        arriving = list(records)
+        rnd.shuffle(arriving)
+        while arriving:
+            size = rnd.randint(1, 6)
+            batch, arriving = arriving[:size], arriving[size:]
+            answers = service.accept([_sent(r) for r in batch])
+            assert {a.status for a in answers} == {"accepted"}, answers
+            if rnd.random() < 0.7 or not arriving:  # sometimes two batches queue up
+                while service.evaluate_pending(limit=rnd.randint(1, 8)):
+                    pass
+        if until is not None:
+            service.advance(until)
+        stored = _stored(service)
+        backtests = {}
+        for pid, promise in catalog.promises.items():
+            tried = backtest(Catalog({pid: promise}, catalog.teams, catalog.calendars), sessions)
+            mine = sorted(tried.outcomes, key=lambda o: (o["scope"], o["opened_at"], o["evidence"]))
+            backtests[pid] = (mine, tried.changed)
+        answer = would_break(catalog, sessions, engine_adapter.to_interaction(next_record))
+        preflight = sorted((v.promise, tuple(e.id for e in v.evidence)) for v in answer)
+        service.accept([_sent(next_record)])
+        while service.evaluate_pending():
+            pass
+        return ServiceRun(stored, backtests, preflight, _stored(service))

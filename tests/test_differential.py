@@ -1,0 +1,235 @@
+"""Every path that decides outcomes agrees with the reference evaluator, on random catalogs
+over the whole promise language (tests/strategies.py) and random histories.
+
+The paths (tests/engine_paths.py, run in a child process): in-memory replay (``promise
+replay``), ``replay --db`` (``PromiseService.backfill``), the service fed in random batches
+and arrival orders and evaluated as the worker does (``evaluate_pending``, ``advance``), the
+backtest of each promise against what the service stored, and the pre-flight check of one
+more record against what sending it then does. The database paths run on SQLite and, with
+``PROMISE_TEST_DATABASE_URL``, on PostgreSQL.
+
+Budgets: the hypothesis profiles in tests/conftest.py; each test takes a share of the
+profile's ``max_examples`` (``pytest --hypothesis-profile=long -m differential`` runs 100
+times more).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+import engine_adapter
+import engine_paths
+import reference
+from conftest import BACKENDS, fresh_postgres
+from rules.models import Catalog
+from strategies import catalogs, histories, load, next_records, untils
+
+pytestmark = pytest.mark.differential
+
+
+def budget(share: float) -> settings:
+    """``share`` of the loaded profile's examples: the database paths cost more per example."""
+    return settings(
+        max_examples=max(1, round(settings.default.max_examples * share)),
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+
+
+@pytest.fixture(scope="module")
+def paths() -> Iterator[engine_paths.Paths]:
+    running = engine_paths.Paths()
+    yield running
+    running.close()
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def database(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """Where each example gets an empty database: a folder for SQLite files, or a PostgreSQL
+    database of this module's own."""
+    if request.param == "sqlite":
+        yield str(tmp_path_factory.mktemp("differential"))
+        return
+    with fresh_postgres(os.environ["PROMISE_TEST_DATABASE_URL"], "promise_differential") as url:
+        yield url
+
+
+# --- the reference's side ------------------------------------------------------------------------
+
+
+def as_json(outcome: dict[str, Any]) -> dict[str, Any]:
+    """A reference outcome as the API and backtests print it (SPEC §6)."""
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in outcome.items()}
+
+
+def key_of(catalog: Catalog, outcome: dict[str, Any], opened: list[dict[str, Any]]) -> str:
+    """The engine's key of a reference outcome: ``scope#n`` for the n-th deadline
+    opportunity of its scope (``opened`` lists them all), the ``then`` record for never, the
+    scope for limit."""
+    kind = catalog.promises[outcome["promise"]].kind
+    if kind == "never":
+        return outcome["evidence"][-1]
+    if kind == "limit":
+        return outcome["scope"]
+    mine = sorted(
+        (o["opened_at"], o["evidence"][0])
+        for o in opened
+        if (o["promise"], o["scope"]) == (outcome["promise"], outcome["scope"])
+    )
+    return f"{outcome['scope']}#{mine.index((outcome['opened_at'], outcome['evidence'][0])) + 1}"
+
+
+def newly_broken(
+    catalog: Catalog, before: list[dict[str, Any]], after: list[dict[str, Any]], record: str
+) -> list[tuple[str, tuple[str, ...]]]:
+    """What the pre-flight check for ``record`` must answer: each opportunity broken in
+    ``after`` but not in ``before``, as its promise and its evidence other than ``record``."""
+    was = {(o["promise"], key_of(catalog, o, before)) for o in before if o["state"] == "broken"}
+    return sorted(
+        (o["promise"], tuple(i for i in o["evidence"] if i != record))
+        for o in after
+        if o["state"] == "broken" and (o["promise"], key_of(catalog, o, after)) not in was
+    )
+
+
+# --- the paths -----------------------------------------------------------------------------------
+
+
+@budget(1.0)
+@given(st.data())
+def test_in_memory_replay_agrees_with_the_reference(
+    paths: engine_paths.Paths, data: st.DataObject
+) -> None:
+    generated = data.draw(catalogs(), "catalog")
+    records = data.draw(histories(generated), "records")
+    until = data.draw(untils(records), "until")
+    expected = reference.evaluate(generated.catalog, records, until)
+    for outcome in expected:  # what was covered: --hypothesis-show-statistics
+        kind = generated.catalog.promises[outcome["promise"]].kind
+        event("outcome", f"{kind} {outcome['state']}")
+    assert paths.run(engine_paths.in_memory, generated.files, records, until) == expected
+
+
+@budget(0.3)
+@given(st.data())
+def test_replay_into_a_database_agrees_with_the_reference(
+    paths: engine_paths.Paths, database: str, data: st.DataObject
+) -> None:
+    generated = data.draw(catalogs(), "catalog")
+    records = data.draw(histories(generated), "records")
+    until = data.draw(untils(records), "until")
+    found = paths.run(engine_paths.into_database, generated.files, records, until, database)
+    assert found == reference.evaluate(generated.catalog, records, until)
+
+
+@budget(0.3)
+@given(st.data())
+def test_the_service_backtest_and_preflight_agree_with_the_reference(
+    paths: engine_paths.Paths, database: str, data: st.DataObject
+) -> None:
+    generated = data.draw(catalogs(), "catalog")
+    catalog = generated.catalog
+    records = data.draw(histories(generated), "records")
+    until = data.draw(untils(records), "until")
+    seed = data.draw(st.integers(0, 2**32), "arrival order and batches")
+    last = max((r["occurred_at"] for r in records), default=generated.anchor)
+    following = data.draw(next_records(generated, records), "next record")
+    run = paths.run(
+        engine_paths.through_service, generated.files, records, until, database, seed, following
+    )
+
+    expected = reference.evaluate(catalog, records, until)
+    assert run.stored == expected
+    for pid in catalog.promises:
+        outcomes, changed = run.backtests[pid]
+        assert outcomes == [as_json(o) for o in expected if o["promise"] == pid], pid
+        assert changed == [], pid
+
+    clock = max([last, following["occurred_at"], *([until] if until else [])])
+    before = reference.evaluate(catalog, records, clock)
+    after = reference.evaluate(catalog, [*records, following], clock)
+    breaking = newly_broken(catalog, before, after, following["id"])
+    event("pre-flight", "would break a promise" if breaking else "would break none")
+    assert run.preflight == breaking
+    assert run.stored_after == after
+
+
+# --- found by the generator, not fixed here -------------------------------------------------------
+# Each is narrowed away in KNOWN_GAPS ("mixed-types"): the rules core compares values of
+# different types its own way. docs/semantics.md does not say how types compare; the
+# reference takes values as JSON does (text is not a number, "1" is not 1) and matches a
+# pattern against a number's text. Deciding that, and typing the facts the rules core sees,
+# belongs to a fix of its own.
+
+_MIXED = pytest.mark.xfail(
+    strict=True, reason="the rules core compares values of different types its own way"
+)
+
+
+def _both(promise: dict[str, Any], *records: dict[str, Any]) -> tuple[list, list]:
+    """(engine, reference) states and evidence of a one-promise catalog scoped by customer."""
+    doc = {"id": "p", "title": "t", "owner": "ops", "scope": "customer_id", **promise}
+    catalog = load({"teams.yaml": {"teams": {"ops": {"name": "Ops"}}}, "p.yaml": doc})
+    assert catalog is not None
+    full = [
+        {"occurred_at": datetime(2024, 3, 1, 9, n, tzinfo=UTC), "customer_id": "C1", **r}
+        for n, r in enumerate(records)
+    ]
+    return tuple(  # type: ignore[return-value]
+        [(o["state"], o["evidence"]) for o in evaluate(catalog, full)]
+        for evaluate in (engine_adapter.evaluate, reference.evaluate)
+    )
+
+
+def _counted(condition: dict[str, Any], attributes: dict[str, Any]) -> tuple[list, list]:
+    return _both({"kind": "limit", "count": condition, "max": 0}, {"id": "r1", **attributes})
+
+
+@_MIXED
+def test_gte_to_lt_hold_only_for_numbers() -> None:
+    engine, expected = _counted({"attributes.nps": {"lte": 6}}, {"attributes": {"nps": "3"}})
+    assert expected == []  # "3" is text
+    assert engine == expected
+
+
+@_MIXED
+def test_a_text_is_never_equal_to_a_number() -> None:
+    engine, expected = _counted({"attributes.item": {"ne": "1"}}, {"attributes": {"item": 1}})
+    assert expected == [("broken", ["r1"])]
+    assert engine == expected
+
+
+@_MIXED
+def test_same_never_pairs_a_text_with_a_number() -> None:
+    never = {"kind": "never", "first": {"type": "given"}, "then": {"type": "asked"}}
+    engine, expected = _both(
+        {**never, "same": ["attributes.item"]},
+        {"id": "g", "type": "given", "attributes": {"item": "1"}},
+        {"id": "a", "type": "asked", "attributes": {"item": 1}},
+    )
+    assert expected == [("kept", ["a"])]
+    assert engine == expected
+
+
+@_MIXED
+def test_matches_tests_a_number_by_its_text() -> None:
+    engine, expected = _counted({"attributes.n": {"matches": "2.5"}}, {"attributes": {"n": 2.5}})
+    assert expected == [("broken", ["r1"])]
+    assert engine == expected
+
+
+@_MIXED
+def test_an_object_attribute_is_present() -> None:
+    engine, expected = _counted(
+        {"attributes.meta": {"exists": True}}, {"attributes": {"meta": {"level": "low"}}}
+    )
+    assert expected == [("broken", ["r1"])]
+    assert engine == expected
