@@ -41,9 +41,9 @@ KNOWN_GAPS: frozenset[str] = frozenset(
 is merged: the generator then covers that shape again.
 
 Issue #14 items 6 and 7 (business days, opening hours inside a DST change) need no switch:
-the reference computes due times with the same calendar arithmetic (rules.business_time),
-so no path can disagree with it there; tests/test_business_time.py checks that arithmetic
-(when item 6 brings a business-day unit, add it to ``_duration``).
+the reference has its own business-time arithmetic (``reference.OpeningHours``, reading only
+the calendar's definition), so the differential tests compare it too; the business-day unit
+(``5bd``) is not generated yet: add it to ``_duration``.
 Item 8 (a windowed limit reports only its first excess) needs none either: every path
 agrees on today's meaning, and the change of meaning moves the reference along with it."""
 

@@ -225,6 +225,14 @@ def _as_dicts(service: PromiseService) -> list[dict[str, Any]]:
     return sorted(found, key=lambda o: (o["promise"], o["scope"], o["opened_at"], o["evidence"]))
 
 
+ARRIVALS = settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+"""The budget of the tests that feed a service random arrival orders and batch splits."""
+
+
 def _ingest_shuffled(
     service: PromiseService, records: list[dict[str, Any]], rnd: random.Random
 ) -> None:
@@ -237,11 +245,7 @@ def _ingest_shuffled(
         service.ingest([{**r, "occurred_at": r["occurred_at"].isoformat()} for r in batch])
 
 
-@settings(
-    max_examples=25,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@ARRIVALS
 @given(histories(), st.randoms(use_true_random=False))
 def test_any_arrival_order_and_batch_split_gives_the_sorted_replays_outcomes(
     make_service: Any, catalog: Catalog, records: list[dict[str, Any]], rnd: random.Random
@@ -251,11 +255,7 @@ def test_any_arrival_order_and_batch_split_gives_the_sorted_replays_outcomes(
     assert _as_dicts(service) == reference.evaluate(catalog, records)
 
 
-@settings(
-    max_examples=25,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@ARRIVALS
 @given(limit_promises(), limit_histories(), st.randoms(use_true_random=False))
 def test_random_limits_in_any_arrival_order_agree_with_the_reference(
     make_service: Any, promise: LimitPromise, records: list[dict[str, Any]], rnd: random.Random
@@ -267,11 +267,7 @@ def test_random_limits_in_any_arrival_order_agree_with_the_reference(
     assert _as_dicts(service) == reference.evaluate(catalog, records)
 
 
-@settings(
-    max_examples=25,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@ARRIVALS
 @given(never_promises(), histories(), st.randoms(use_true_random=False))
 def test_never_promises_with_any_condition_agree_with_the_reference_in_any_arrival(
     make_service: Any,
