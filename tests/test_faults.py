@@ -249,6 +249,7 @@ class Ingest:
 def _wait_until_drained(server: Server, timeout: float) -> float:
     """Wait until the worker has evaluated every queued record; returns the seconds waited."""
     began = time.monotonic()
+    ready = None
     with server.client() as client:
         while True:
             try:
@@ -257,8 +258,20 @@ def _wait_until_drained(server: Server, timeout: float) -> float:
                     return time.monotonic() - began
             except httpx.TransportError:
                 pass
-            assert time.monotonic() - began < timeout, f"queue not drained in {timeout} s"
+            assert time.monotonic() - began < timeout, (
+                f"queue not drained in {timeout} s; /readyz: {ready and ready.text}; "
+                f"the server's log ends:\n{_log_tail(server)}"
+            )
             time.sleep(0.25)
+
+
+def _log_tail(server: Server, last: int = 20) -> str:
+    """The server's last log lines, without requests and alerts: what a failed drain needs
+    to be understood (the worker's retries, restarts, tracebacks)."""
+    port = server.url.rpartition(":")[2]
+    lines = (server.tmp_path / f"serve-{port}.log").read_text(errors="replace").splitlines()
+    noise = ('"GET ', '"POST ', "promise.alerts", "promise.dispatcher")
+    return "\n".join([line for line in lines if not any(n in line for n in noise)][-last:])
 
 
 # --- what the database holds -------------------------------------------------------------------

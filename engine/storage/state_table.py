@@ -44,10 +44,24 @@ def set_clock(session: Session, micros: int) -> None:
     )
 
 
+MAX_SCOPE_LOCKS = 1_000
+"""Most scope locks one transaction takes one by one. PostgreSQL keeps advisory locks in one
+table for the whole server, sized about ``max_locks_per_transaction`` x ``max_connections``
+(6,400 by default): a worker's batch of 2,000 records touches some 7,000 (promise, scope)
+pairs, and a transaction that runs out of that table fails ("out of shared memory"), again
+on every retry. A larger set takes the one exclusive lock on every scope instead."""
+_EVERY_SCOPE = {"a": 0x70726F6D, "b": 0}
+"""The lock on every scope: a key in the two-int space of advisory locks, which never
+overlaps the one-bigint keys of single scopes."""
+
+
 def lock_scopes(session: Session, keys: Iterable[tuple[str, str]]) -> None:
     """Serialise evaluation of each (promise, scope) across workers (PostgreSQL advisory
-    locks, released at commit), all in one statement, taken in ascending lock order so that
-    workers cannot deadlock."""
+    locks, released at commit). Up to :data:`MAX_SCOPE_LOCKS` scopes: the shared lock on
+    every scope, then one lock per scope in ascending order, so that workers cannot
+    deadlock. More: the exclusive lock on every scope, which waits for the others and keeps
+    them out, so a transaction holds at most ``MAX_SCOPE_LOCKS + 1`` locks. Call it once per
+    transaction (a shared lock is not upgraded)."""
     if session.get_bind().dialect.name != "postgresql":
         return  # SQLite serialises writers itself
     locks = sorted(
@@ -60,14 +74,19 @@ def lock_scopes(session: Session, keys: Iterable[tuple[str, str]]) -> None:
             for promise, scope in keys
         }
     )
-    if locks:
-        session.execute(
-            text(
-                "SELECT count(pg_advisory_xact_lock(k)) FROM "
-                "(SELECT k FROM unnest(CAST(:locks AS bigint[])) AS t(k) ORDER BY k) AS ordered"
-            ),
-            {"locks": locks},
-        )
+    if not locks:
+        return
+    if len(locks) > MAX_SCOPE_LOCKS:
+        session.execute(text("SELECT pg_advisory_xact_lock(:a, :b)"), _EVERY_SCOPE)
+        return
+    session.execute(text("SELECT pg_advisory_xact_lock_shared(:a, :b)"), _EVERY_SCOPE)
+    session.execute(
+        text(
+            "SELECT count(pg_advisory_xact_lock(k)) FROM "
+            "(SELECT k FROM unnest(CAST(:locks AS bigint[])) AS t(k) ORDER BY k) AS ordered"
+        ),
+        {"locks": locks},
+    )
 
 
 def beat(session: Session, name: str) -> None:
