@@ -40,6 +40,8 @@ from rules.version import canonical
 log = logging.getLogger("promise.service")
 BULK_CHUNK = 5_000
 """Records stored per transaction by :meth:`PromiseService.backfill`."""
+BULK_LOAD = "bulk_load_unfinished"
+"""The state row of a bulk load whose records are not all evaluated yet."""
 
 
 @dataclass
@@ -128,18 +130,35 @@ class PromiseService:
         until: datetime | None = None,
         on_answers: Callable[[list[IngestResult]], None] = lambda answers: None,
     ) -> Counter[Status]:
-        """Store ``records`` (in event-time order) in bulk, then evaluate everything stored in
-        one streaming pass (:meth:`recompute`): for replays and imports of history, where that
-        beats a scope re-evaluation per batch. ``on_answers`` hears each chunk's answers;
-        returns how many records got each answer."""
-        empty = self.record_count() == 0
+        """Store ``records`` (in event-time order) in bulk and evaluate them: for replays and
+        imports of history. Into an empty database, everything stored is evaluated in one
+        streaming pass (:meth:`recompute`), which beats a scope re-evaluation per batch.
+        Into one that holds history, only what the new records touch is evaluated, as the
+        worker does it (queued with the records, so a crash part-way leaves them queued):
+        a daily import costs the day's scopes, not the years. ``on_answers`` hears each
+        chunk's answers; returns how many records got each answer.
+
+        A bulk load that dies before its recompute leaves a mark, so that the next backfill
+        recomputes everything again: its records were stored but not evaluated."""
+        with self.sessions.begin() as session:
+            empty = record_table.count_records(session) == 0 or (
+                state_table.get_state(session, BULK_LOAD) is not None
+            )
+            if empty:
+                state_table.set_state(session, BULK_LOAD, to_micros(now()))
         counts: Counter[Status] = Counter()
         for chunk in chunked(records, BULK_CHUNK):
-            answers = self._store(chunk, queue=False)
+            answers = self._store(chunk, queue=not empty)
             counts.update(answer.status for answer in answers)
             on_answers(answers)
-        everything = empty and counts["accepted"] == len(records)  # stored is exactly records
-        self.recompute(until, stored=records if everything else None)
+        if empty:
+            everything = counts["accepted"] == len(records)  # stored is exactly records
+            self.recompute(until, stored=records if everything else None)
+            return counts
+        while self.evaluate_pending(BULK_CHUNK):
+            pass
+        if until is not None:
+            self.advance(until)
         return counts
 
     def _store(
@@ -392,6 +411,7 @@ class PromiseService:
             for (pid, key), row in outcome_table.all_outcomes(session).items():
                 mine.setdefault(pid, {})[key] = row
             sealed = history.sealed_scopes(session)  # evaluated scope by scope, after a seal
+            state_table.delete_state(session, BULK_LOAD)  # everything stored is evaluated
             for pid, promise in self.catalog.promises.items():
                 writes = _Writes()
                 self._sync(

@@ -57,7 +57,8 @@ def replay_(
         typer.Option(
             "--db",
             help="Store records and outcomes in this database (SQLAlchemy URL, "
-            "e.g. sqlite:///promise.db); records already there count too.",
+            "e.g. sqlite:///promise.db); records already there count too, and only "
+            "what the new records touch is evaluated again.",
         ),
     ] = None,
     alerts: Annotated[
@@ -136,8 +137,8 @@ def _replay_into(
     alerts: bool,
     erasure_key: str | None,
 ) -> ReplayResult:
-    """Store the records (idempotently) and evaluate everything the database holds; with
-    ``erasure_key``, erased record ids stay erased."""
+    """Store the records (idempotently) and evaluate what they touch (everything, into an
+    empty database); with ``erasure_key``, erased record ids stay erased."""
     service = PromiseService(catalog, sessions(url), alerts=alerts, erasure_key=erasure_key)
 
     def on_answers(answers: list[IngestResult]) -> None:
@@ -249,7 +250,7 @@ def import_(
                     bar.console.print(f"refused record {answer.id!r}: {problems}", markup=False)
             bar.advance(storing, len(answers))
             stored += len(answers)
-            if stored == len(records):  # then backfill evaluates everything
+            if stored == len(records):  # then backfill evaluates what they touch
                 bar.add_task("evaluating", total=None)
 
         counts = service.backfill(records, on_answers=on_answers)

@@ -24,9 +24,13 @@ WORKER = "worker_heartbeat"
 # --- engine state ------------------------------------------------------------------------------
 
 
-def get_clock(session: Session) -> int | None:
-    row = session.get(EngineStateRow, CLOCK)
+def get_state(session: Session, name: str) -> int | None:
+    row = session.get(EngineStateRow, name)
     return row.value if row else None
+
+
+def get_clock(session: Session) -> int | None:
+    return get_state(session, CLOCK)
 
 
 def set_clock(session: Session, micros: int) -> None:
@@ -95,8 +99,8 @@ def beat(session: Session, name: str) -> None:
 
 
 def last_beat(session: Session, name: str) -> datetime | None:
-    row = session.get(EngineStateRow, name)
-    return from_micros(row.value) if row else None
+    value = get_state(session, name)
+    return None if value is None else from_micros(value)
 
 
 def states_named(session: Session, prefix: str) -> dict[str, int]:
