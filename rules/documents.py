@@ -107,6 +107,36 @@ class WebhookRouteDoc(_Strict):
         return value
 
 
+def _chat_url_from_environment(platform: str, key: str, value: str) -> str:
+    """A chat platform's incoming-webhook URL is itself the secret: whoever holds it can post
+    to the channel, so it must not sit in a file under version control."""
+    if not ENV_REFERENCE.fullmatch(value):
+        raise ValueError(
+            f"a {platform} incoming-webhook URL is a secret (anyone holding it can post to "
+            f"the channel): write the environment variable's name as ${{NAME}}, e.g. "
+            f"{key}: ${{{key.upper()}_WEBHOOK_URL}}"
+        )
+    return value
+
+
+class SlackRouteDoc(_Strict):
+    slack: str
+
+    @field_validator("slack")
+    @classmethod
+    def _from_environment(cls, value: str) -> str:
+        return _chat_url_from_environment("Slack", "slack", value)
+
+
+class TeamsRouteDoc(_Strict):
+    teams: str
+
+    @field_validator("teams")
+    @classmethod
+    def _from_environment(cls, value: str) -> str:
+        return _chat_url_from_environment("Microsoft Teams", "teams", value)
+
+
 class EmailRouteDoc(_Strict):
     email: str
 
@@ -119,6 +149,8 @@ ROUTE_DOCS: dict[str, type[_Strict]] = {
     "webhook": WebhookRouteDoc,
     "email": EmailRouteDoc,
     "log": LogRouteDoc,
+    "slack": SlackRouteDoc,
+    "teams": TeamsRouteDoc,
 }
 
 

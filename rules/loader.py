@@ -46,6 +46,7 @@ from rules.matches import Report, did_you_mean, field_problem, parse_match
 from rules.models import (
     ROLES,
     Catalog,
+    ChatRoute,
     DeadlinePromise,
     EmailRoute,
     LimitPromise,
@@ -310,6 +311,8 @@ class _Loader:
             return WebhookRoute(url=parsed.webhook, secret_env=secret)
         if kinds[0] == "email":
             return EmailRoute(address=raw["email"])
+        if kinds[0] in ("slack", "teams"):
+            return ChatRoute(platform=kinds[0], url_env=str(raw[kinds[0]])[2:-1])
         return LogRoute()
 
     # --- calendars.yaml -----------------------------------------------------------------------

@@ -152,7 +152,16 @@ class LogRoute:
     pass
 
 
-Route = WebhookRoute | EmailRoute | LogRoute
+@dataclass(frozen=True)
+class ChatRoute:
+    """A Slack or Microsoft Teams channel's incoming webhook, whose URL (a secret) is read
+    from the environment variable ``url_env``."""
+
+    platform: Literal["slack", "teams"]
+    url_env: str
+
+
+Route = WebhookRoute | EmailRoute | LogRoute | ChatRoute
 
 
 @dataclass(frozen=True)

@@ -126,3 +126,53 @@ class SmtpReceiver:
 
     def __exit__(self, *exc: object) -> None:
         self._controller.stop()
+
+
+# --- what chat platforms accept ------------------------------------------------------------------
+# Checked as each platform documents its incoming webhooks: Slack's Block Kit message
+# (https://api.slack.com/messaging/webhooks) and a Microsoft Teams message carrying one
+# Adaptive Card (learn.microsoft.com, "Send Adaptive Cards using an Incoming Webhook").
+
+
+def slack_problems(payload: dict[str, Any]) -> list[str]:
+    """Why Slack would refuse or garble ``payload`` (empty when it is a valid message)."""
+    problems = []
+    if not isinstance(payload.get("text"), str) or not payload["text"]:
+        problems.append("no 'text' (the notification's fallback)")
+    for n, block in enumerate(payload.get("blocks", [])):
+        text = block.get("text", {})
+        if block.get("type") == "header":
+            if text.get("type") != "plain_text" or not 0 < len(text.get("text", "")) <= 150:
+                problems.append(f"block {n}: a header is plain_text of 1 to 150 characters")
+        elif block.get("type") == "section":
+            if text.get("type") not in ("mrkdwn", "plain_text"):
+                problems.append(f"block {n}: a section's text is mrkdwn or plain_text")
+            if not 0 < len(text.get("text", "")) <= 3_000:
+                problems.append(f"block {n}: a section's text has 1 to 3,000 characters")
+        else:
+            problems.append(f"block {n}: unexpected type {block.get('type')!r}")
+    return problems
+
+
+def teams_problems(payload: dict[str, Any]) -> list[str]:
+    """Why Teams would refuse ``payload`` (empty when it is a message with one card)."""
+    if payload.get("type") != "message":
+        return ["the top-level 'type' must be 'message'"]
+    attachments = payload.get("attachments") or [{}]
+    attachment = attachments[0]
+    if len(attachments) != 1:
+        return ["one attachment, the card"]
+    if attachment.get("contentType") != "application/vnd.microsoft.card.adaptive":
+        return ["the attachment's contentType must be application/vnd.microsoft.card.adaptive"]
+    card = attachment.get("content", {})
+    problems = []
+    if card.get("type") != "AdaptiveCard" or not card.get("version"):
+        problems.append("the content is an AdaptiveCard with a version")
+    if not card.get("body") or any(
+        b.get("type") != "TextBlock" or not b.get("text") for b in card["body"]
+    ):
+        problems.append("the body is non-empty TextBlocks")
+    for action in card.get("actions", []):
+        if action.get("type") != "Action.OpenUrl" or not action.get("url"):
+            problems.append("an action opens a URL")
+    return problems

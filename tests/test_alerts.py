@@ -26,8 +26,8 @@ from engine.reading.reports import build, render
 from engine.service import PromiseService
 from engine.settings import Settings
 from engine.storage.database import session_factory
-from engine.storage.schema import AlertRow, DeliveryRow
-from receivers import SmtpReceiver, WebhookReceiver
+from engine.storage.schema import AlertRow, DeliveryRow, OutcomeRow
+from receivers import SmtpReceiver, WebhookReceiver, slack_problems, teams_problems
 from rules.loader import load_catalog
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -244,6 +244,71 @@ def test_a_delivery_is_dead_after_the_configured_attempts(
     assert alerts.retry_dead(sessions, delivery.alert_id) == 1
     drain(Dispatcher(settings, service.catalog, sessions))
     assert receiver.keys() == [dead.id]
+
+
+def test_slack_and_teams_routes_post_each_platforms_message_to_the_channel(
+    db_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    slack, teams = WebhookReceiver().start(), WebhookReceiver().start()
+    monkeypatch.setenv("PROMISE_TEST_SLACK_URL", f"{slack.url}/services/T0/B0/x")
+    monkeypatch.setenv("PROMISE_TEST_TEAMS_URL", f"{teams.url}/workflows/run")
+    promises = catalog_dir(
+        tmp_path, "[{slack: '${PROMISE_TEST_SLACK_URL}'}, {teams: '${PROMISE_TEST_TEAMS_URL}'}]"
+    )
+    settings = settings_for(db_engine, promises, public_url="https://promises.example.org")
+    sessions = session_factory(db_engine)
+    service = PromiseService(load_catalog(promises), sessions)
+    try:
+        travel_problem_breaks(service)
+        drain(Dispatcher(settings, service.catalog, sessions))
+    finally:
+        slack.stop()
+        teams.stop()
+
+    assert [d.path for d in slack.received] == ["/services/T0/B0/x"] * 2
+    assert [d.path for d in teams.received] == ["/workflows/run"] * 2
+    subject = "[travel-support] travel-guarantee broken for C-1"
+    on_slack, on_teams = slack.received[1].json, teams.received[1].json
+    assert slack_problems(on_slack) == [] and teams_problems(on_teams) == []
+    assert on_slack["text"] == subject == on_slack["blocks"][0]["text"]["text"]
+    assert "BROKEN" in on_slack["blocks"][1]["text"]["text"]
+    with sessions() as session:
+        (outcome,) = session.scalars(select(OutcomeRow.id)).all()
+    link = f"https://promises.example.org/outcomes/{outcome}"
+    assert on_slack["blocks"][2]["text"]["text"] == f"<{link}|Open the outcome>"
+    card = on_teams["attachments"][0]["content"]
+    assert card["body"][0]["text"] == subject
+    assert any("BROKEN" in block["text"] for block in card["body"][1:])
+    assert card["actions"] == [{"type": "Action.OpenUrl", "title": "Open the outcome", "url": link}]
+    assert statuses(service) == [
+        ("alert", "at_risk", "delivered"),
+        ("alert", "at_risk", "delivered"),
+        ("alert", "broken", "delivered"),
+        ("alert", "broken", "delivered"),
+    ]
+
+
+def test_a_chat_route_failure_names_its_variable_never_its_url(
+    db_engine: Engine, tmp_path: Path, receiver: WebhookReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    receiver.status = 404  # what Slack answers for a removed webhook ("no_service")
+    url = f"{receiver.url}/services/T0/B0/secret-token"
+    monkeypatch.setenv("PROMISE_TEST_SLACK_URL", url)
+    monkeypatch.delenv("PROMISE_TEST_TEAMS_URL", raising=False)
+    promises = catalog_dir(
+        tmp_path, "[{slack: '${PROMISE_TEST_SLACK_URL}'}, {teams: '${PROMISE_TEST_TEAMS_URL}'}]"
+    )
+    sessions = session_factory(db_engine)
+    service = PromiseService(load_catalog(promises), sessions)
+    service.ingest([record("p1", "10:00")])
+    service.advance(at("15:00"))
+    settings = settings_for(db_engine, promises, alert_max_attempts=1)
+    drain(Dispatcher(settings, service.catalog, sessions))
+    with sessions() as session:
+        errors = {d.route["chat"]: d.last_error or "" for d in session.scalars(select(DeliveryRow))}
+    assert errors["slack"].startswith("slack (${PROMISE_TEST_SLACK_URL}) answered 404")
+    assert "PROMISE_TEST_TEAMS_URL" in errors["teams"] and "unset" in errors["teams"]
+    assert not any("secret-token" in error for error in errors.values())
 
 
 def test_a_late_record_that_turns_a_breach_into_kept_sends_a_correction(

@@ -1,4 +1,5 @@
-"""Sending one alert on one route: a signed webhook, an email over SMTP, or a log line.
+"""Sending one alert on one route: a signed webhook, a chat channel (Slack, Microsoft Teams),
+an email over SMTP, or a log line.
 
 Message text comes from Jinja2 templates: ``subject.txt.j2`` and ``alert.txt.j2``, built in
 (``engine/alerting/templates/``) and overridable per catalog (``promises/templates/``) and per
@@ -23,6 +24,8 @@ import httpx
 import jinja2
 import orjson
 
+from engine.alerting import chat
+from engine.alerting.routes import describe
 from engine.settings import Settings
 
 log = logging.getLogger("promise.alerts")
@@ -76,6 +79,8 @@ def send(
     subject, text = render(settings.dir, message)
     if "webhook" in route:
         _webhook(route, {**message, "subject": subject, "text": text}, client, secrets)
+    elif "chat" in route:
+        _chat(route, subject, text, message, client, secrets)
     elif "email" in route:
         _email(str(route["email"]), subject, text, message, settings)
     else:
@@ -104,14 +109,42 @@ def _webhook(
                 "(named in teams.yaml) where the dispatcher runs, then restart the dispatcher"
             )
         headers["X-Promise-Signature"] = signature(secret, timestamp, body)
-    try:
-        answer = client.post(str(route["webhook"]), content=body, headers=headers)
-    except httpx.HTTPError as exc:
-        raise DeliveryFailed(f"POST {route['webhook']}: {type(exc).__name__}: {exc}") from exc
-    if not answer.is_success:
+    _post(client, str(route["webhook"]), body, headers, f"POST {route['webhook']}")
+
+
+def _chat(
+    route: Mapping[str, Any],
+    subject: str,
+    text: str,
+    message: Mapping[str, Any],
+    client: httpx.Client,
+    secrets: Mapping[str, str],
+) -> None:
+    """Post to a chat channel's incoming webhook. Its URL is a secret: errors name the route
+    by its environment variable, never by the URL."""
+    shown = describe(route)
+    url = secrets.get(str(route["url_env"]))
+    if not url:
         raise DeliveryFailed(
-            f"POST {route['webhook']} answered {answer.status_code}: {answer.text[:200]}"
+            f"{shown}: the channel's webhook URL is unset: set the environment variable "
+            f"{route['url_env']} (named in teams.yaml) where the dispatcher runs, then "
+            "restart the dispatcher"
         )
+    body = orjson.dumps(chat.message(str(route["chat"]), subject, text, message.get("link")))
+    _post(client, url, body, {"Content-Type": "application/json"}, shown)
+
+
+def _post(
+    client: httpx.Client, url: str, body: bytes, headers: Mapping[str, str], shown: str
+) -> None:
+    """POST ``body``; anything but a 2xx answer is a failed delivery, told as ``shown``."""
+    try:
+        answer = client.post(url, content=body, headers=headers)
+    except httpx.HTTPError as exc:
+        reason = str(exc).replace(url, "<url>")  # a chat URL is a secret
+        raise DeliveryFailed(f"{shown}: {type(exc).__name__}: {reason}") from exc
+    if not answer.is_success:
+        raise DeliveryFailed(f"{shown} answered {answer.status_code}: {answer.text[:200]}")
 
 
 def _email(
