@@ -18,10 +18,14 @@ install: $(BIN)/.installed
 # (helpdesk.csv from $(PROMISE_DATA_DIR)) through its mapping into the database
 # ($PROMISE_DATABASE_URL, default the SQLite file promise.db) and evaluate it with the
 # help-desk promises, print an admin API key and the URLs, then serve API, worker,
-# dispatcher and dashboard. Re-runnable: the import is idempotent.
-# --no-live keeps the clock at the data's own time (2010-2014) instead of today's.
+# dispatcher and dashboard on $(HOST):$(PORT). Re-runnable: the import is idempotent, and
+# the demo's admin key (kept in $(DEMO_KEY), readable by you only) is reused while the
+# database still knows it. --no-live keeps the clock at the data's own time (2010-2014).
 PROMISE_DATA_DIR ?= promises/examples/data
 HELPDESK := promises/examples/helpdesk
+HOST ?= 127.0.0.1
+PORT ?= 8000
+DEMO_KEY ?= .demo-key
 
 run: install
 	@test -f "$(PROMISE_DATA_DIR)/helpdesk.csv" || { echo "helpdesk.csv not found in \
@@ -31,12 +35,19 @@ run: install
 	$(BIN)/promise check promises/examples/twitter
 	$(BIN)/promise import "$(PROMISE_DATA_DIR)/helpdesk.csv" --mapping $(HELPDESK)/mapping.yaml \
 	    --promises $(HELPDESK)
-	@KEY=$$($(BIN)/promise keys create demo-$$(date +%s) --scopes admin) && \
-	echo && echo "An admin API key for this demo: $$KEY" && \
-	echo "  API        http://127.0.0.1:8000  (send 'Authorization: Bearer <key>')" && \
-	echo "  OpenAPI    http://127.0.0.1:8000/docs" && \
-	echo "  Dashboard  http://127.0.0.1:8000/ui  (log in with the key above)" && echo
-	PROMISE_DIR=$(HELPDESK) $(BIN)/promise serve --port 8000 --no-live
+	@if [ -s $(DEMO_KEY) ] && $(BIN)/promise keys list | \
+	    grep -q "^$$(cut -d' ' -f1 $(DEMO_KEY))	admin	.*	active$$"; then \
+	  KEY=$$(cut -d' ' -f2 $(DEMO_KEY)); WHAT="The demo's admin API key (from $(DEMO_KEY))"; \
+	else \
+	  NAME=demo-$$(date +%s) && KEY=$$($(BIN)/promise keys create $$NAME --scopes admin) && \
+	  (umask 077 && echo "$$NAME $$KEY" > $(DEMO_KEY)) && WHAT="A new admin API key for this demo"; \
+	fi && \
+	echo && echo "$$WHAT: $$KEY" && \
+	echo "  (list keys: $(BIN)/promise keys list; revoke one: $(BIN)/promise keys revoke NAME)" && \
+	echo "  API        http://$(HOST):$(PORT)  (send 'Authorization: Bearer <key>')" && \
+	echo "  OpenAPI    http://$(HOST):$(PORT)/docs" && \
+	echo "  Dashboard  http://$(HOST):$(PORT)/ui  (log in with the key above)" && echo
+	PROMISE_DIR=$(HELPDESK) $(BIN)/promise serve --host $(HOST) --port $(PORT) --no-live
 
 lint: install
 	$(BIN)/ruff check .
