@@ -17,7 +17,8 @@ class Settings(BaseSettings):
     """SQLAlchemy URL; the default is a SQLite file in the working directory."""
     dir: Path = Path("promises")
     """The promise catalog."""
-    features_dir: Path = Path("features")
+    features_dir: Path | None = None
+    """Living documentation; unset: beside the catalog (engine.docs.features.features_dir)."""
     """The living documentation (``<promise-id>.feature``), shown on the dashboard."""
     docs_results: Path = Path(".reports/cucumber.json")
     """pytest-bdd's cucumber JSON of the last test run: each scenario's result in the docs."""

@@ -115,6 +115,24 @@ def test_a_catalog_without_features_warns_once_per_promise(tmp_path: Path) -> No
     assert by_env.stdout == ""
 
 
+def test_check_strict_finds_the_features_inside_or_beside_a_catalog_from_anywhere(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "repo").mkdir()
+    promises = copy_catalog(tmp_path / "repo")  # promises/ beside features/, as shipped
+    elsewhere = tmp_path / "somewhere"
+    elsewhere.mkdir()
+    beside = run("check", "--strict", str(promises), cwd=elsewhere)
+    assert (beside.returncode, beside.stdout) == (0, "")
+    shutil.move(tmp_path / "repo" / "features", promises / "features")  # inside the catalog
+    inside = run("check", "--strict", str(promises), cwd=elsewhere)
+    assert (inside.returncode, inside.stdout) == (0, "")
+    (promises / "features" / "ask-once.feature").unlink()
+    missing = run("check", "--strict", str(promises), cwd=elsewhere)
+    assert missing.returncode == 1
+    assert f"write {promises / 'features' / 'ask-once.feature'}" in missing.stdout
+
+
 def test_scenarios_are_read_with_the_gherkin_parser() -> None:
     found = features.scenarios(ROOT / "features", "email-reply-1bd")
     assert found is not None

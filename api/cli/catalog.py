@@ -11,7 +11,7 @@ import typer
 
 from api.cli.common import PromiseDir, catalog_or_exit
 from engine.docs import site
-from engine.docs.features import coverage
+from engine.docs.features import coverage, features_dir
 from engine.docs.results import load_results
 from engine.evaluation.core_check import check_catalog
 from engine.settings import Settings
@@ -28,7 +28,7 @@ def check(
         typer.Option(
             "--features",
             help="Living documentation to check for coverage [default: "
-            "$PROMISE_FEATURES_DIR, else ./features]",
+            "$PROMISE_FEATURES_DIR, else DIR/features, else the features folder beside DIR]",
             show_default=False,
         ),
     ] = None,
@@ -46,7 +46,8 @@ def check(
     directory = directory or settings.dir
     result = check_catalog(directory)
     if result.catalog is not None:
-        result.problems += coverage(result.catalog, directory, features or settings.features_dir)
+        where = features_dir(directory, features or settings.features_dir)
+        result.problems += coverage(result.catalog, directory, where)
     for problem in result.problems:
         typer.echo(str(problem))
     failed = result.errors or (strict and result.warnings)
@@ -101,7 +102,8 @@ def docs(
         Path | None,
         typer.Option(
             "--features",
-            help="The feature files [default: $PROMISE_FEATURES_DIR, else ./features]",
+            help="The feature files [default: $PROMISE_FEATURES_DIR, else DIR/features, "
+            "else the features folder beside DIR]",
             show_default=False,
         ),
     ] = None,
@@ -115,8 +117,10 @@ def docs(
     Example: `promise docs --out build/living-docs`
     """
     settings = Settings()
-    catalog = catalog_or_exit(directory or settings.dir)
+    directory = directory or settings.dir
+    catalog = catalog_or_exit(directory)
     found = load_results(results or settings.docs_results)
-    written = site.build_site(catalog, features or settings.features_dir, found, out)
+    where = features_dir(directory, features or settings.features_dir)
+    written = site.build_site(catalog, where, found, out)
     state = f"results of {found.ran_at:%Y-%m-%d %H:%M} UTC" if found.ran_at else "not run yet"
     typer.echo(f"wrote {len(written)} files to {out} ({state}); open {out / 'index.html'}")

@@ -253,7 +253,7 @@ def promise_page(request: Request, promise_id: str, state: StateDep, key: Viewer
         promise=promise,
         row=row,
         summary=summarise(promise, state.catalog.calendar_for(promise)),
-        scenarios=scenarios(state.settings.features_dir, promise.id),
+        scenarios=scenarios(_features(state), promise.id),
         outcomes=state.queries.latest(OutcomeFilter(promise=promise.id, team=key.team), 50),
     )
 
@@ -284,9 +284,14 @@ def _docs_catalog(catalog: Catalog, key: ApiKey) -> Catalog:
     )
 
 
+def _features(state: AppState) -> Path:
+    """The running catalog's feature files (``PROMISE_FEATURES_DIR``, else beside it)."""
+    return features.features_dir(state.settings.dir, state.settings.features_dir)
+
+
 def _docs(state: AppState, key: ApiKey) -> tuple[Catalog, Path, results.Results]:
     found = results.load_results(state.settings.docs_results)
-    return _docs_catalog(state.catalog, key), state.settings.features_dir, found
+    return _docs_catalog(state.catalog, key), _features(state), found
 
 
 @router.get("/docs", response_class=HTMLResponse)
@@ -313,7 +318,7 @@ def docs_team(request: Request, team: str, state: StateDep, key: Viewer) -> HTML
 @router.get("/docs/features/{promise_id}.feature", response_class=PlainTextResponse)
 def docs_feature(request: Request, promise_id: str, state: StateDep, key: Viewer) -> Response:
     promise = state.catalog.promises.get(promise_id)  # only catalog ids reach the file system
-    path = features.feature_path(state.settings.features_dir, promise_id) if promise else None
+    path = features.feature_path(_features(state), promise_id) if promise else None
     if promise is None or not _sees(key, promise.owner) or path is None or not path.is_file():
         return _refuse(request, key, 404, f"There is no feature file for '{promise_id}'.")
     return PlainTextResponse(path.read_text(encoding="utf-8"))

@@ -9,6 +9,7 @@ Feature do not).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,6 +80,18 @@ class FeatureError(Exception):
     def __init__(self, path: Path, line: int, message: str) -> None:
         self.path, self.line, self.message = path, line, message
         super().__init__(f"{path}:{line}: {message}")
+
+
+def features_dir(catalog_dir: Path, given: Path | None = None) -> Path:
+    """Where a catalog's living documentation is: ``given`` (``--features`` or
+    $PROMISE_FEATURES_DIR), else ``features/`` inside the catalog, else the ``features/``
+    folder beside it (this repository's layout: ``promises/`` next to ``features/``). When
+    neither exists, the one inside the catalog: where a new author should write them."""
+    if given is not None:
+        return Path(given)
+    inside = Path(catalog_dir) / "features"
+    beside = Path(os.path.normpath(Path(catalog_dir) / os.pardir / "features"))
+    return beside if beside.is_dir() and not inside.is_dir() else inside
 
 
 def feature_path(features_dir: Path, promise_id: str) -> Path:
