@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from conftest import ROOT, Server
@@ -130,10 +131,16 @@ def _shot(page: Page, shots: Path, name: str) -> None:
     page.screenshot(path=shots / f"{name}.png", full_page=True)
 
 
+@pytest.fixture(autouse=True)
+def _features_of_this_test(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server (started after this) shows the scenarios the test writes."""
+    monkeypatch.setenv("PROMISE_FEATURES_DIR", str(tmp_path / "features"))
+
+
 def test_the_dashboard_in_a_browser(server: Server, tmp_path: Path) -> None:
     _ingest(server)
     key = server.promise("keys", "create", "viewer", "--scopes", "read").strip()
-    (tmp_path / "features").mkdir()  # the server runs in tmp_path: its ./features
+    (tmp_path / "features").mkdir()  # PROMISE_FEATURES_DIR of the server
     (tmp_path / "features" / "ask-once.feature").write_text(FEATURE)
     shots = tmp_path / "screenshots"
     shots.mkdir()
