@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Annotated
 
@@ -59,3 +60,20 @@ def exit_on_engine_error() -> Iterator[None]:
     except PromiseEngineError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
+
+
+def period_time(text: str, hint: str) -> datetime:
+    """``YYYY-MM-DD`` is that day's UTC midnight; anything else needs a UTC offset."""
+    try:
+        if len(text) == 10:
+            return datetime.combine(date.fromisoformat(text), time(), UTC)
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{text!r} is neither YYYY-MM-DD nor an ISO 8601 time", param_hint=hint
+        ) from None
+    if moment.tzinfo is None:
+        raise typer.BadParameter(
+            "give a UTC offset or Z, e.g. 2024-03-01T00:00:00Z, or a day", param_hint=hint
+        )
+    return moment

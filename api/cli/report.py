@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from api.cli.common import exit_on_engine_error, runtime_or_exit
+from api.cli.common import exit_on_engine_error, period_time, runtime_or_exit
 from engine.reading.reports import build, render
 from engine.settings import Settings
 
@@ -36,7 +35,7 @@ def report(
 
     Example: `promise report --team contact-centre --from 2024-03-01 --to 2024-04-01 --format md`
     """
-    start, end = _report_time(since, "--from"), _report_time(until, "--to")
+    start, end = period_time(since, "--from"), period_time(until, "--to")
     if start >= end:
         raise typer.BadParameter("must be after --from", param_hint="--to")
     runtime = runtime_or_exit(Settings())
@@ -48,20 +47,3 @@ def report(
     else:
         out.write_text(text, encoding="utf-8")
         typer.echo(f"wrote {out} ({len(built.breaches)} breaches)", err=True)
-
-
-def _report_time(text: str, hint: str) -> datetime:
-    """``YYYY-MM-DD`` is that day's UTC midnight; anything else needs a UTC offset."""
-    try:
-        if len(text) == 10:
-            return datetime.combine(date.fromisoformat(text), time(), UTC)
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise typer.BadParameter(
-            f"{text!r} is neither YYYY-MM-DD nor an ISO 8601 time", param_hint=hint
-        ) from None
-    if moment.tzinfo is None:
-        raise typer.BadParameter(
-            "give a UTC offset or Z, e.g. 2024-03-01T00:00:00Z, or a day", param_hint=hint
-        )
-    return moment

@@ -11,7 +11,9 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -56,9 +58,100 @@ def load_draft(catalog_dir: Path, text: str) -> Catalog:
 
 
 def backtest(draft: Catalog, sessions: sessionmaker[Session]) -> Backtest:
-    """Every stored record in one stream, except in sealed scopes: those are judged one by
-    one, as the worker judges them (:func:`engine.evaluation.history.judge`)."""
+    """A one-promise draft's outcomes over the stored history, and which differ from the
+    stored outcomes of the promise with its id."""
     ((pid, promise),) = draft.promises.items()
+    latest, current = _judge(draft, pid, sessions)
+    mine = sorted(latest.values(), key=lambda o: (o.opened_at, o.key))
+    changed = [
+        {"key": key, "scope": scope, "current": was, "draft": now}
+        for key, scope, was, now in _differences(latest, current)
+    ]
+    return Backtest(
+        promise=pid,
+        version=promise.version,
+        outcomes=[o.to_json() for o in mine],
+        summary=dict(Counter(o.state for o in mine)),
+        current_summary=dict(Counter(o.state for o in current.values())) if current else None,
+        changed=changed,
+    )
+
+
+@dataclass
+class Impact:
+    """What putting a draft catalog in force would change for one promise, over outcomes
+    opened in a period: its stored and its draft outcomes by state, and the keys of every
+    opportunity whose state would change, by transition (``kept→broken``, ``new``, ``gone``)."""
+
+    promise: str
+    status: str  # "changed", "unchanged", "new promise" or "removed"
+    current: dict[str, int]
+    draft: dict[str, int]
+    transitions: dict[str, list[str]]
+
+
+def impact(
+    draft: Catalog,
+    sessions: sessionmaker[Session],
+    since: datetime | None = None,
+    until: datetime | None = None,
+    on_promise: Callable[[str], None] = lambda pid: None,
+) -> list[Impact]:
+    """Each promise of ``draft``, and each promise with stored outcomes that the draft no
+    longer has, judged over the stored history as :func:`backtest` judges one; nothing is
+    stored. Only outcomes opened in [``since``, ``until``) count. ``on_promise`` hears each
+    promise as it is done (a progress bar)."""
+
+    def inside(outcomes: dict[str, Outcome]) -> dict[str, Outcome]:
+        return {
+            k: o
+            for k, o in outcomes.items()
+            if (since is None or o.opened_at >= since) and (until is None or o.opened_at < until)
+        }
+
+    with sessions() as session:
+        stored = outcome_table.promise_ids(session)
+    found = []
+    for pid in sorted(set(draft.promises) | stored):
+        if pid in draft.promises:
+            one = Catalog({pid: draft.promises[pid]}, draft.teams, draft.calendars)
+            latest, current = (inside(o) for o in _judge(one, pid, sessions))
+        else:
+            latest, current = {}, inside(_stored(sessions, pid))
+        transitions: dict[str, list[str]] = {}
+        for key, _, was, now in _differences(latest, current):
+            name = "new" if was is None else "gone" if now is None else f"{was}→{now}"
+            transitions.setdefault(name, []).append(key)
+        status = (
+            "removed"
+            if pid not in draft.promises
+            else "new promise"
+            if pid not in stored
+            else "changed"
+            if transitions
+            else "unchanged"
+        )
+        found.append(
+            Impact(
+                promise=pid,
+                status=status,
+                current=dict(Counter(o.state for o in current.values())),
+                draft=dict(Counter(o.state for o in latest.values())),
+                transitions=transitions,
+            )
+        )
+        on_promise(pid)
+    return found
+
+
+def _judge(
+    draft: Catalog, pid: str, sessions: sessionmaker[Session]
+) -> tuple[dict[str, Outcome], dict[str, Outcome]]:
+    """The draft promise ``pid``'s outcomes over every stored record, and the stored
+    outcomes of ``pid``, by key. Every record goes through in one stream, except in sealed
+    scopes: those are judged one by one, as the worker judges them
+    (:func:`engine.evaluation.history.judge`)."""
+    promise = draft.promises[pid]
     streamed: dict[str, Outcome] = {}
     evaluator = Evaluator(draft, lambda o: streamed.__setitem__(o.key, o))
     with sessions() as session:
@@ -74,24 +167,22 @@ def backtest(draft: Catalog, sessions: sessionmaker[Session]) -> Backtest:
             stored = {k: r for k, r in rows.items() if r.scope == scope}
             records = record_table.scope_records(session, promise.scope, scope)
             latest |= history.judge(evaluator, promise, scope, records, stored, evaluator.clock)
-    current = {k: outcome_table.row_to_outcome(r) for k, r in rows.items()}
-    mine = sorted(latest.values(), key=lambda o: (o.opened_at, o.key))
-    changed = [
-        {
-            "key": key,
-            "scope": (latest.get(key) or current[key]).scope,
-            "current": current[key].state if key in current else None,
-            "draft": latest[key].state if key in latest else None,
-        }
-        for key in sorted(set(latest) | set(current))
-        if (latest[key].state if key in latest else None)
-        != (current[key].state if key in current else None)
-    ]
-    return Backtest(
-        promise=pid,
-        version=promise.version,
-        outcomes=[o.to_json() for o in mine],
-        summary=dict(Counter(o.state for o in mine)),
-        current_summary=dict(Counter(o.state for o in current.values())) if current else None,
-        changed=changed,
-    )
+    return latest, {k: outcome_table.row_to_outcome(r) for k, r in rows.items()}
+
+
+def _stored(sessions: sessionmaker[Session], pid: str) -> dict[str, Outcome]:
+    with sessions() as session:
+        rows = outcome_table.outcomes_of(session, pid)
+        return {k: outcome_table.row_to_outcome(r) for k, r in rows.items()}
+
+
+def _differences(
+    latest: dict[str, Outcome], current: dict[str, Outcome]
+) -> Iterator[tuple[str, str, str | None, str | None]]:
+    """(key, scope, stored state, draft state) of each opportunity whose state differs
+    (None: it is not an opportunity on that side)."""
+    for key in sorted(set(latest) | set(current)):
+        was = current[key].state if key in current else None
+        now = latest[key].state if key in latest else None
+        if was != now:
+            yield key, (latest.get(key) or current[key]).scope, was, now

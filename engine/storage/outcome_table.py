@@ -64,6 +64,11 @@ def outcomes_of(session: Session, promise_id: str) -> dict[str, OutcomeRow]:
     return {row.key: row for row in rows}
 
 
+def promise_ids(session: Session) -> set[str]:
+    """The promises with stored outcomes."""
+    return set(session.scalars(select(OutcomeRow.promise_id).distinct()))
+
+
 def all_outcomes(session: Session) -> dict[tuple[str, str], OutcomeRow]:
     return {(row.promise_id, row.key): row for row in session.scalars(select(OutcomeRow))}
 
