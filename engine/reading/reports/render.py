@@ -5,8 +5,6 @@ Interaction attributes are untrusted, so HTML (and the inline SVG) is autoescape
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import UTC, datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -17,6 +15,7 @@ from markupsafe import Markup
 from engine.reading.reports.build import Report
 from engine.reading.reports.explain import when
 from engine.reading.reports.trend import WeekPoint, chart
+from engine.spreadsheet import csv_text
 
 Format = Literal["html", "md", "csv"]
 FORMATS: tuple[Format, ...] = ("html", "md", "csv")
@@ -58,27 +57,26 @@ CSV_COLUMNS = (
 
 
 def _csv(report: Report) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for b in report.breaches:
-        writer.writerow(
+    return csv_text(
+        CSV_COLUMNS,
+        (
             {
                 "promise": b.promise,
                 "outcome_id": b.outcome_id,
-                "customer_id": b.customer_id or "",
+                "customer_id": b.customer_id,
                 "scope": b.scope,
                 "opened_at": _iso(b.opened_at),
                 "due_at": _iso(b.due_at),
                 "decided_at": _iso(b.decided_at),
-                "channel": b.channel or "",
-                "acting_team": b.acting_team or "",
-                "agent": b.agent or "",
+                "channel": b.channel,
+                "acting_team": b.acting_team,
+                "agent": b.agent,
                 "explanation": b.explanation,
                 "evidence_ids": " ".join(b.evidence_ids),
             }
-        )
-    return out.getvalue()
+            for b in report.breaches
+        ),
+    )
 
 
 def _iso(moment: datetime | None) -> str:
