@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import shutil
 import zipfile
 from datetime import UTC, datetime
@@ -13,6 +14,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+from markdown_it import MarkdownIt
 from sqlalchemy import Engine, select, update
 
 from conftest import Server, run_promise
@@ -438,3 +440,28 @@ def test_csv_of_reports_and_exports_cannot_run_formulas(server: Server) -> None:
         for cell in row
     ] + [cell for row in csv.reader(io.StringIO(report)) for cell in row]
     assert not [cell for cell in every_cell if cell.startswith(TRIGGERS)]
+
+
+# --- markdown injection -------------------------------------------------------------------------
+
+IMAGE = "![t](http://evil.example/track.png)"
+LINK = "[click](http://evil.example/)"
+
+
+def test_markdown_shows_values_as_text_never_as_images_links_or_html(
+    service: PromiseService, catalog: Catalog
+) -> None:
+    service.ingest(
+        [
+            email("m1", "2024-03-01 16:00", IMAGE, attributes={"subject": IMAGE, "x": LINK}),
+            reply("m2", "2024-03-04 16:40", IMAGE, team=IMAGE, agent=f"{LINK} *a* `b`|c\n# h"),
+        ]
+    )
+    markdown = render(team_report(service, catalog, "contact-centre"), "md")
+    html = MarkdownIt("commonmark").enable("table").render(markdown)
+
+    assert "<img" not in html and "evil.example" not in "".join(re.findall(r"href=\S+", html))
+    assert "<em>" not in html and "<code>" not in html and "<h1>h" not in html
+    text = re.sub(r"<[^>]+>", "", html).replace("&quot;", '"')
+    assert text.count(IMAGE) >= 4  # scope, team (twice: evidence and drivers), attributes
+    assert f"{LINK} *a* `b`|c # h" in text
