@@ -8,16 +8,19 @@ import io
 import re
 import shutil
 import zipfile
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import httpx
 import pytest
 from markdown_it import MarkdownIt
 from sqlalchemy import Engine, select, update
 
-from conftest import Server, run_promise
+from conftest import Server, run_promise, start_server, stop_server
+from engine.reading.period import DEFAULT_BOUNDS
 from engine.reading.queries import Queries
 from engine.reading.reports.build import Report, UnknownTeam, build_report
 from engine.reading.reports.render import render, trend_svg
@@ -465,3 +468,67 @@ def test_markdown_shows_values_as_text_never_as_images_links_or_html(
     text = re.sub(r"<[^>]+>", "", html).replace("&quot;", '"')
     assert text.count(IMAGE) >= 4  # scope, team (twice: evidence and drivers), attributes
     assert f"{LINK} *a* `b`|c # h" in text
+
+
+# --- bounds: periods and rows -------------------------------------------------------------------
+
+
+def test_a_trend_shows_the_latest_weeks_of_the_bound_however_long_the_period(
+    evaluated: PromiseService,
+) -> None:
+    long_ago = datetime(2000, 1, 3, tzinfo=UTC)
+    weeks = weekly_trend(evaluated.sessions, promise="email-reply-1bd", since=long_ago)
+    assert len(weeks) == DEFAULT_BOUNDS.max_weeks and weeks[-1].week == "2024-W10"
+    few = weekly_trend(evaluated.sessions, promise="email-reply-1bd", until=UNTIL, max_weeks=2)
+    assert [(w.week, w.kept, w.broken) for w in few] == [("2024-W09", 2, 0), ("2024-W10", 1, 2)]
+
+
+@pytest.fixture
+def one_row_server(
+    db_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Server]:
+    """A server whose reports list one breach per promise."""
+    monkeypatch.setenv("PROMISE_REPORT_MAX_ROWS", "1")
+    url = db_engine.url.render_as_string(hide_password=False)
+    running = start_server(url, tmp_path, "--no-live")
+    yield running
+    stop_server(running)
+
+
+def test_periods_are_bounded_and_reports_count_the_breaches_they_do_not_list(
+    one_row_server: Server,
+) -> None:
+    server = one_row_server
+    ever = {"from": "0001-01-01T00:00:00Z", "to": "9999-12-31T00:00:00Z"}
+    limit = "the longest allowed is 400 days (PROMISE_MAX_PERIOD_DAYS)"
+    with server.client() as client:
+        assert client.post("/interactions", json=HISTORY).status_code == 200
+        server.wait_for(
+            lambda: (
+                len(client.get("/breaches", params={"team": "contact-centre"}).json()["items"]) == 2
+            )
+        )
+        for path in ("/compliance", "/reports/contact-centre"):
+            refused = client.get(path, params=ever)
+            assert refused.status_code == 400 and limit in refused.json()["detail"]
+        days_400 = {"from": "2024-01-01T00:00:00Z", "to": "2025-02-04T00:00:00Z"}
+        assert client.get("/compliance", params=days_400).status_code == 200
+
+        period = {"from": "2024-02-26T00:00:00Z", "to": "2024-03-11T00:00:00Z"}
+        markdown = client.get("/reports/contact-centre", params={**period, "format": "md"})
+        assert markdown.headers["x-breaches-not-shown"] == "1"
+        assert "### Breaches (2)" in markdown.text and K1 in markdown.text
+        assert "1 more not shown: the first 1 of the period are listed" in markdown.text
+        assert K5 not in markdown.text
+        assert "| email | 2 |" in markdown.text  # drivers count every breach
+        html = client.get("/reports/contact-centre", params=period).text
+        assert "1 more not shown" in html
+        answer = client.get("/reports/contact-centre", params={**period, "format": "csv"})
+        assert len(list(csv.DictReader(io.StringIO(answer.text)))) == 1
+        assert answer.headers["x-breaches-not-shown"] == "1"
+
+    with httpx.Client(base_url=server.url) as browser:
+        assert browser.post("/ui/login", data={"key": server.admin_key}).status_code == 303
+        page = browser.get("/ui", params={"from": "0001-01-01", "to": "9999-12-31"})
+        assert page.status_code == 400 and limit in page.text
+        assert browser.get("/ui", params={"to": "9999-12-31"}).status_code == 200
