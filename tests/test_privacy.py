@@ -10,7 +10,7 @@ import dataclasses
 import io
 import json
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, MetaData, select
 
-from conftest import Server, start_server, stop_server
+from conftest import Server
 from engine.evaluation import quarantine
 from engine.privacy import erasure, export, pseudonyms, retention
 from engine.reading import breaches
@@ -476,15 +476,8 @@ def test_backtesting_the_version_in_force_after_an_erasure_changes_nothing(
 
 
 @pytest.fixture
-def keyed_server(
-    db_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Server]:
-    monkeypatch.setenv("PROMISE_ERASURE_KEY", KEY)
-    running = start_server(
-        db_engine.url.render_as_string(hide_password=False), tmp_path, "--no-live"
-    )
-    yield running
-    stop_server(running)
+def keyed_server(server_with: Callable[..., Server]) -> Server:
+    return server_with(PROMISE_ERASURE_KEY=KEY)
 
 
 def test_http_export_and_erasure_need_whole_keys_and_keep_compliance(

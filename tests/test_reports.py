@@ -8,7 +8,7 @@ import io
 import re
 import shutil
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ import pytest
 from markdown_it import MarkdownIt
 from sqlalchemy import Engine, select, update
 
-from conftest import Server, run_promise, start_server, stop_server
+from conftest import Server, run_promise
 from engine.reading.period import DEFAULT_BOUNDS
 from engine.reading.queries import Queries
 from engine.reading.reports.build import Report, UnknownTeam, build_report
@@ -483,22 +483,10 @@ def test_a_trend_shows_the_latest_weeks_of_the_bound_however_long_the_period(
     assert [(w.week, w.kept, w.broken) for w in few] == [("2024-W09", 2, 0), ("2024-W10", 1, 2)]
 
 
-@pytest.fixture
-def one_row_server(
-    db_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Server]:
-    """A server whose reports list one breach per promise."""
-    monkeypatch.setenv("PROMISE_REPORT_MAX_ROWS", "1")
-    url = db_engine.url.render_as_string(hide_password=False)
-    running = start_server(url, tmp_path, "--no-live")
-    yield running
-    stop_server(running)
-
-
 def test_periods_are_bounded_and_reports_count_the_breaches_they_do_not_list(
-    one_row_server: Server,
+    server_with: Callable[..., Server],
 ) -> None:
-    server = one_row_server
+    server = server_with(PROMISE_REPORT_MAX_ROWS="1")  # one breach listed per promise
     ever = {"from": "0001-01-01T00:00:00Z", "to": "9999-12-31T00:00:00Z"}
     limit = "the longest allowed is 400 days (PROMISE_MAX_PERIOD_DAYS)"
     with server.client() as client:
