@@ -214,6 +214,8 @@ def test_after_erasure_no_table_and_no_database_file_holds_an_erased_value(
         broken = session.scalars(theirs.where(OutcomeRow.state == "broken")).all()
         skipped = [("ask-once", X), ("detractor-follow-up-48h", X), ("two-handoffs", "K-SHARED")]
         quarantine.defer(session, skipped)
+        crashed = f"its evaluation raised KeyError('{X}-r5')"
+        quarantine.put(session, catalog.promises["two-handoffs"], crashed)
     note = "she spelled it out: passport number as given on the phone"
     for outcome in broken:
         breaches.act(service.sessions, outcome, "resolved", "ops", note=note)
@@ -230,6 +232,7 @@ def test_after_erasure_no_table_and_no_database_file_holds_an_erased_value(
     )
 
     assert report.counts["backlog_removed"] == 2 and report.counts["breach_notes_erased"] >= 1
+    assert report.counts["quarantines_rewritten"] == 1
     found = [
         (table, column)
         for table, column, text in every_text(db_engine)

@@ -35,6 +35,7 @@ from engine.storage.schema import (
     ErasedRecordRow,
     ErasureRow,
     OutcomeRow,
+    QuarantineRow,
     RevisionRow,
 )
 from rules.models import Catalog
@@ -56,7 +57,7 @@ TABLES: dict[str, str] = {
     "engine_state": "no customer data: the clock and markers",
     "api_keys": "no customer data: key names and hashes",
     "silences": "no customer data: teams, promises and periods",
-    "quarantines": "no customer data: promise versions and crash reasons",
+    "quarantines": "ids pseudonymised in crash reasons (an exception may quote a record)",
     "alembic_version": "no customer data: the schema revision",
 }
 """Every table of the database and what erasure does to it: the one list that erasure checks
@@ -73,6 +74,7 @@ ERASURE_COUNTS = (
     "breach_actions_rewritten",
     "breach_notes_erased",
     "backlog_removed",
+    "quarantines_rewritten",
     "tombstones",
 )
 
@@ -201,6 +203,11 @@ def _erase(
     counts["backlog_removed"] = drop_backlog(
         session, [(p, s) for p, s in pairs if rewriters.get(p, plain).value(s) != s]
     )
+    for quarantined in session.scalars(select(QuarantineRow)):  # a handful at most
+        rewrite = rewriters.get(quarantined.promise_id, plain)
+        counts["quarantines_rewritten"] += set_if_changed(
+            quarantined, "reason", rewrite.text(quarantined.reason)
+        )
     notes = [BreachActionRow.note, BreachActionRow.assignee]
     for row in mentioning(session, BreachActionRow, notes, sorted(ids)):
         changed = set_if_changed(row, "note", plain.text(row.note))
