@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, MetaData, select
+from sqlalchemy import Engine, MetaData, select, update
 
 from conftest import Server
 from engine.evaluation import quarantine
@@ -28,7 +28,7 @@ from engine.sandbox import backtest, preflight
 from engine.service import PromiseService
 from engine.storage import record_table
 from engine.storage.database import session_factory
-from engine.storage.schema import BacklogRow, ErasureRow, OutcomeRow, RevisionRow
+from engine.storage.schema import BacklogRow, DeliveryRow, ErasureRow, OutcomeRow, RevisionRow
 from rules.models import Catalog
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -216,6 +216,8 @@ def test_after_erasure_no_table_and_no_database_file_holds_an_erased_value(
         quarantine.defer(session, skipped)
         crashed = f"its evaluation raised KeyError('{X}-r5')"
         quarantine.put(session, catalog.promises["two-handoffs"], crashed)
+        echoed = f'answered 500: {{"customer_id": "{X}"}}'  # a receiver echoing the alert
+        session.execute(update(DeliveryRow).values(last_error=echoed))
     note = "she spelled it out: passport number as given on the phone"
     for outcome in broken:
         breaches.act(service.sessions, outcome, "resolved", "ops", note=note)
@@ -233,6 +235,7 @@ def test_after_erasure_no_table_and_no_database_file_holds_an_erased_value(
 
     assert report.counts["backlog_removed"] == 2 and report.counts["breach_notes_erased"] >= 1
     assert report.counts["quarantines_rewritten"] == 1
+    assert report.counts["delivery_errors_rewritten"] >= 1
     found = [
         (table, column)
         for table, column, text in every_text(db_engine)

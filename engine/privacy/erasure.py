@@ -32,6 +32,7 @@ from engine.storage.schema import (
     AlertRow,
     Base,
     BreachActionRow,
+    DeliveryRow,
     ErasedRecordRow,
     ErasureRow,
     OutcomeRow,
@@ -48,7 +49,7 @@ TABLES: dict[str, str] = {
     "outcomes": "ids and scope values only they had pseudonymised; open ones cancelled",
     "outcome_revisions": "ids pseudonymised in keys, reasons and snapshots",
     "alerts": "ids pseudonymised in the customer, key, reason and outcome snapshot",
-    "alert_deliveries": "no customer data: routes, statuses and errors of alerts",
+    "alert_deliveries": "ids pseudonymised in errors (a receiver's answer may echo an alert)",
     "breach_actions": "notes on the customer's outcomes erased; ids in others pseudonymised",
     "quarantine_backlog": "the customer's scopes (and scopes only they had) removed",
     "erased_records": "tombstones: keyed hashes of the erased record ids",
@@ -75,6 +76,7 @@ ERASURE_COUNTS = (
     "breach_notes_erased",
     "backlog_removed",
     "quarantines_rewritten",
+    "delivery_errors_rewritten",
     "tombstones",
 )
 
@@ -152,7 +154,8 @@ def _erase(
         }
         if orphans:
             rewriters[pid] = Rewriter({**ids, **orphans})
-    needles = sorted({k for r in [plain, *rewriters.values()] for k in r.mapping})
+    every_id = Rewriter({k: v for r in [plain, *rewriters.values()] for k, v in r.mapping.items()})
+    needles = sorted(every_id.mapping)
 
     def seal_mark(row: OutcomeRow) -> datetime:
         """The seal: the scope's latest record (event time) before the erasure."""
@@ -207,6 +210,10 @@ def _erase(
         rewrite = rewriters.get(quarantined.promise_id, plain)
         counts["quarantines_rewritten"] += set_if_changed(
             quarantined, "reason", rewrite.text(quarantined.reason)
+        )
+    for delivery in mentioning(session, DeliveryRow, [DeliveryRow.last_error], needles):
+        counts["delivery_errors_rewritten"] += set_if_changed(
+            delivery, "last_error", every_id.text(delivery.last_error)
         )
     notes = [BreachActionRow.note, BreachActionRow.assignee]
     for row in mentioning(session, BreachActionRow, notes, sorted(ids)):
