@@ -154,22 +154,22 @@ class Queries:
         return None
 
     def standing(self, customer_id: str, team: str | None = None, recent: int = 20) -> Standing:
+        """The customer's open outcomes, and their ``recent`` latest breaches (selected by
+        the database: a customer's decided outcomes are never all read)."""
         query = select(OutcomeRow).where(OutcomeRow.customer_id == customer_id)
         if team is not None:
             query = query.where(OutcomeRow.owner == team)
+        latest = OutcomeRow.decided_at.desc(), OutcomeRow.id.desc()
         with self.sessions() as session:
-            rows = list(session.scalars(query.order_by(OutcomeRow.opened_at)))
-        outcomes = [_stored(r) for r in rows]
-        breaches = sorted(
-            (o for o in outcomes if o.fields["state"] == "broken"),
-            key=lambda o: o.fields["decided_at"],
-            reverse=True,
-        )
+            opened = query.where(OutcomeRow.state.in_(OPEN_STATES)).order_by(OutcomeRow.opened_at)
+            open_ = [_stored(r) for r in session.scalars(opened)]
+            broken = query.where(OutcomeRow.state == "broken").order_by(*latest).limit(recent)
+            breaches = [_stored(r) for r in session.scalars(broken)]
         return Standing(
             customer_id=customer_id,
-            open=[o for o in outcomes if o.fields["state"] in OPEN_STATES],
-            at_risk=[o for o in outcomes if o.fields["state"] == "at_risk"],
-            recent_breaches=breaches[:recent],
+            open=open_,
+            at_risk=[o for o in open_ if o.fields["state"] == "at_risk"],
+            recent_breaches=breaches,
         )
 
     def states(self, team: str | None = None) -> dict[tuple[str, str], int]:
