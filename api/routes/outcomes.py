@@ -106,7 +106,11 @@ def patch_breach(
     return outcome_out(stored)
 
 
-@router.get("/compliance", response_model=ComplianceAnswer)
+@router.get(
+    "/compliance",
+    response_model=ComplianceAnswer,
+    responses={400: {"description": "The period is longer than PROMISE_MAX_PERIOD_DAYS"}},
+)
 def get_compliance(
     state: StateDep,
     key: Reader,

@@ -28,6 +28,7 @@ router = APIRouter(tags=["reports"])
             "description": "The report",
             "content": {media: {} for media in render.MEDIA_TYPES.values()},
         },
+        400: {"description": "The period is longer than PROMISE_MAX_PERIOD_DAYS"},
         403: {"description": "The key may only read another team"},
         404: {"description": "Unknown team; the message names the known teams"},
     },
