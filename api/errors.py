@@ -21,6 +21,7 @@ from engine.errors import (
     NotFound,
     OtherTeam,
     PromiseEngineError,
+    TooLarge,
     Unavailable,
 )
 
@@ -30,6 +31,7 @@ STATUS: dict[type[PromiseEngineError], int] = {
     Forbidden: 403,
     Malformed: 400,
     Invalid: 422,
+    TooLarge: 400,
     Unavailable: 503,
 }
 """Each kind of engine error, and the status code that answers it."""

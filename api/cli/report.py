@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from api.cli.common import exit_on_engine_error, period_time, runtime_or_exit
+from engine.reading.period import Bounds
 from engine.reading.reports import build, render
 from engine.settings import Settings
 
@@ -38,12 +39,17 @@ def report(
     start, end = period_time(since, "--from"), period_time(until, "--to")
     if start >= end:
         raise typer.BadParameter("must be after --from", param_hint="--to")
-    runtime = runtime_or_exit(Settings())
+    settings = Settings()
+    runtime = runtime_or_exit(settings)
     with exit_on_engine_error():
-        built = build.build_report(runtime.sessions, runtime.catalog, team, start, end)
+        bounds = Bounds.from_settings(settings)
+        built = build.build_report(
+            runtime.sessions, runtime.catalog, team, start, end, bounds=bounds
+        )
     text = render.render(built, fmt)
     if out is None:
         typer.echo(text, nl=False)
     else:
         out.write_text(text, encoding="utf-8")
-        typer.echo(f"wrote {out} ({len(built.breaches)} breaches)", err=True)
+        more = f", {built.not_shown} more not shown" if built.not_shown else ""
+        typer.echo(f"wrote {out} ({len(built.breaches)} breaches{more})", err=True)

@@ -35,6 +35,7 @@ def serve(
     import uvicorn
 
     from api.app import create_app
+    from api.logs import uvicorn_log_config
     from api.worker import Supervisor
 
     try:
@@ -61,7 +62,9 @@ def serve(
 
     signal.signal(signal.SIGHUP, reload_on_hangup)
     try:
-        uvicorn.run(application, host=host, port=port, log_level="info")
+        uvicorn.run(
+            application, host=host, port=port, log_level="info", log_config=uvicorn_log_config()
+        )
     finally:
         for supervisor in supervisors:
             supervisor.stop()

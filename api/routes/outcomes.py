@@ -29,6 +29,7 @@ from api.schemas import (
 from engine.errors import NotFound
 from engine.keys import ApiKey
 from engine.reading import breaches
+from engine.reading.period import Bounds
 from engine.reading.queries import GroupBy, OutcomeFilter, StoredOutcome
 
 router = APIRouter(tags=["compliance"])
@@ -105,7 +106,11 @@ def patch_breach(
     return outcome_out(stored)
 
 
-@router.get("/compliance", response_model=ComplianceAnswer)
+@router.get(
+    "/compliance",
+    response_model=ComplianceAnswer,
+    responses={400: {"description": "The period is longer than PROMISE_MAX_PERIOD_DAYS"}},
+)
 def get_compliance(
     state: StateDep,
     key: Reader,
@@ -113,8 +118,10 @@ def get_compliance(
     until: Until = None,
     group_by: GroupBy = "promise",
 ) -> ComplianceAnswer:
-    """Kept, broken and compliance (kept / decided) of outcomes decided in the period."""
+    """Kept, broken and compliance (kept / decided) of outcomes decided in the period (at
+    most PROMISE_MAX_PERIOD_DAYS long, else 400)."""
     aware({"from": since, "to": until})
+    Bounds.from_settings(state.settings).check_period(since, until)
     rows = state.queries.compliance(since, until, group_by, team=key.team)
     return ComplianceAnswer(
         group_by=group_by,

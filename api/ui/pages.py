@@ -27,6 +27,7 @@ from engine.docs import features, results, site
 from engine.docs.features import scenarios
 from engine.keys import ApiKey, verify
 from engine.reading.journey import customer_journey
+from engine.reading.period import Bounds, PeriodTooLong
 from engine.reading.queries import OutcomeFilter
 from engine.reading.reports import render, trend
 from rules.models import Catalog, Promise
@@ -175,11 +176,17 @@ def _rows(
     of ``team`` only, when given, like the JSON API for a team-restricted key."""
     decided = {r.group: r for r in state.queries.compliance(since, until, "promise", team=team)}
     now = state.queries.states(team)
+    weeks_shown = Bounds.from_settings(state.settings).max_weeks
     rows = []
     for p in promises:
         counts = decided.get(p.id)
         weeks = trend.weekly_trend(
-            state.sessions, promise=p.id, team=team, since=since, until=until
+            state.sessions,
+            promise=p.id,
+            team=team,
+            since=since,
+            until=until,
+            max_weeks=weeks_shown,
         )
         rows.append(
             PromiseRow(
@@ -203,6 +210,10 @@ def overview(
         period = _moment(since, "from"), _moment(until, "to")
     except ValueError as exc:
         return _refuse(request, key, 422, str(exc))
+    try:
+        Bounds.from_settings(state.settings).check_period(*period)
+    except PeriodTooLong as exc:
+        return _refuse(request, key, 400, str(exc))
     promises = [p for p in state.catalog.promises.values() if _sees(key, p.owner)]
     return _page(
         request,
@@ -222,7 +233,9 @@ def team_page(request: Request, team: str, state: StateDep, key: Viewer) -> HTML
     if not _sees(key, team):
         return _refuse(request, key, 403, f"The key '{key.name}' may only read team '{key.team}'.")
     promises = [p for p in state.catalog.promises.values() if p.owner == team]
-    weeks = trend.weekly_trend(state.sessions, team=team)
+    weeks = trend.weekly_trend(
+        state.sessions, team=team, max_weeks=Bounds.from_settings(state.settings).max_weeks
+    )
     return _page(
         request,
         "team",

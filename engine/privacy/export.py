@@ -4,7 +4,6 @@ revisions and breach handling) and alerts. Another customer's record ids are ``r
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import zipfile
@@ -18,6 +17,7 @@ from engine import clock
 from engine.privacy.held import records_of, scope_filter
 from engine.privacy.pseudonyms import REDACTED
 from engine.privacy.rewrite import Rewriter
+from engine.spreadsheet import csv_text
 from engine.storage import outcome_table
 from engine.storage.bulk import chunked
 from engine.storage.schema import (
@@ -221,16 +221,10 @@ def export_zip(document: dict[str, Any]) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for kind, columns in KINDS.items():
-            text = io.StringIO()
-            writer = csv.DictWriter(text, columns, extrasaction="ignore", lineterminator="\n")
-            writer.writeheader()
-            for item in document[kind]:
-                writer.writerow({c: _cell(item.get(c)) for c in columns})
-            archive.writestr(f"{kind}.csv", text.getvalue())
+            rows = ({c: _nested_as_json(item.get(c)) for c in columns} for item in document[kind])
+            archive.writestr(f"{kind}.csv", csv_text(columns, rows))
     return buffer.getvalue()
 
 
-def _cell(value: Any) -> Any:
-    if isinstance(value, dict | list):
-        return json.dumps(value, sort_keys=True)
-    return "" if value is None else value
+def _nested_as_json(value: Any) -> Any:
+    return json.dumps(value, sort_keys=True) if isinstance(value, dict | list) else value

@@ -10,12 +10,14 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from engine.records import Interaction
 from engine.storage.bulk import chunked
 from engine.storage.schema import (
+    BacklogRow,
+    BreachActionRow,
     InteractionRow,
     OutcomeRow,
     PendingRow,
@@ -81,3 +83,29 @@ def outcomes_in(session: Session, pairs: Iterable[tuple[str, str]]) -> list[Outc
             )
             rows.update((row.id, row) for row in session.scalars(query))
     return [rows[i] for i in sorted(rows)]
+
+
+def erase_notes(session: Session, outcome_ids: list[int]) -> int:
+    """Empty the free-text notes on these outcomes' breach handling: a note may say anything
+    about the customer, and no rewriting of ids can find all of it."""
+    erased = 0
+    for chunk in chunked(outcome_ids):
+        erased += (
+            session.execute(
+                update(BreachActionRow)
+                .where(BreachActionRow.outcome_id.in_(chunk), BreachActionRow.note.is_not(None))
+                .values(note=None)
+            ).rowcount
+            or 0
+        )
+    return erased
+
+
+def drop_backlog(session: Session, pairs: list[tuple[str, str]]) -> int:
+    """Take (promise, scope) pairs off the quarantine backlog: scopes whose records are gone
+    have nothing left to evaluate, and the scope value names the customer."""
+    dropped = 0
+    for chunk in chunked(sorted(pairs)):
+        query = delete(BacklogRow).where(tuple_(BacklogRow.promise_id, BacklogRow.scope).in_(chunk))
+        dropped += session.execute(query).rowcount or 0
+    return dropped

@@ -1,7 +1,7 @@
 """Read-side questions the API asks: outcomes, breaches, compliance, a customer's standing.
 
-Filters and pagination run in SQL; grouping by week or channel is done here in Python so
-it reads the same on SQLite and PostgreSQL.
+Filters, pagination and counting run in SQL (the week of a decision is computed per
+database by :func:`engine.storage.outcome_table.decision_week`).
 """
 
 from __future__ import annotations
@@ -118,30 +118,31 @@ class Queries:
         group_by: GroupBy = "promise",
         team: str | None = None,
     ) -> list[ComplianceRow]:
-        """Kept and broken outcomes decided in [since, until), per group (of one team)."""
-        query = select(
-            OutcomeRow.promise_id,
-            OutcomeRow.owner,
-            OutcomeRow.channel,
-            OutcomeRow.decided_at,
-            OutcomeRow.state,
-        ).where(OutcomeRow.state.in_(("kept", "broken")))
-        if team is not None:
-            query = query.where(OutcomeRow.owner == team)
-        if since is not None:
-            query = query.where(OutcomeRow.decided_at >= since)
-        if until is not None:
-            query = query.where(OutcomeRow.decided_at < until)
+        """Kept and broken outcomes decided in [since, until), per group (of one team),
+        counted by the database."""
         counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
         with self.sessions() as session:
-            for promise, owner, channel, decided, state in session.execute(query):
-                group = {
-                    "promise": promise,
-                    "team": owner,
-                    "channel": channel or "unknown",
-                    "week": iso_week(decided) if decided is not None else "unknown",
-                }[group_by]
-                counts[group][0 if state == "kept" else 1] += 1
+            column = {
+                "promise": OutcomeRow.promise_id,
+                "team": OutcomeRow.owner,
+                "channel": OutcomeRow.channel,
+                "week": outcome_table.decision_week(session),
+            }[group_by]
+            query = (
+                select(column, OutcomeRow.state, func.count())
+                .where(OutcomeRow.state.in_(("kept", "broken")))
+                .group_by(column, OutcomeRow.state)
+            )
+            if team is not None:
+                query = query.where(OutcomeRow.owner == team)
+            if since is not None:
+                query = query.where(OutcomeRow.decided_at >= since)
+            if until is not None:
+                query = query.where(OutcomeRow.decided_at < until)
+            for value, state, n in session.execute(query):
+                if group_by == "week" and value is not None:
+                    value = iso_week(outcome_table.as_date(value))
+                counts[value or "unknown"][0 if state == "kept" else 1] += n
         return [
             ComplianceRow(group, kept, broken, self._objective(group_by, group))
             for group, (kept, broken) in sorted(counts.items())
@@ -153,22 +154,22 @@ class Queries:
         return None
 
     def standing(self, customer_id: str, team: str | None = None, recent: int = 20) -> Standing:
+        """The customer's open outcomes, and their ``recent`` latest breaches (selected by
+        the database: a customer's decided outcomes are never all read)."""
         query = select(OutcomeRow).where(OutcomeRow.customer_id == customer_id)
         if team is not None:
             query = query.where(OutcomeRow.owner == team)
+        latest = OutcomeRow.decided_at.desc(), OutcomeRow.id.desc()
         with self.sessions() as session:
-            rows = list(session.scalars(query.order_by(OutcomeRow.opened_at)))
-        outcomes = [_stored(r) for r in rows]
-        breaches = sorted(
-            (o for o in outcomes if o.fields["state"] == "broken"),
-            key=lambda o: o.fields["decided_at"],
-            reverse=True,
-        )
+            opened = query.where(OutcomeRow.state.in_(OPEN_STATES)).order_by(OutcomeRow.opened_at)
+            open_ = [_stored(r) for r in session.scalars(opened)]
+            broken = query.where(OutcomeRow.state == "broken").order_by(*latest).limit(recent)
+            breaches = [_stored(r) for r in session.scalars(broken)]
         return Standing(
             customer_id=customer_id,
-            open=[o for o in outcomes if o.fields["state"] in OPEN_STATES],
-            at_risk=[o for o in outcomes if o.fields["state"] == "at_risk"],
-            recent_breaches=breaches[:recent],
+            open=open_,
+            at_risk=[o for o in open_ if o.fields["state"] == "at_risk"],
+            recent_breaches=breaches,
         )
 
     def states(self, team: str | None = None) -> dict[tuple[str, str], int]:

@@ -5,10 +5,10 @@ rules here (see :mod:`engine.service`).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Date, cast, func, select
 from sqlalchemy.orm import Session
 
 from engine.clock import now
@@ -163,3 +163,16 @@ def revisions(session: Session, promise_id: str | None = None) -> list[RevisionR
     if promise_id is not None:
         query = query.where(RevisionRow.promise_id == promise_id)
     return list(session.scalars(query))
+
+
+def decision_week(session: Session) -> Any:
+    """The Monday (UTC) of the week an outcome was decided in, as a SQL expression for the
+    session's database, so that weekly figures are counted by the database."""
+    if session.get_bind().dialect.name == "sqlite":  # stored as naive UTC text
+        return func.date(OutcomeRow.decided_at, "weekday 0", "-6 days")
+    return cast(func.date_trunc("week", func.timezone("UTC", OutcomeRow.decided_at)), Date)
+
+
+def as_date(value: date | str) -> date:
+    """A :func:`decision_week` as read back (SQLite answers text)."""
+    return value if isinstance(value, date) else date.fromisoformat(value)

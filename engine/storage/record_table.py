@@ -135,6 +135,19 @@ def records_by_id(session: Session, ids: Iterable[str]) -> dict[str, Interaction
     return found
 
 
+def teams_and_agents(
+    session: Session, ids: Iterable[str]
+) -> dict[str, tuple[str | None, str | None]]:
+    """The team and agent of each of these records: who acted, without the whole record."""
+    found: dict[str, tuple[str | None, str | None]] = {}
+    for chunk in chunked(sorted(set(ids))):
+        query = select(InteractionRow.id, InteractionRow.team, InteractionRow.agent).where(
+            InteractionRow.id.in_(chunk)
+        )
+        found.update((i, (team, agent)) for i, team, agent in session.execute(query))
+    return found
+
+
 def customer_records(
     session: Session, customer_id: str, limit: int
 ) -> tuple[list[Interaction], int]:

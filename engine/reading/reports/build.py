@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -22,6 +21,7 @@ from engine import outcomes
 from engine.alerting import status as alerts
 from engine.alerting.status import Alert
 from engine.errors import NotFound
+from engine.reading.period import DEFAULT_BOUNDS, Bounds
 from engine.reading.reports.explain import explain
 from engine.reading.reports.trend import WeekPoint, decided_in, weekly_trend
 from engine.records import Interaction
@@ -108,6 +108,12 @@ class PromiseReport:
     broken: int
     trend: list[WeekPoint]
     breaches: list[Breach]
+    """The first breaches of the period, at most ``Bounds.max_rows``."""
+
+    @property
+    def not_shown(self) -> int:
+        """Breaches in the period beyond those listed."""
+        return self.broken - len(self.breaches)
 
     @property
     def decided(self) -> int:
@@ -156,10 +162,17 @@ class Report:
     """The team's alert deliveries raised in the period, per status."""
     dead_alerts: list[Alert] = field(default_factory=list)
     """Alerts a route gave up on (whenever raised): they need someone to look."""
+    at_risk_not_shown: int = 0
+    """Outcomes at risk now beyond those listed."""
 
     @property
     def breaches(self) -> list[Breach]:
         return [b for p in self.promises for b in p.breaches]
+
+    @property
+    def not_shown(self) -> int:
+        """Breaches counted in the figures but not listed (the row bound)."""
+        return sum(p.not_shown for p in self.promises)
 
 
 def build_report(
@@ -169,17 +182,20 @@ def build_report(
     since: datetime | None = None,
     until: datetime | None = None,
     top: int = 5,
+    bounds: Bounds = DEFAULT_BOUNDS,
 ) -> Report:
-    """The report on ``team``'s promises over outcomes decided in [since, until)."""
+    """The report on ``team``'s promises over outcomes decided in [since, until): figures
+    and drivers over every outcome, lists of at most ``bounds.max_rows`` rows."""
     if team not in catalog.teams:
         raise UnknownTeam(team, sorted(catalog.teams))
     owned = sorted((p for p in catalog.promises.values() if p.owner == team), key=lambda p: p.id)
     ids = [p.id for p in owned]
     with sessions() as session:
         counts = _decided_counts(session, ids, since, until)
-        broken = _broken(session, ids, since, until)
-        risky = _at_risk(session, ids)
+        broken = [row for i in ids for row in _broken(session, i, since, until, bounds.max_rows)]
+        risky, risky_total = _at_risk(session, ids, bounds.max_rows)
         records = record_table.records_by_id(session, [r for row in broken for r in row.evidence])
+        by_channel, acting = _drivers(session, ids, since, until)
         deliveries = alerts.delivery_counts(session, team, since, until)
         dead_alerts = alerts.dead(session, team)
     zones = {p.id: _zone(catalog, p) for p in owned}
@@ -193,7 +209,9 @@ def build_report(
             timezone=zones[p.id],
             kept=counts.get((p.id, "kept"), 0),
             broken=counts.get((p.id, "broken"), 0),
-            trend=weekly_trend(sessions, promise=p.id, since=since, until=until),
+            trend=weekly_trend(
+                sessions, promise=p.id, since=since, until=until, max_weeks=bounds.max_weeks
+            ),
             breaches=[b for b in breaches if b.promise == p.id],
         )
         for p in owned
@@ -216,11 +234,12 @@ def build_report(
             )
             for r in risky
         ],
-        by_channel=_top((b.channel for b in breaches), top),
-        by_team=_top((b.acting_team for b in breaches), top),
-        by_agent=_top((b.agent for b in breaches), top),
+        by_channel=_top(by_channel, top),
+        by_team=_top(Counter(team for team, _ in acting), top),
+        by_agent=_top(Counter(agent for _, agent in acting), top),
         deliveries=deliveries,
         dead_alerts=dead_alerts,
+        at_risk_not_shown=risky_total - len(risky),
     )
 
 
@@ -238,20 +257,42 @@ def _decided_counts(
 
 
 def _broken(
-    session: Session, ids: list[str], since: datetime | None, until: datetime | None
+    session: Session, promise: str, since: datetime | None, until: datetime | None, limit: int
 ) -> list[OutcomeRow]:
-    query = select(OutcomeRow).where(OutcomeRow.promise_id.in_(ids), OutcomeRow.state == "broken")
+    """The first ``limit`` breaches of one promise decided in the period."""
+    query = select(OutcomeRow).where(OutcomeRow.promise_id == promise, OutcomeRow.state == "broken")
     query = decided_in(query, since, until).order_by(OutcomeRow.decided_at, OutcomeRow.id)
-    return list(session.scalars(query))
+    return list(session.scalars(query.limit(limit)))
 
 
-def _at_risk(session: Session, ids: list[str]) -> list[OutcomeRow]:
-    query = (
-        select(OutcomeRow)
-        .where(OutcomeRow.promise_id.in_(ids), OutcomeRow.state == "at_risk")
-        .order_by(OutcomeRow.due_at, OutcomeRow.id)
+def _drivers(
+    session: Session, ids: list[str], since: datetime | None, until: datetime | None
+) -> tuple[Counter[str | None], list[tuple[str | None, str | None]]]:
+    """Over every breach of the period, listed or not: breaches per opening channel (counted
+    by the database), and the team and agent of the record that decided each."""
+    broken = OutcomeRow.promise_id.in_(ids), OutcomeRow.state == "broken"
+    channels = decided_in(
+        select(OutcomeRow.channel, func.count()).where(*broken).group_by(OutcomeRow.channel),
+        since,
+        until,
     )
-    return list(session.scalars(query))
+    by_channel = Counter({channel: n for channel, n in session.execute(channels)})
+    deciding = [
+        evidence[-1] if evidence else None
+        for evidence in session.scalars(
+            decided_in(select(OutcomeRow.evidence).where(*broken), since, until)
+        )
+    ]
+    who = record_table.teams_and_agents(session, [i for i in deciding if i is not None])
+    return by_channel, [who.get(i, (None, None)) if i else (None, None) for i in deciding]
+
+
+def _at_risk(session: Session, ids: list[str], limit: int) -> tuple[list[OutcomeRow], int]:
+    """The first ``limit`` outcomes at risk now (soonest due first), and how many there are."""
+    at_risk = OutcomeRow.promise_id.in_(ids), OutcomeRow.state == "at_risk"
+    query = select(OutcomeRow).where(*at_risk).order_by(OutcomeRow.due_at, OutcomeRow.id)
+    total = session.scalar(select(func.count()).select_from(OutcomeRow).where(*at_risk)) or 0
+    return list(session.scalars(query.limit(limit))), total
 
 
 def _zone(catalog: Catalog, promise: Promise) -> str:
@@ -259,9 +300,11 @@ def _zone(catalog: Catalog, promise: Promise) -> str:
     return str(getattr(calendar, "timezone", "UTC"))
 
 
-def _top(names: Iterable[str | None], top: int) -> list[Driver]:
-    counts = Counter(name or "(none)" for name in names)
-    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+def _top(counts: Counter[str | None], top: int) -> list[Driver]:
+    named: Counter[str] = Counter()
+    for name, n in counts.items():
+        named[name or "(none)"] += n
+    ranked = sorted(named.items(), key=lambda item: (-item[1], item[0]))
     return [Driver(name, n) for name, n in ranked[:top]]
 
 

@@ -1,12 +1,13 @@
 """Reports as a self-contained HTML page, GitHub-flavoured markdown or CSV of breaches.
 
-Interaction attributes are untrusted, so HTML (and the inline SVG) is autoescaped.
+Interaction attributes are untrusted, so HTML (and the inline SVG) is autoescaped, every
+value printed in markdown is escaped (:func:`_md_text`), and CSV cells that a spreadsheet
+would run as formulas are neutralised (:mod:`engine.spreadsheet`).
 """
 
 from __future__ import annotations
 
-import csv
-import io
+import re
 from datetime import UTC, datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -17,13 +18,15 @@ from markupsafe import Markup
 from engine.reading.reports.build import Report
 from engine.reading.reports.explain import when
 from engine.reading.reports.trend import WeekPoint, chart
+from engine.spreadsheet import csv_text
 
 Format = Literal["html", "md", "csv"]
 FORMATS: tuple[Format, ...] = ("html", "md", "csv")
 MEDIA_TYPES: dict[Format, str] = {"html": "text/html", "md": "text/markdown", "csv": "text/csv"}
 
+_LOADER = PackageLoader("engine.reading.reports", "templates")
 _env = Environment(
-    loader=PackageLoader("engine.reading.reports", "templates"),
+    loader=_LOADER,
     autoescape=select_autoescape(enabled_extensions=("html", "html.j2", "svg.j2")),
     trim_blocks=True,
     lstrip_blocks=True,
@@ -37,7 +40,7 @@ def render(report: Report, fmt: Format) -> str:
     """The report as a self-contained HTML page, GitHub-flavoured markdown or CSV of breaches."""
     if fmt == "csv":
         return _csv(report)
-    template = _env.get_template(f"report.{fmt}.j2")
+    template = (_markdown if fmt == "md" else _env).get_template(f"report.{fmt}.j2")
     return template.render(report=report, trend_svg=trend_svg)
 
 
@@ -58,27 +61,26 @@ CSV_COLUMNS = (
 
 
 def _csv(report: Report) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for b in report.breaches:
-        writer.writerow(
+    return csv_text(
+        CSV_COLUMNS,
+        (
             {
                 "promise": b.promise,
                 "outcome_id": b.outcome_id,
-                "customer_id": b.customer_id or "",
+                "customer_id": b.customer_id,
                 "scope": b.scope,
                 "opened_at": _iso(b.opened_at),
                 "due_at": _iso(b.due_at),
                 "decided_at": _iso(b.decided_at),
-                "channel": b.channel or "",
-                "acting_team": b.acting_team or "",
-                "agent": b.agent or "",
+                "channel": b.channel,
+                "acting_team": b.acting_team,
+                "agent": b.agent,
                 "explanation": b.explanation,
                 "evidence_ids": " ".join(b.evidence_ids),
             }
-        )
-    return out.getvalue()
+            for b in report.breaches
+        ),
+    )
 
 
 def _iso(moment: datetime | None) -> str:
@@ -98,11 +100,20 @@ def _local(moment: datetime | None, zone: str) -> str:
     return when(moment, ZoneInfo(zone)) if moment is not None else "n/a"
 
 
-def _md_cell(value: Any) -> str:
-    """Text safe inside a markdown table cell: no pipes, newlines or raw HTML."""
+_MD_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+_MD_SYNTAX = re.compile(r"[\\`*_\[\]!~|]")
+_LINE_BREAKS = re.compile(r"\s*[\r\n\v\f\x1c-\x1e\x85\u2028\u2029]\s*")
+
+
+def _md_text(value: Any) -> str:
+    """Every value the markdown template prints (its ``finalize``), as literal text on one
+    line: raw HTML as entities, and the characters of inline syntax (links and images,
+    emphasis, code, table pipes) escaped, so ``![t](http://evil.example/x.png)`` is shown,
+    never fetched. ``( ) # - + . :`` stay as they are, for the figures and times to read."""
     text = "" if value is None else str(value)
-    text = text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
-    return " ".join(text.split())
+    text = _MD_SYNTAX.sub(lambda m: "\\" + m.group(), text)
+    text = "".join(_MD_ENTITIES.get(c, c) for c in text)
+    return _LINE_BREAKS.sub(" ", text)
 
 
 def _period(report: Report) -> str:
@@ -126,5 +137,9 @@ def trend_svg(
     return Markup(_env.get_template("trend.svg.j2").module.trend(drawn))  # type: ignore[attr-defined]
 
 
-_env.filters.update(number=_number, percent=_percent, local=_local, md=_md_cell, iso=_iso)
-_env.globals.update(period=_period)
+_markdown = Environment(loader=_LOADER, finalize=_md_text, trim_blocks=True, lstrip_blocks=True)
+"""Markdown has no autoescape: ``finalize`` escapes every printed value instead, so no value
+of the report (a team, an agent, an attribute) can be forgotten."""
+for environment in (_env, _markdown):
+    environment.filters.update(number=_number, percent=_percent, local=_local, iso=_iso)
+    environment.globals.update(period=_period)

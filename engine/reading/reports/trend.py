@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import math
-from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine import outcomes
+from engine.reading.period import DEFAULT_BOUNDS
+from engine.storage import outcome_table
 from engine.storage.schema import OutcomeRow
 
 # --- weekly trend ------------------------------------------------------------------------------
@@ -38,25 +39,25 @@ def weekly_trend(
     team: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    max_weeks: int = DEFAULT_BOUNDS.max_weeks,
 ) -> list[WeekPoint]:
     """Attainment per ISO week of outcomes decided in [since, until), one promise or team.
 
     Weeks without decisions are included (attainment None) so a chart's x axis is time:
     from the week of ``since`` (else the first decision) to the week before ``until`` (else
-    the last decision).
+    the last decision), the latest ``max_weeks`` of them. The database counts per week.
     """
-    query = select(OutcomeRow.decided_at, OutcomeRow.state).where(
-        OutcomeRow.state.in_(("kept", "broken"))
-    )
-    if promise is not None:
-        query = query.where(OutcomeRow.promise_id == promise)
-    if team is not None:
-        query = query.where(OutcomeRow.owner == team)
-    query = decided_in(query, since, until)
-    counts: Counter[tuple[date, str]] = Counter()
     with sessions() as session:
-        for decided, state in session.execute(query):
-            counts[_monday(decided), state] += 1
+        week = outcome_table.decision_week(session)
+        query = select(week, OutcomeRow.state, func.count()).where(
+            OutcomeRow.state.in_(("kept", "broken"))
+        )
+        if promise is not None:
+            query = query.where(OutcomeRow.promise_id == promise)
+        if team is not None:
+            query = query.where(OutcomeRow.owner == team)
+        query = decided_in(query, since, until).group_by(week, OutcomeRow.state)
+        counts = {(outcome_table.as_date(w), state): n for w, state, n in session.execute(query)}
     mondays = [monday for monday, _ in counts]
     first = _monday(since) if since is not None else min(mondays, default=None)
     last = (
@@ -66,8 +67,13 @@ def weekly_trend(
     )
     if first is None or last is None:
         return []
+    first = max(first, last - timedelta(weeks=max_weeks - 1))
     return [
-        WeekPoint(outcomes.iso_week(monday), counts[monday, "kept"], counts[monday, "broken"])
+        WeekPoint(
+            outcomes.iso_week(monday),
+            counts.get((monday, "kept"), 0),
+            counts.get((monday, "broken"), 0),
+        )
         for monday in _mondays(first, last)
     ]
 
