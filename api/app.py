@@ -44,11 +44,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-_HEADERS = [
-    (b"x-frame-options", b"DENY"),
-    (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),
-]
+_HEADERS = [(b"x-frame-options", b"DENY"), (b"x-content-type-options", b"nosniff")]
+_REFERRER_UI = b"same-origin"
+"""On dashboard pages: under ``no-referrer`` a browser sends ``Origin: null`` with the forms
+the page posts (the Fetch standard), and the forms' origin check could not tell the
+dashboard from an attacker. ``same-origin`` still keeps URLs from every other origin."""
 _CSP = (
     b"default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
     b"form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
@@ -62,8 +62,8 @@ not further restricted."""
 
 class _SecurityHeaders:
     """Headers on every answer, in one place: no framing (clickjacking), no MIME sniffing,
-    no referrer (URLs hold customer ids), no caching (answers hold personal data), and a
-    content security policy without script. Plain ASGI, as ``_RefuseNul``."""
+    no referrer to other origins (URLs hold customer ids), no caching (answers hold personal
+    data), and a content security policy without script. Plain ASGI, as ``_RefuseNul``."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -72,8 +72,11 @@ class _SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        swagger = scope["path"] in _SWAGGER or scope["path"].startswith("/docs/")
+        path = scope["path"]
+        swagger = path in _SWAGGER or path.startswith("/docs/")
         csp = b"frame-ancestors 'none'" if swagger else _CSP
+        dashboard = path == "/ui" or path.startswith("/ui/")
+        referrer = _REFERRER_UI if dashboard else b"no-referrer"
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -81,6 +84,7 @@ class _SecurityHeaders:
                 named = {name.lower() for name, _ in headers}
                 headers += [(n, v) for n, v in _HEADERS if n not in named]
                 headers.append((b"content-security-policy", csp))
+                headers.append((b"referrer-policy", referrer))
                 if b"cache-control" not in named:
                     headers.append((b"cache-control", b"no-store"))
                 message = {**message, "headers": headers}
