@@ -128,6 +128,15 @@ def _sees(key: ApiKey, team: str) -> bool:
     return key.team in (None, team)
 
 
+def _unseen_team(request: Request, state: AppState, key: ApiKey, team: str) -> HTMLResponse | None:
+    """The refusal of a team's page: unknown (404) or not the key's team (403)."""
+    if team not in state.catalog.teams:
+        return _refuse(request, key, 404, f"There is no team '{team}' in promises/teams.yaml.")
+    if not _sees(key, team):
+        return _refuse(request, key, 403, f"The key '{key.name}' may only read team '{key.team}'.")
+    return None
+
+
 # --- login -------------------------------------------------------------------------------------
 
 
@@ -238,10 +247,8 @@ def overview(
 @router.get("/teams/{team}", response_class=HTMLResponse)
 def team_page(request: Request, team: str, state: StateDep, key: Viewer) -> HTMLResponse:
     """A team's promises, what is at risk now, and its latest breaches."""
-    if team not in state.catalog.teams:
-        return _refuse(request, key, 404, f"There is no team '{team}' in promises/teams.yaml.")
-    if not _sees(key, team):
-        return _refuse(request, key, 403, f"The key '{key.name}' may only read team '{key.team}'.")
+    if (refused := _unseen_team(request, state, key, team)) is not None:
+        return refused
     promises = [p for p in state.catalog.promises.values() if p.owner == team]
     weeks = trend.weekly_trend(state.sessions, team=team)
     return _page(
@@ -296,10 +303,8 @@ def report_page(
     request: Request, team: str, state: StateDep, key: Viewer, since: From = None, until: To = None
 ) -> HTMLResponse:
     """The team's breach report (as ``GET /reports/{team}``, which takes bearer keys only)."""
-    if team not in state.catalog.teams:
-        return _refuse(request, key, 404, f"There is no team '{team}' in promises/teams.yaml.")
-    if not _sees(key, team):
-        return _refuse(request, key, 403, f"The key '{key.name}' may only read team '{key.team}'.")
+    if (refused := _unseen_team(request, state, key, team)) is not None:
+        return refused
     try:
         period = _moment(since, "from"), _moment(until, "to")
     except ValueError as exc:
