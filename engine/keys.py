@@ -38,7 +38,8 @@ class ApiKey:
     def allows(self, scope: Scope) -> bool:
         """``admin`` may do everything, unless the key has a team (keys made before such
         keys were refused keep their team: their admin scope grants nothing)."""
-        return scope in self.scopes or ("admin" in self.scopes and self.team is None)
+        granted = self.scopes - {"admin"} if self.team is not None else self.scopes
+        return scope in granted or "admin" in granted
 
     def refusal(self) -> str | None:
         """Why the key cannot be used now, or None."""

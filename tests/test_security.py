@@ -18,6 +18,8 @@ import pytest
 from sqlalchemy import Engine
 
 from conftest import ROOT, Server, start_server, stop_server
+from engine.storage.database import make_engine, session_factory
+from engine.storage.schema import ApiKeyRow
 
 PROMISE = str(Path(__file__).resolve().parents[1] / ".venv" / "bin" / "promise")
 
@@ -186,6 +188,26 @@ def test_an_admin_key_cannot_have_a_team_and_a_team_must_exist(server: Server) -
         ):
             answer = admin.post("/keys", json=body)
             assert answer.status_code == 422 and words in answer.json()["detail"]
+
+
+def test_a_key_made_with_admin_and_a_team_before_the_rule_acts_for_no_team(
+    server: Server,
+) -> None:
+    """Such a key answered another team's alert retry and released its quarantines."""
+    key = _key(server, "care-lead", "read", "--team", "customer-care")
+    engine = make_engine(server.database_url)
+    with session_factory(engine).begin() as session:
+        session.get(ApiKeyRow, "care-lead").scopes = ["admin", "read"]
+    engine.dispose()
+    legacy = server.client(key)
+    assert legacy.get("/outcomes").status_code == 200  # still reads its team
+    for answer in (
+        legacy.post("/alerts/1/retry"),
+        legacy.delete("/promises/email-reply-1bd/quarantine"),
+        legacy.post("/promises/reload"),
+    ):
+        assert answer.status_code == 403
+        assert "lacks the 'admin' scope" in answer.json()["detail"]
 
 
 # --- item 7: the cookie opens /ui only; forms check their origin ------------------------------
