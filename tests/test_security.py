@@ -18,8 +18,10 @@ import pytest
 from sqlalchemy import Engine
 
 from conftest import ROOT, Server, start_server, stop_server
+from engine.evaluation import quarantine
 from engine.storage.database import make_engine, session_factory
 from engine.storage.schema import ApiKeyRow
+from rules.models import Catalog
 
 PROMISE = str(Path(__file__).resolve().parents[1] / ".venv" / "bin" / "promise")
 
@@ -134,15 +136,22 @@ def test_a_team_keys_pre_flight_answers_for_its_own_promises_only(server: Server
 # --- item 12: metrics, readiness --------------------------------------------------------------
 
 
-def test_metrics_need_a_key_without_a_team_and_readiness_stays_open(server: Server) -> None:
+def test_metrics_need_a_key_without_a_team_and_readiness_stays_open(
+    server: Server, catalog: Catalog
+) -> None:
     _ingest(server)
+    engine = make_engine(server.database_url)  # as the worker does when a promise crashes
+    with session_factory(engine).begin() as session:
+        quarantine.put(session, catalog.promises["email-reply-1bd"], "crashed in a test")
+    engine.dispose()
     care = server.client(_key(server, "care", "read", "--team", "customer-care"))
     refused = care.get("/metrics")
     assert refused.status_code == 403
     assert "promise_outcomes" not in refused.text
     assert "team-restricted keys cannot" in refused.json()["detail"]
     ready = care.get("/readyz")
-    assert ready.status_code == 200 and ready.json()["quarantined"] == []
+    assert ready.status_code == 200 and ready.json()["quarantined"] == []  # contact-centre's
+    assert server.client().get("/readyz").json()["quarantined"] == ["email-reply-1bd"]
     prometheus = server.client(_key(server, "prometheus", "read"))
     assert "promise_outcomes" in prometheus.get("/metrics").text
 
