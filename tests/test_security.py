@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,7 +24,7 @@ from engine.storage.database import make_engine, session_factory
 from engine.storage.schema import ApiKeyRow
 from rules.models import Catalog
 
-PROMISE = str(Path(__file__).resolve().parents[1] / ".venv" / "bin" / "promise")
+PROMISE = str(Path(sys.executable).parent / "promise")
 
 
 def record(id: str, when: str, customer: str = "C-1", **fields: Any) -> dict[str, Any]:
