@@ -11,13 +11,13 @@ import threading
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import Cookie, Depends, HTTPException, Query, Request
+from fastapi import Depends, HTTPException, Query, Request
 from fastapi import Path as FastAPIPath
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.metrics import Metrics
 from engine.errors import NotFound
-from engine.keys import ApiKey, Scope, verify
+from engine.keys import UNKNOWN, ApiKey, Scope, verify
 from engine.reading.queries import Queries
 from engine.records import RecordLimits
 from engine.runtime import Runtime
@@ -78,31 +78,35 @@ _bearer = HTTPBearer(auto_error=False, description="An API key from `promise key
 
 
 KEY_COOKIE = "promise_key"
-"""Browsers cannot send bearer headers: the dashboard's login keeps the key in this cookie."""
+"""Browsers cannot send bearer headers: the dashboard's login keeps the key in this cookie,
+which only ``/ui`` pages accept (``api.ui.pages``): a cookie rides along with requests that
+another page makes (same-site CSRF), a bearer header never does."""
+
+
+def usable_key(state: AppState, token: str) -> ApiKey | str:
+    """The key behind ``token``, or why it is refused (unknown, revoked or expired)."""
+    key = verify(state.sessions, token)
+    if key is None:
+        return UNKNOWN
+    return key.refusal() or key
 
 
 def authenticated(
     request: Request,
     state: StateDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    cookie: Annotated[str | None, Cookie(alias=KEY_COOKIE, include_in_schema=False)] = None,
 ) -> ApiKey:
-    if credentials is None and cookie:
-        token = cookie
-    elif credentials is None or credentials.scheme.lower() != "bearer":
+    """The bearer key of the JSON API (never the dashboard's cookie)."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
         raise HTTPException(
             401,
             "missing API key: send 'Authorization: Bearer <key>' (create "
             "one with `promise keys create`)",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    else:
-        token = credentials.credentials
-    key = verify(state.sessions, token)
-    if key is None:
-        raise HTTPException(
-            401, "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"}
-        )
+    key = usable_key(state, credentials.credentials)
+    if isinstance(key, str):
+        raise HTTPException(401, key, headers={"WWW-Authenticate": "Bearer"})
     request.state.key = key  # names the key in answers to engine errors (api.errors)
     return key
 
@@ -124,6 +128,23 @@ Reader = Annotated[ApiKey, _scope("read")]
 OutcomeId = Annotated[int, FastAPIPath(ge=1, le=2**63 - 1, description="An outcome's `id`.")]
 Admin = Annotated[ApiKey, _scope("admin")]
 Ingester = Annotated[ApiKey, _scope("ingest")]
+
+
+def _whole(key: Annotated[ApiKey, Depends(authenticated)]) -> ApiKey:
+    """A key without a team, for what reads or changes every team's data at once: a
+    customer's export or erasure, backtests of drafts over all stored records, metrics.
+    Checked before scopes, so the refusal says why."""
+    if key.team is not None:
+        raise HTTPException(
+            403,
+            f"the key '{key.name}' is limited to team '{key.team}': team-restricted keys "
+            "cannot export, erase, backtest drafts or read metrics, which reach every "
+            "team's records",
+        )
+    return key
+
+
+Whole = Annotated[ApiKey, Depends(_whole)]
 
 
 def team_of(key: ApiKey, asked: str | None) -> str | None:

@@ -360,3 +360,32 @@ class ErasureAnswer(BaseModel):
         "and rewritten (outcomes_pseudonymised, outcomes_sealed, outcomes_cancelled, "
         "revisions_rewritten, alerts_rewritten, breach_actions_rewritten)."
     )
+
+
+class KeyIn(BaseModel):
+    name: Text = Field(min_length=1, max_length=256, examples=["crm"])
+    scopes: list[Literal["ingest", "read", "admin"]] = Field(min_length=1, examples=[["read"]])
+    team: Text | None = Field(
+        default=None, description="A team of teams.yaml; not with `admin`.", examples=["claims"]
+    )
+    expires_at: datetime | None = Field(
+        default=None,
+        description="When the key stops working (ISO 8601 with offset); none: never.",
+        examples=["2025-06-30T00:00:00Z"],
+    )
+
+
+class KeyOut(BaseModel):
+    """A key as listed: never the key itself, which is stored only as a hash."""
+
+    name: str
+    scopes: list[str]
+    team: str | None
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    status: Literal["active", "expired", "revoked"]
+
+
+class KeyCreated(KeyOut):
+    key: str = Field(description="The key: shown in this answer only, never again.")

@@ -1,7 +1,8 @@
 """Interaction records: validated at the edge (pydantic), then an immutable dataclass inside.
 
 Limits (documented in the README): a record is at most ``MAX_RECORD_BYTES`` of JSON, ids
-and text fields at most ``MAX_TEXT`` characters, attributes nested at most
+and text fields at most ``MAX_TEXT`` characters, attribute keys at most
+``RecordLimits.max_attribute_key`` characters, attributes nested at most
 ``MAX_DEPTH`` levels with at most ``MAX_ATTRIBUTE_FIELDS`` values reachable through
 objects, ``occurred_at`` between ``EARLIEST`` and ``RecordLimits.max_future`` (from
 PROMISE_MAX_FUTURE_SECONDS, default one day) after the wall clock. Attribute values must
@@ -44,6 +45,9 @@ MAX_ATTRIBUTE_FIELDS = 200
 """Scalar attribute values reachable through objects: each is one field of the rules core's
 fact, and durable-rules refuses a fact of more than 254 fields (error 302). A record it
 cannot hold could never be evaluated, so it is refused here, where the sender hears why."""
+MAX_ATTRIBUTE_KEY = 128
+"""Characters in one attribute key (default of ``RecordLimits.max_attribute_key``): keys are
+field names of the rules core's fact and of the flat record, not a place for data."""
 MAX_PROBLEMS = 20
 """Problems listed per record; a record with thousands of unknown keys gets a short answer."""
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
@@ -62,6 +66,8 @@ class RecordLimits:
 
     max_future: timedelta = timedelta(seconds=Settings.model_fields["max_future_seconds"].default)
     """How far after the wall clock ``occurred_at`` may lie (PROMISE_MAX_FUTURE_SECONDS)."""
+    max_attribute_key: int = MAX_ATTRIBUTE_KEY
+    """Characters in one attribute key, at any depth."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RecordLimits:
@@ -137,13 +143,18 @@ class RecordIn(BaseModel):
 
     @field_validator("attributes", mode="before")
     @classmethod
-    def _json_attributes(cls, value: Any) -> Any:
+    def _json_attributes(cls, value: Any, info: ValidationInfo) -> Any:
         # Before pydantic's own check, which names a bad key by a mangled copy of it.
         if value is None:  # null means absent, as for the other optional fields
             return {}
         if isinstance(value, dict):
+            limits = info.context if isinstance(info.context, RecordLimits) else DEFAULT_LIMITS
             shape = _shape_problem(value)
-            problems = [f"attributes are {shape}"] if shape else _attribute_problems(value)
+            problems = (
+                [f"attributes are {shape}"]
+                if shape
+                else _attribute_problems(value, limits.max_attribute_key)
+            )
             if problems:
                 raise ValueError("; ".join(problems))
         return value
@@ -238,8 +249,9 @@ def _shape_problem(value: Any) -> str | None:
     return None
 
 
-def _attribute_problems(attributes: dict[str, Any]) -> list[str]:
-    """What no database or rules core can hold (the first few), and too many fields."""
+def _attribute_problems(attributes: dict[str, Any], max_key: int) -> list[str]:
+    """What no database or rules core can hold (the first few), keys longer than
+    ``max_key`` characters, and too many fields."""
     problems: list[str] = []
     fields = 0
     # (path, value, whether the rules core sees it: values reached through objects only)
@@ -251,6 +263,11 @@ def _attribute_problems(attributes: dict[str, Any]) -> list[str]:
             for key, inner in item.items():
                 if (bad := _text_problem(key)) is not None:
                     problems.append(f"{bad} (in the key {_brief(key)} at {_safe(path)})")
+                elif len(key) > max_key:
+                    problems.append(
+                        f"a key of {len(key)} characters is longer than the limit of {max_key} "
+                        f"(the key {_brief(key)} at {_safe(path)})"
+                    )
                 stack.append((f"{path}.{key}", inner, flat))
             continue
         if isinstance(item, list | tuple):

@@ -180,6 +180,10 @@ ATTRIBUTES = [
     bad("python-set", "attributes", "must be a JSON value", attributes={"s": {1, 2}}),
     bad("number-key", "attributes", "object keys must be text, got number 1",
         attributes={"a": {1: "x"}}),
+    bad("long-key", "attributes", "a key of 10000 characters is longer than the limit of 128 "
+        "(the key 'kkkk", attributes={"k" * 10_000: 1}),
+    bad("long-inner-key", "attributes", "a key of 129 characters is longer than the limit of "
+        "128 (the key 'kkk", attributes={"a": {"k" * 129: 1}}),
 ]  # fmt: skip
 
 NOT_OBJECTS = [

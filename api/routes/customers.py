@@ -2,7 +2,12 @@
 and their data (export everything held about them, erase it).
 
 Export and erasure need a key without a team: a team-restricted key sees part of the data
-only, and an export or erasure must be whole.
+only, and an export or erasure must be whole. A pre-flight check is open to team keys, and
+answers only about their team's promises: its evidence is what those promises rest on, as in
+the team's own outcomes.
+
+Customer ids are the senders' (``ACME/42`` is a fine CRM id), so the path takes the rest of
+the URL up to the route's last segment: ``/customers/ACME/42/export``.
 """
 
 from __future__ import annotations
@@ -10,9 +15,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Response
+from fastapi import APIRouter, HTTPException, Query, Response
 
-from api.deps import Admin, Reader, StateDep, authenticated
+from api.deps import Admin, Reader, StateDep, Whole
 from api.routes.outcomes import outcome_out
 from api.schemas import (
     CheckAnswer,
@@ -24,28 +29,13 @@ from api.schemas import (
     ProspectiveRecord,
     WouldBreak,
 )
-from engine.keys import ApiKey
 from engine.privacy import erasure, export
 from engine.records import parse_record
 
 router = APIRouter(tags=["customers"])
 
 
-def _whole(key: Annotated[ApiKey, Depends(authenticated)]) -> ApiKey:
-    """A key without a team (checked before its scopes, so the refusal says why)."""
-    if key.team is not None:
-        raise HTTPException(
-            403,
-            f"the key '{key.name}' is limited to team '{key.team}': "
-            "team-restricted keys cannot export or erase",
-        )
-    return key
-
-
-Whole = Annotated[ApiKey, Depends(_whole)]
-
-
-@router.get("/customers/{customer_id}/promises", response_model=CustomerStanding)
+@router.get("/customers/{customer_id:path}/promises", response_model=CustomerStanding)
 def customer_promises(customer_id: str, state: StateDep, key: Reader) -> CustomerStanding:
     """Every promise's standing for one customer: open clocks, at risk, recent breaches."""
     standing = state.queries.standing(customer_id, team=key.team)
@@ -63,7 +53,7 @@ def customer_promises(customer_id: str, state: StateDep, key: Reader) -> Custome
     )
 
 
-@router.post("/customers/{customer_id}/check", response_model=CheckAnswer)
+@router.post("/customers/{customer_id:path}/check", response_model=CheckAnswer)
 def check_customer(
     customer_id: str, planned: ProspectiveRecord, state: StateDep, key: Reader
 ) -> CheckAnswer:
@@ -89,7 +79,7 @@ def check_customer(
 
 
 @router.get(
-    "/customers/{customer_id}/export",
+    "/customers/{customer_id:path}/export",
     response_model=CustomerExport,
     responses={200: {"content": {"application/zip": {}}}},
 )
@@ -115,7 +105,7 @@ def export_customer(
     return CustomerExport(**document)
 
 
-@router.delete("/customers/{customer_id}", response_model=ErasureAnswer)
+@router.delete("/customers/{customer_id:path}", response_model=ErasureAnswer)
 def erase_customer(
     customer_id: str, body: ErasureRequest, state: StateDep, _: Whole, key: Admin
 ) -> ErasureAnswer:

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from api.deps import Admin, Reader, StateDep, ValidPromise, team_of
+from api.deps import Admin, Reader, StateDep, ValidPromise, Whole, team_of
 from api.schemas import (
     BacktestAnswer,
     DraftPromise,
@@ -47,9 +47,14 @@ def reload_promises(state: StateDep, _: Admin) -> ReloadAnswer:
     response_model=BacktestAnswer,
     responses={422: {"description": "The draft is invalid (FILE:LINE problems)."}},
 )
-def backtest_promise(draft: DraftPromise, state: StateDep, _: Reader) -> Any:
+def backtest_promise(draft: DraftPromise, state: StateDep, _: Whole, key: Reader) -> Any:
     """Evaluate a draft definition over the stored history, storing nothing: its
-    outcomes, and which opportunities would change state against the version in force."""
+    outcomes, and which opportunities would change state against the version in force.
+
+    A draft may match any record (its `start` broadly, a `matches` condition as an oracle
+    on attribute values), and judging it takes every record of its scopes, whoever handled
+    them: there is no team's share of the history to run it over, so a team key gets 403.
+    """
     return BacktestAnswer(**state.sandbox.backtest(draft.yaml))
 
 

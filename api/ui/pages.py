@@ -3,7 +3,10 @@ and API keys as the JSON API.
 
 Browsers cannot send bearer headers, so a login form keeps the key in an HttpOnly,
 SameSite=Strict cookie; a page without a valid key redirects to that form instead of
-answering JSON. Routes read the database, so they are plain ``def``.
+answering JSON. The cookie opens these pages only: the JSON API takes bearer keys, so a page
+on another port of the same host (same site: the cookie goes along) cannot make a logged-in
+browser call it. Forms that change state (log in, log out) also check that they were posted
+from this origin. Routes read the database, so they are plain ``def``.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Cookie, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
@@ -21,15 +24,15 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup
 
-from api.deps import KEY_COOKIE, AppState, StateDep, get_state
+from api.deps import KEY_COOKIE, AppState, StateDep, get_state, usable_key
 from engine import outcomes
 from engine.docs import features, results, site
 from engine.docs.features import scenarios
-from engine.keys import ApiKey, verify
+from engine.keys import UNKNOWN, ApiKey
 from engine.reading.journey import customer_journey
 from engine.reading.period import Bounds, PeriodTooLong
 from engine.reading.queries import OutcomeFilter
-from engine.reading.reports import render, trend
+from engine.reading.reports import build, render, trend
 from rules.models import Catalog, Promise
 from rules.summary import summarise
 
@@ -64,14 +67,32 @@ _env.filters.update(percent=_percent, when=_when, shown=_shown, segment=lambda s
 def _viewer(
     state: StateDep, cookie: Annotated[str | None, Cookie(alias=KEY_COOKIE)] = None
 ) -> ApiKey:
-    """The logged-in key with the ``read`` scope, or a redirect to the login form."""
-    key = verify(state.sessions, cookie) if cookie else None
-    if key is None or not key.allows("read"):
+    """The logged-in key with the ``read`` scope, or a redirect to the login form (also
+    once the key expired or was revoked)."""
+    key = usable_key(state, cookie) if cookie else None
+    if not isinstance(key, ApiKey) or not key.allows("read"):
         raise HTTPException(303, "log in with an API key", headers={"Location": LOGIN})
     return key
 
 
+def _same_origin(request: Request) -> None:
+    """A form that changes state must come from a page of this origin (CSRF, login CSRF):
+    browsers send ``Origin`` with every POST (``Referer`` is the fallback). Behind a proxy
+    the origin is the one the browser saw: the proxy passes ``Host`` and
+    ``X-Forwarded-Proto`` (see the README)."""
+    sent = request.headers.get("origin")
+    if sent is None and (referer := request.headers.get("referer")):
+        parts = urlsplit(referer)
+        sent = f"{parts.scheme}://{parts.netloc}"
+    own = f"{request.url.scheme}://{request.url.netloc}"
+    if sent != own:
+        raise HTTPException(
+            403, f"this form must be posted from {own} (it came from {sent or 'no origin'})"
+        )
+
+
 Viewer = Annotated[ApiKey, Depends(_viewer)]
+SameOrigin = Depends(_same_origin)
 From = Annotated[str | None, Query(alias="from", description="a date or ISO 8601 time")]
 To = Annotated[str | None, Query(alias="to", description="a date or ISO 8601 time")]
 
@@ -108,6 +129,15 @@ def _sees(key: ApiKey, team: str) -> bool:
     return key.team in (None, team)
 
 
+def _unseen_team(request: Request, state: AppState, key: ApiKey, team: str) -> HTMLResponse | None:
+    """The refusal of a team's page: unknown (404) or not the key's team (403)."""
+    if team not in state.catalog.teams:
+        return _refuse(request, key, 404, f"There is no team '{team}' in promises/teams.yaml.")
+    if not _sees(key, team):
+        return _refuse(request, key, 403, f"The key '{key.name}' may only read team '{key.team}'.")
+    return None
+
+
 # --- login -------------------------------------------------------------------------------------
 
 
@@ -116,14 +146,14 @@ def login_form(request: Request) -> HTMLResponse:
     return _page(request, "login", None)
 
 
-@router.post("/login", response_class=HTMLResponse, response_model=None)
+@router.post("/login", response_class=HTMLResponse, response_model=None, dependencies=[SameOrigin])
 def login(
     request: Request, state: StateDep, key: Annotated[str, Form()] = ""
 ) -> HTMLResponse | RedirectResponse:
     """Check the key once, then keep it in a cookie the page's scripts (none) cannot read."""
-    found = verify(state.sessions, key.strip()) if key.strip() else None
-    if found is None:
-        message = "That API key is unknown or revoked. Create one with `promise keys create`."
+    found = usable_key(state, key.strip()) if key.strip() else None
+    if not isinstance(found, ApiKey):
+        message = f"That key is refused: {found or UNKNOWN}. Create one with `promise keys create`."
         return _page(request, "login", None, 401, message=message)
     if not found.allows("read"):
         message = f"The key '{found.name}' lacks the 'read' scope the dashboard needs."
@@ -139,7 +169,7 @@ def login(
     return response
 
 
-@router.post("/logout")
+@router.post("/logout", dependencies=[SameOrigin])
 def logout() -> RedirectResponse:
     response = RedirectResponse(LOGIN, status_code=303)
     response.delete_cookie(KEY_COOKIE)
@@ -228,10 +258,8 @@ def overview(
 @router.get("/teams/{team}", response_class=HTMLResponse)
 def team_page(request: Request, team: str, state: StateDep, key: Viewer) -> HTMLResponse:
     """A team's promises, what is at risk now, and its latest breaches."""
-    if team not in state.catalog.teams:
-        return _refuse(request, key, 404, f"There is no team '{team}' in promises/teams.yaml.")
-    if not _sees(key, team):
-        return _refuse(request, key, 403, f"The key '{key.name}' may only read team '{key.team}'.")
+    if (refused := _unseen_team(request, state, key, team)) is not None:
+        return refused
     promises = [p for p in state.catalog.promises.values() if p.owner == team]
     weeks = trend.weekly_trend(
         state.sessions, team=team, max_weeks=Bounds.from_settings(state.settings).max_weeks
@@ -275,12 +303,27 @@ def promise_page(request: Request, promise_id: str, state: StateDep, key: Viewer
 def customer_page(request: Request, customer_id: str, state: StateDep, key: Viewer) -> HTMLResponse:
     """The customer's journey across channels and teams, with its moments of truth.
 
-    Records are shown whoever handled them (the journey is the point); outcomes only of the
-    key's team when it is restricted, as everywhere else.
+    A key without a team sees every record; a team key sees the records its team handled
+    and those its team's outcomes rest on, and only its team's outcomes, as in the API.
     """
     journey = customer_journey(state.sessions, state.queries, customer_id, team=key.team)
     status = 200 if journey.total else 404
     return _page(request, "customer", key, status, journey=journey)
+
+
+@router.get("/reports/{team}", response_class=HTMLResponse)
+def report_page(
+    request: Request, team: str, state: StateDep, key: Viewer, since: From = None, until: To = None
+) -> HTMLResponse:
+    """The team's breach report (as ``GET /reports/{team}``, which takes bearer keys only)."""
+    if (refused := _unseen_team(request, state, key, team)) is not None:
+        return refused
+    try:
+        period = _moment(since, "from"), _moment(until, "to")
+    except ValueError as exc:
+        return _refuse(request, key, 422, str(exc))
+    report = build.build_report(state.sessions, state.catalog, team, *period)
+    return HTMLResponse(render.render(report, "html"))
 
 
 # --- living documentation: the pages of `promise docs`, rendered by the same function -----------

@@ -52,11 +52,17 @@ def customer_journey(
     limit: int = 500,
     outcomes: int = 2_000,
 ) -> Journey:
-    """The customer's records and, of ``team`` only when given, the outcomes they decided."""
+    """The customer's records and the outcomes they decided; with ``team``, that team's
+    outcomes and only the records it handled or its outcomes rest on (a team does not read
+    what other teams were told), counted in ``total`` alone."""
     with sessions() as session:
         records, total = record_table.customer_records(session, customer_id, limit)
     steps = {record.id: Step(record) for record in records}
     found = queries.latest(OutcomeFilter(customer_id=customer_id, team=team), outcomes)
+    if team is not None:
+        evidence = {i for outcome in found for i in outcome.fields["evidence"]}
+        steps = {i: s for i, s in steps.items() if s.record.team == team or i in evidence}
+        total = len(steps)
     for outcome in reversed(found):
         evidence: list[str] = outcome.fields["evidence"]
         decided = outcome.fields["state"] not in OPEN_STATES

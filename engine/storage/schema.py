@@ -181,6 +181,7 @@ class ApiKeyRow(Base):
     team: Mapped[str | None]
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]
 
 
 class BreachActionRow(Base):
