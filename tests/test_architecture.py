@@ -14,8 +14,16 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("rules", "engine", "api")
 RULES_CORE = "engine.evaluation.rules_core"
 
-BASE = {"engine.clock", "engine.settings", "engine.errors", "engine.outcomes", "engine.records"}
-"""Plain values every room may use: time, settings, errors, outcomes and records."""
+BASE = {
+    "engine.clock",
+    "engine.settings",
+    "engine.errors",
+    "engine.outcomes",
+    "engine.records",
+    "engine.lifeline",
+}
+"""Plain values every room may use: time, settings, errors, outcomes and records; and the
+lifeline that ties a child process to its parent."""
 
 ROOMS_BELOW: dict[str, set[str]] = {
     "engine.storage": set(),
