@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import multiprocessing
 import resource
+import signal
 import threading
 from collections.abc import Callable
 from multiprocessing.connection import Connection
@@ -153,8 +154,7 @@ class _Child:
         """``job(*args)`` in the child within ``limit`` seconds; its exception re-raised."""
         try:
             if not self.ready:
-                self._receive(STARTUP_SECONDS)
-                self.ready = True
+                self._start(STARTUP_SECONDS)
             self.jobs.send((job, args))
             ok, value = self._receive(limit)
         except (EOFError, OSError):
@@ -166,6 +166,14 @@ class _Child:
             self.kill()
             raise _Stopped("memory")
         raise value
+
+    def _start(self, limit: float) -> None:
+        """Wait until the child has imported the engine (not counted in a request's limit)."""
+        try:
+            self._receive(limit)
+        except _Stopped:
+            raise _Stopped("died") from None
+        self.ready = True
 
     def _receive(self, limit: float) -> Any:
         if not self.jobs.poll(limit):
@@ -180,7 +188,9 @@ class _Child:
 
 
 def _serve(jobs: Connection, memory_mb: int | None) -> None:
-    """The child: limit its memory, import the engine, then run jobs until the pipe closes."""
+    """The child: limit its memory, import the engine, then run jobs until the pipe closes.
+    Its parent decides when it ends: a Ctrl-C meant for the server is ignored here."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     parent = multiprocessing.parent_process()
     if parent is not None:
         die_with_parent(parent.sentinel, grace=0.0)
