@@ -30,7 +30,8 @@ from engine.settings import Settings
 from rules.errors import DefinitionError
 
 STARTUP_SECONDS = 60.0
-"""How long a new child may take to import the engine, apart from the request's limit."""
+"""How long a new child may take to start (import the engine, load the catalog), apart from
+the limit of the request that waits for it."""
 
 
 class SandboxCrashed(Unavailable):
@@ -92,7 +93,7 @@ class Sandbox:
         try:
             with self._lock:
                 child = self._idle.pop() if self._idle else None
-            child = child or _Child(self.settings.sandbox_memory_mb)
+            child = child or _Child(self._settings(), self.settings.sandbox_memory_mb)
             return child.run(job, args, limit)
         except _Stopped as stopped:
             child = None  # killed: the next request starts a fresh one
@@ -140,11 +141,11 @@ class _Stopped(Exception):
 class _Child:
     """One evaluation process and the pipe it takes jobs on (one at a time)."""
 
-    def __init__(self, memory_mb: int | None) -> None:
+    def __init__(self, settings: dict[str, Any], memory_mb: int | None) -> None:
         context = multiprocessing.get_context("spawn")
         self.jobs, theirs = context.Pipe()
         self.process = context.Process(
-            target=_serve, args=(theirs, memory_mb), name="promise-sandbox", daemon=True
+            target=_serve, args=(theirs, settings, memory_mb), name="promise-sandbox", daemon=True
         )
         self.process.start()
         theirs.close()
@@ -168,7 +169,8 @@ class _Child:
         raise value
 
     def _start(self, limit: float) -> None:
-        """Wait until the child has imported the engine (not counted in a request's limit)."""
+        """Wait until the child has loaded the engine and the catalog (not counted in a
+        request's limit: on a busy machine that alone can take seconds)."""
         try:
             self._receive(limit)
         except _Stopped:
@@ -187,9 +189,9 @@ class _Child:
         self.jobs.close()
 
 
-def _serve(jobs: Connection, memory_mb: int | None) -> None:
-    """The child: limit its memory, import the engine, then run jobs until the pipe closes.
-    Its parent decides when it ends: a Ctrl-C meant for the server is ignored here."""
+def _serve(jobs: Connection, settings: dict[str, Any], memory_mb: int | None) -> None:
+    """The child: limit its memory, load the engine and the catalog, then run jobs until the
+    pipe closes. Its parent decides when it ends: a Ctrl-C meant for the server is ignored."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     parent = multiprocessing.parent_process()
     if parent is not None:
@@ -197,12 +199,14 @@ def _serve(jobs: Connection, memory_mb: int | None) -> None:
     if memory_mb is not None:
         size = memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (size, size))
-    import engine.evaluation.core_check
-    import engine.evaluation.rules_core
-    import engine.runtime
     import engine.sandbox.backtest
     import engine.sandbox.preflight  # noqa: F401  (imported before the first request's clock)
+    from engine.runtime import Runtime
 
+    try:  # the catalog the first request will most likely name (see _loaded)
+        _cached.update(key=None, runtime=Runtime.open(Settings(**settings), migrated=False))
+    except Exception:  # e.g. files edited into an invalid state: the first request says so
+        _cached.clear()
     jobs.send(True)
     while True:
         try:
@@ -224,10 +228,13 @@ _cached: dict[str, Any] = {}
 
 def _loaded(settings: dict[str, Any], catalog: str) -> tuple[Any, Any]:
     """The catalog and sessions in the child, loaded once per catalog in force (the parent
-    has migrated the database)."""
+    has migrated the database). The first request takes the catalog loaded at the child's
+    start: both come from the files as they are, as a load here would."""
     from engine.runtime import Runtime
 
     key = repr((sorted(settings.items()), catalog))
+    if _cached.get("runtime") and _cached["key"] is None:
+        _cached["key"] = key
     if _cached.get("key") != key:
         _cached.update(key=key, runtime=Runtime.open(Settings(**settings), migrated=False))
     return _cached["runtime"].catalog, _cached["runtime"].sessions
