@@ -229,8 +229,10 @@ class Supervisor:
 
     def terminate(self) -> None:
         """Start no new child, and ask the running one to stop (SIGTERM: it finishes its
-        round)."""
+        round). Only once: a second SIGTERM would end it at once."""
         with self._lock:
+            if self._stop.is_set():
+                return
             self._stop.set()
             if self.process and self.process.poll() is None:
                 self.process.terminate()

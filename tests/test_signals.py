@@ -3,7 +3,8 @@
 The server runs in the test's own process group, so nothing here can stop its children by
 signalling a group: SIGTERM to ``serve`` must stop the worker, the dispatcher and the
 sandbox's children within the grace period, and after a ``kill -9`` of ``serve`` alone they
-must stop by themselves. Run on their own, ``promise worker`` and ``promise dispatcher``
+must stop by themselves; one that does not stop within the grace period is killed. Run on
+their own, ``promise worker`` and ``promise dispatcher``
 finish their round and exit 0 on SIGTERM.
 """
 
@@ -70,10 +71,14 @@ def family(
     db_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[Server, list[Proc]]]:
     """A server (in the test's process group) that has answered a pre-flight check, and
-    every process it started: the worker, the dispatcher and the sandbox's child(ren)."""
+    every process it started: the worker, the dispatcher and the sandbox's child(ren). Its
+    worker hangs once the file ``stuck`` exists in ``tmp_path`` (tests/faulty)."""
     if db_engine.dialect.name != "sqlite":
         pytest.skip("processes, not databases: SQLite is enough")
     monkeypatch.setenv("PROMISE_SHUTDOWN_GRACE_SECONDS", str(GRACE))
+    faulty = str(ROOT / "tests" / "faulty")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([faulty, os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.setenv("PROMISE_TEST_STUCK_WORKER", str(tmp_path / "stuck"))
     server = start_server(db_engine.url.render_as_string(False), tmp_path, "--no-live")
     processes: list[Proc] = []
     try:
@@ -105,6 +110,21 @@ def test_sigterm_stops_serve_and_everything_it_started_within_the_grace_period(
     assert not _gone_by(processes, told + GRACE + 2)
     log = (server.tmp_path / f"serve-{server.url.rsplit(':', 1)[1]}.log").read_text()
     assert "did not stop within the grace period" not in log  # stopped, not killed
+
+
+def test_a_child_still_running_at_the_end_of_the_grace_period_is_killed(
+    family: tuple[Server, list[Proc]],
+) -> None:
+    server, processes = family
+    (server.tmp_path / "stuck").touch()
+    time.sleep(1)  # the worker's next round (every 0.05 s) has begun, and hangs
+    told = time.monotonic()
+    server.process.send_signal(signal.SIGTERM)
+    assert server.process.wait(timeout=GRACE + 10) == 0
+    assert time.monotonic() - told >= GRACE - 0.5  # the worker was given its grace period
+    assert not _gone_by(processes, time.monotonic() + 2)
+    log = (server.tmp_path / f"serve-{server.url.rsplit(':', 1)[1]}.log").read_text()
+    assert "worker did not stop within the grace period; killing it" in log
 
 
 def test_the_children_of_a_killed_serve_stop_by_themselves(

@@ -8,7 +8,12 @@ by commas. Other promises and versions are untouched.
 
 ``PROMISE_TEST_SANDBOX="<draft promise id>:sleep"`` makes a backtest of a draft with that id
 sleep for an hour in the sandbox's child (tests/test_sandbox.py: the time limit); ``...:hog``
-makes it allocate 1 GiB (the memory limit). Without the variables this module does nothing.
+makes it allocate 1 GiB (the memory limit).
+
+``PROMISE_TEST_STUCK_WORKER=<path>``: once that file exists, the worker's next round hangs
+(tests/test_signals.py: a child that does not stop within the grace period).
+
+Without the variables this module does nothing.
 """
 
 import os
@@ -52,3 +57,20 @@ if _SANDBOX:
         return _backtest(draft, sessions)
 
     _backtest_module.backtest = _faulty_backtest
+
+_STUCK = os.environ.get("PROMISE_TEST_STUCK_WORKER")
+
+if _STUCK:
+    import time
+    from pathlib import Path
+
+    from engine.service import PromiseService
+
+    _evaluate = PromiseService.evaluate_pending
+
+    def _stuck_evaluate(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if Path(_STUCK).exists():
+            time.sleep(3600)  # a signal's handler runs, and the sleep goes on
+        return _evaluate(self, *args, **kwargs)
+
+    PromiseService.evaluate_pending = _stuck_evaluate
