@@ -51,7 +51,10 @@ def _engine_error(request: Request, exc: PromiseEngineError) -> JSONResponse:
         body["detail"] = f"the key '{key.name}' may only act for team '{key.team}': {exc}"
     if isinstance(exc, InvalidDefinition):
         body["problems"] = exc.problems
-    return JSONResponse(body, status_code=status)
+    headers = {}
+    if isinstance(exc, Unavailable) and exc.retry_after is not None:
+        headers["Retry-After"] = str(exc.retry_after)
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:

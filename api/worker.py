@@ -10,6 +10,7 @@ the alerts those outcomes queued, so a slow receiver never holds up evaluation.
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 import threading
@@ -19,6 +20,7 @@ from datetime import UTC, datetime
 from engine.alerting.dispatch import Dispatcher
 from engine.errors import DATABASE_DOWN, InvalidDefinition
 from engine.evaluation import quarantine
+from engine.lifeline import open_lifeline
 from engine.privacy import retention
 from engine.runtime import Runtime
 from engine.service import PromiseService
@@ -31,10 +33,18 @@ RETENTION_EVERY = 3600.0
 
 
 def run_worker(
-    settings: Settings, *, live: bool, interval: float, once: bool = False, batch: int = 2_000
+    settings: Settings,
+    *,
+    live: bool,
+    interval: float,
+    once: bool = False,
+    batch: int = 2_000,
+    stop: threading.Event | None = None,
 ) -> int:
-    """Run until stopped (or, with ``once``, until the queue is empty); returns how many
-    records this worker evaluated."""
+    """Run until ``stop`` is set (or, with ``once``, until the queue is empty); returns how
+    many records this worker evaluated. A round under way when ``stop`` is set is finished:
+    it is one transaction, so stopping mid-round would only waste it."""
+    stop = stop or threading.Event()
     runtime = Runtime.open(settings, quarantine_refused=True)
     journal = quarantine.CrashJournal(settings.database_url)
     if crash := journal.left_behind():  # the previous worker died in the rules core
@@ -43,11 +53,12 @@ def run_worker(
         journal.clear()
     service = PromiseService(runtime.catalog, runtime.sessions, journal=journal)
     edits = _Edits(runtime)
+    log.info("worker %d started", os.getpid())
     evaluated = 0
     retention_due = time.monotonic()
-    outage = _Outage()
+    outage = _Outage(stop)
     size = _BatchSize(batch, runtime.db.dialect.name == "sqlite")
-    while True:
+    while not stop.is_set():
         if edits.reloaded():
             service = PromiseService(runtime.catalog, runtime.sessions, journal=journal)
         try:
@@ -71,9 +82,10 @@ def run_worker(
             continue
         outage.rounds = 0
         if once and not done:
-            return evaluated
+            break
         if not done:
-            time.sleep(interval)
+            stop.wait(interval)
+    return evaluated
 
 
 class _BatchSize:
@@ -96,15 +108,16 @@ class _BatchSize:
 
 class _Outage:
     """Backs off while the database is unreachable. A round that failed committed nothing
-    (each is one transaction), so it is simply tried again."""
+    (each is one transaction), so it is simply tried again. A stop cuts the wait short."""
 
-    def __init__(self) -> None:
+    def __init__(self, stop: threading.Event) -> None:
         self.rounds = 0
+        self.stop = stop
 
     def wait(self, exc: Exception) -> None:
         self.rounds += 1
         log.warning("database unavailable (%s); retrying", str(exc).splitlines()[0])
-        time.sleep(min(0.5 * 2**self.rounds, 10.0))
+        self.stop.wait(min(0.5 * 2**self.rounds, 10.0))
 
 
 class _Edits:
@@ -133,16 +146,20 @@ class _Edits:
         return True
 
 
-def run_dispatcher(settings: Settings, *, interval: float, once: bool = False) -> int:
-    """Deliver alerts until stopped (or, with ``once``, until nothing is due); returns how
-    many deliveries were attempted."""
+def run_dispatcher(
+    settings: Settings, *, interval: float, once: bool = False, stop: threading.Event | None = None
+) -> int:
+    """Deliver alerts until ``stop`` is set (or, with ``once``, until nothing is due), the
+    round under way finished; returns how many deliveries were attempted."""
+    stop = stop or threading.Event()
     runtime = Runtime.open(settings, quarantine_refused=True)
     dispatcher = Dispatcher(settings, runtime.catalog, runtime.sessions)
     edits = _Edits(runtime)
     attempted = 0
-    outage = _Outage()
+    log.info("dispatcher %d started", os.getpid())
+    outage = _Outage(stop)
     try:
-        while True:
+        while not stop.is_set():
             if edits.reloaded():
                 dispatcher.catalog = runtime.catalog
             try:
@@ -153,22 +170,29 @@ def run_dispatcher(settings: Settings, *, interval: float, once: bool = False) -
             outage.rounds = 0
             attempted += done
             if once and not done:
-                return attempted
+                break
             if not done:
-                time.sleep(interval)
+                stop.wait(interval)
     finally:
         dispatcher.close()
+    return attempted
 
 
 class Supervisor:
     """Keeps one background process (``promise worker`` or ``promise dispatcher``) running
-    beside the HTTP server; restarts it if it dies."""
+    beside the HTTP server; restarts it if it dies.
+
+    Each child gets a lifeline (:mod:`engine.lifeline`) and stops by itself once this
+    process is gone, even by ``kill -9``; :func:`stop_all` stops the children of a server
+    that is shutting down.
+    """
 
     def __init__(self, command: str, *options: str) -> None:
         self.name = command
         self.command = [sys.executable, "-m", "api.cli.main", command, *options]
         self.process: subprocess.Popen[bytes] | None = None
         self._stop = threading.Event()
+        self._lock = threading.RLock()  # no child is started once ``_stop`` is set
         self._thread = threading.Thread(
             target=self._watch, name=f"{command}-supervisor", daemon=True
         )
@@ -178,22 +202,59 @@ class Supervisor:
 
     def _watch(self) -> None:
         backoff = 0.5
-        while not self._stop.is_set():
-            self.process = subprocess.Popen(self.command)
+        while True:
+            with self._lock:
+                if self._stop.is_set():
+                    return
+                read, write = open_lifeline()
+                try:
+                    self.process = subprocess.Popen(
+                        [*self.command, "--lifeline", str(read)], pass_fds=(read,)
+                    )
+                except OSError:
+                    os.close(write)
+                    raise
+                finally:
+                    os.close(read)
             started = time.monotonic()
-            while self.process.poll() is None and not self._stop.is_set():
-                time.sleep(0.2)
+            try:
+                self.process.wait()
+            finally:
+                os.close(write)
             if self._stop.is_set():
-                break
+                return
             log.warning("%s exited with %s; restarting", self.name, self.process.returncode)
             backoff = 0.5 if time.monotonic() - started > 30 else min(backoff * 2, 10)
             self._stop.wait(backoff)
 
-    def stop(self) -> None:
-        self._stop.set()
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+    def terminate(self) -> None:
+        """Start no new child, and ask the running one to stop (SIGTERM: it finishes its
+        round). Only once: a second SIGTERM would end it at once."""
+        with self._lock:
+            if self._stop.is_set():
+                return
+            self._stop.set()
+            if self.process and self.process.poll() is None:
+                self.process.terminate()
+
+    def join(self, deadline: float) -> None:
+        """Wait until the child has stopped, and kill it if it still runs at ``deadline``
+        (``time.monotonic``)."""
+        if self._thread.ident is None:  # never started
+            return
+        self._thread.join(max(0.0, deadline - time.monotonic()))
+        if self._thread.is_alive():
+            log.warning("%s did not stop within the grace period; killing it", self.name)
+            with self._lock:
+                if self.process:
+                    self.process.kill()
+            self._thread.join()
+
+
+def stop_all(supervisors: list[Supervisor], grace: float) -> None:
+    """Stop every supervised child at once, within ``grace`` seconds in all."""
+    deadline = time.monotonic() + grace
+    for supervisor in supervisors:
+        supervisor.terminate()
+    for supervisor in supervisors:
+        supervisor.join(deadline)

@@ -52,6 +52,9 @@ class TooLarge(PromiseEngineError):
 class Unavailable(PromiseEngineError):
     """The request is sound but cannot be served now: retry, or fix the configuration."""
 
+    retry_after: int | None = None
+    """Seconds after which trying again may succeed; None when only a fix will help."""
+
 
 class OtherTeam(Forbidden):
     """The object belongs to a team other than the one the caller may act for."""

@@ -58,3 +58,17 @@ class Settings(BaseSettings):
     """How far after the wall clock a record's ``occurred_at`` may lie (default one day, for
     senders' clock skew); later records are refused: the engine's clock is the latest event
     time seen, so one record from the future would break every open deadline at once."""
+
+    shutdown_grace_seconds: float = Field(default=10.0, ge=0)
+    """After SIGTERM or SIGINT, how long ``promise serve`` lets requests in flight, the
+    worker's round and the dispatcher's deliveries finish before it kills what is left; also
+    how long an orphaned worker or dispatcher may take to stop once its parent is gone."""
+    sandbox_processes: int = Field(default=2, ge=1, le=64)
+    """Child processes for pre-flight checks, backtests and a customer's given items; a
+    request that finds them all busy is answered 503 with Retry-After."""
+    sandbox_timeout_seconds: float = Field(default=30.0, gt=0)
+    """The longest one sandboxed evaluation may take; its child is then killed and replaced,
+    and the request answered 503 with Retry-After."""
+    sandbox_memory_mb: int | None = Field(default=1024, ge=128)
+    """The address space (RLIMIT_AS) of each sandbox child, in MiB; an evaluation that needs
+    more fails with 503 and its child is replaced. None: no limit."""

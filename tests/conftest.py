@@ -156,6 +156,32 @@ class Server:
         raise AssertionError("condition not met before the timeout")
 
 
+@dataclass(frozen=True)
+class Proc:
+    """A live process as /proc shows it; ``started`` (clock ticks after boot) tells it from
+    a later process that reuses its pid."""
+
+    pid: int
+    ppid: int
+    group: int
+    started: int
+
+
+def live_processes() -> list[Proc]:
+    """Every process on this machine that is running (not a zombie waiting to be reaped)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except OSError:  # gone meanwhile
+            continue
+        if fields[0] != "Z":
+            found.append(Proc(int(entry.name), int(fields[1]), int(fields[2]), int(fields[19])))
+    return found
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

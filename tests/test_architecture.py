@@ -21,9 +21,10 @@ BASE = {
     "engine.outcomes",
     "engine.records",
     "engine.spreadsheet",
+    "engine.lifeline",
 }
-"""Plain values every room may use: time, settings, errors, outcomes, records and the one
-CSV writer."""
+"""Plain values every room may use: time, settings, errors, outcomes, records, the one CSV
+writer, and the lifeline that ties a child process to its parent."""
 
 ROOMS_BELOW: dict[str, set[str]] = {
     "engine.storage": set(),

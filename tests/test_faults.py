@@ -35,7 +35,7 @@ import httpx
 import pytest
 from sqlalchemy import select, text
 
-from conftest import ROOT, Server, fresh_postgres, start_server, stop_server
+from conftest import ROOT, Server, fresh_postgres, live_processes, start_server, stop_server
 from engine.clock import to_micros
 from engine.outcomes import Outcome
 from engine.records import Interaction, parse_record
@@ -74,17 +74,7 @@ def _history(count: int, seed: int) -> list[dict[str, Any]]:
 
 def _group_members(group: int) -> list[int]:
     """Live (not zombie) processes in process group ``group``."""
-    members = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rpartition(")")[2].split()
-        except OSError:  # gone meanwhile
-            continue
-        if int(fields[2]) == group and fields[0] != "Z":
-            members.append(int(entry.name))
-    return members
+    return [p.pid for p in live_processes() if p.group == group]
 
 
 def _kill_server(server: Server) -> list[int]:

@@ -4,13 +4,28 @@ the evaluation worker, and the alert dispatcher."""
 from __future__ import annotations
 
 import signal
-from typing import Annotated
+import threading
+from types import FrameType
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from engine.errors import InvalidDefinition
 from engine.settings import Settings
 from rules.errors import DefinitionError
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from api.worker import Supervisor
+
+
+Lifeline = Annotated[
+    int | None,
+    typer.Option(
+        hidden=True, help="Set by `promise serve`: a pipe whose end-of-file means it is gone."
+    ),
+]
 
 
 def serve(
@@ -30,16 +45,22 @@ def serve(
     Uses $PROMISE_DATABASE_URL (default: sqlite:///promise.db in this directory) and
     $PROMISE_DIR (default: ./promises). OpenAPI at /docs and /openapi.json.
 
+    SIGTERM or SIGINT: requests in flight, the worker's round and the dispatcher's deliveries
+    are finished, what still runs after $PROMISE_SHUTDOWN_GRACE_SECONDS (default 10) is
+    killed, and it exits 0. Its children stop by themselves if it is killed outright.
+
     Example: `promise serve --port 8000`
     """
-    import uvicorn
-
     from api.app import create_app
-    from api.logs import uvicorn_log_config
-    from api.worker import Supervisor
+    from api.worker import Supervisor, stop_all
 
+    settings = Settings()
+    # Until the end of startup, and again when uvicorn has shut down and re-raises the
+    # signal it caught, SIGTERM and SIGINT leave through the ``finally`` below.
+    signal.signal(signal.SIGTERM, _leave)
+    signal.signal(signal.SIGINT, _leave)
     try:
-        application = create_app(Settings())  # migrates and loads the catalog before the worker
+        application = create_app(settings)  # migrates and loads the catalog before the worker
     except DefinitionError as exc:
         typer.echo(f"the promise catalog is invalid (run `promise check`):\n{exc}", err=True)
         raise typer.Exit(1) from None
@@ -47,8 +68,6 @@ def serve(
         Supervisor("worker", "--interval", str(interval), "--live" if live else "--no-live"),
         Supervisor("dispatcher", "--interval", str(interval)),
     ]
-    for supervisor in supervisors:
-        supervisor.start()
 
     def reload_on_hangup(_signal: int, _frame: object) -> None:
         try:
@@ -60,14 +79,45 @@ def serve(
                 f"promise files are invalid; keeping the running promises:\n{problems}", err=True
             )
 
-    signal.signal(signal.SIGHUP, reload_on_hangup)
     try:
-        uvicorn.run(
-            application, host=host, port=port, log_level="info", log_config=uvicorn_log_config()
-        )
-    finally:
         for supervisor in supervisors:
-            supervisor.stop()
+            supervisor.start()
+        signal.signal(signal.SIGHUP, reload_on_hangup)
+        _serve_http(application, host, port, settings.shutdown_grace_seconds, supervisors)
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the children are being stopped
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        stop_all(supervisors, settings.shutdown_grace_seconds)
+
+
+def _leave(_signal: int, _frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
+def _serve_http(
+    application: FastAPI, host: str, port: int, grace: float, supervisors: list[Supervisor]
+) -> None:
+    """uvicorn until SIGTERM or SIGINT, when it finishes the requests in flight (at most
+    ``grace`` seconds) while the supervised children finish their rounds."""
+    import uvicorn
+
+    from api.logs import uvicorn_log_config
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            for supervisor in supervisors:
+                supervisor.terminate()
+            super().handle_exit(sig, frame)
+
+    config = uvicorn.Config(
+        application,
+        host=host,
+        port=port,
+        log_level="info",
+        log_config=uvicorn_log_config(),
+        timeout_graceful_shutdown=int(grace),
+    )
+    Server(config).run()
 
 
 def worker(
@@ -75,10 +125,12 @@ def worker(
     interval: Annotated[float, typer.Option(help="Poll interval when idle, seconds.")] = 0.5,
     once: Annotated[bool, typer.Option("--once", help="Drain the queue, then exit.")] = False,
     batch: Annotated[int, typer.Option(min=1, help="Records per transaction.")] = 2_000,
+    lifeline: Lifeline = None,
 ) -> None:
     """Evaluate accepted records from the database queue (started by `promise serve`).
 
-    Run several against one PostgreSQL database to share the work.
+    Run several against one PostgreSQL database to share the work. SIGTERM or SIGINT: the
+    round under way is finished, then it exits.
 
     Example: `promise worker --no-live --once`
     """
@@ -87,19 +139,25 @@ def worker(
     from api.worker import run_worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    evaluated = run_worker(Settings(), live=live, interval=interval, once=once, batch=batch)
+    settings = Settings()
+    stop = _stop_when_told(lifeline, settings)
+    evaluated = run_worker(
+        settings, live=live, interval=interval, once=once, batch=batch, stop=stop
+    )
     typer.echo(f"evaluated {evaluated} records", err=True)
 
 
 def dispatcher(
     interval: Annotated[float, typer.Option(help="Poll interval when idle, seconds.")] = 0.5,
     once: Annotated[bool, typer.Option("--once", help="Send what is due now, then exit.")] = False,
+    lifeline: Lifeline = None,
 ) -> None:
     """Deliver queued alerts to the owning teams' routes (started by `promise serve`).
 
     Retries with exponential backoff ($PROMISE_ALERT_BACKOFF_SECONDS, doubling) and marks a
     delivery dead after $PROMISE_ALERT_MAX_ATTEMPTS; applies silences and digests from
     teams.yaml and the API. Webhook secrets and SMTP settings come from the environment.
+    SIGTERM or SIGINT: the deliveries under way are finished, then it exits.
 
     Example: `CC_WEBHOOK_SECRET=s3cret promise dispatcher --once`
     """
@@ -108,5 +166,17 @@ def dispatcher(
     from api.worker import run_dispatcher
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    attempted = run_dispatcher(Settings(), interval=interval, once=once)
+    settings = Settings()
+    stop = _stop_when_told(lifeline, settings)
+    attempted = run_dispatcher(settings, interval=interval, once=once, stop=stop)
     typer.echo(f"attempted {attempted} deliveries", err=True)
+
+
+def _stop_when_told(lifeline: int | None, settings: Settings) -> threading.Event:
+    """Set by SIGTERM or SIGINT, and, under `promise serve`, when ``serve`` is gone."""
+    from engine.lifeline import die_with_parent, stop_on_signals
+
+    stop = stop_on_signals()
+    if lifeline is not None:
+        die_with_parent(lifeline, settings.shutdown_grace_seconds)
+    return stop
