@@ -77,7 +77,7 @@ def test_a_slow_backtest_times_out_without_holding_up_a_customer_and_the_next_wo
     assert answer.status_code == 503
     assert f"took longer than {TIMEOUT} s" in answer.json()["detail"]
     assert int(answer.headers["Retry-After"]) >= 1
-    assert TIMEOUT <= took < TIMEOUT + 10
+    assert took >= TIMEOUT  # killed at the limit (result() above bounds how long it may take)
     # The child was killed and is replaced: pre-flight and backtests work again.
     with server.client() as client:
         assert client.post("/customers/C-1/check", json=PLANNED).json()["ok"] is True
@@ -94,13 +94,13 @@ def test_a_full_pool_is_answered_503_with_retry_after_at_once(server: Server) ->
             )
             for _ in range(2)
         ]
-        time.sleep(1.5)  # both children busy
+        time.sleep(3)  # both children taken (a request takes its child as it arrives)
         with server.client() as client:
-            took, refused = _timed(client, "POST", "/customers/C-1/check", json=PLANNED)
+            refused = client.post("/customers/C-1/check", json=PLANNED)
             assert refused.status_code == 503
             assert "busy" in refused.json()["detail"]
             assert refused.headers["Retry-After"] == "1"
-            assert took < 2
+            assert not any(f.done() for f in slow)  # answered at once, not after a slow one
         assert [f.result(timeout=TIMEOUT + 30)[1].status_code for f in slow] == [503, 503]
     with server.client() as client:
         assert client.post("/customers/C-1/check", json=PLANNED).status_code == 200
