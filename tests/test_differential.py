@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -28,7 +28,7 @@ import engine_adapter
 import engine_paths
 import reference
 from conftest import BACKENDS, fresh_postgres
-from rules.models import Catalog
+from rules.models import Catalog, LimitPromise, NeverPromise
 from strategies import catalogs, histories, load, next_records, untils
 
 pytestmark = pytest.mark.differential
@@ -71,13 +71,15 @@ def as_json(outcome: dict[str, Any]) -> dict[str, Any]:
 
 
 def key_of(catalog: Catalog, outcome: dict[str, Any], opened: list[dict[str, Any]]) -> str:
-    """The engine's key of a reference outcome: ``scope#n`` for the n-th deadline
-    opportunity of its scope (``opened`` lists them all), the ``then`` record for never, the
-    scope for limit."""
-    kind = catalog.promises[outcome["promise"]].kind
-    if kind == "never":
+    """The engine's key of a reference outcome (docs/semantics.md): ``scope#n`` for the n-th
+    deadline opportunity of its scope (``opened`` lists them all), the ``then`` record for
+    never, the counted record for a windowed limit, the scope for an un-windowed one."""
+    promise = catalog.promises[outcome["promise"]]
+    if isinstance(promise, NeverPromise) or (
+        isinstance(promise, LimitPromise) and promise.within is not None
+    ):
         return outcome["evidence"][-1]
-    if kind == "limit":
+    if isinstance(promise, LimitPromise):
         return outcome["scope"]
     mine = sorted(
         (o["opened_at"], o["evidence"][0])
@@ -136,16 +138,26 @@ def test_the_service_backtest_and_preflight_agree_with_the_reference(
     paths: engine_paths.Paths, database: str, data: st.DataObject
 ) -> None:
     generated = data.draw(catalogs(), "catalog")
-    catalog = generated.catalog
     records = data.draw(histories(generated), "records")
     until = data.draw(untils(records), "until")
     seed = data.draw(st.integers(0, 2**32), "arrival order and batches")
-    last = max((r["occurred_at"] for r in records), default=generated.anchor)
     following = data.draw(next_records(generated, records), "next record")
     run = paths.run(
         engine_paths.through_service, generated.files, records, until, database, seed, following
     )
+    breaking = assert_service_agrees(generated.catalog, records, until, following, run)
+    event("pre-flight", "would break a promise" if breaking else "would break none")
 
+
+def assert_service_agrees(
+    catalog: Catalog,
+    records: list[dict[str, Any]],
+    until: datetime | None,
+    following: dict[str, Any],
+    run: engine_paths.ServiceRun,
+) -> list[tuple[str, tuple[str, ...]]]:
+    """What the service stored, backtested and answered in pre-flight for ``following`` is
+    what the reference decides; returns that pre-flight answer."""
     expected = reference.evaluate(catalog, records, until)
     assert run.stored == expected
     for pid in catalog.promises:
@@ -153,13 +165,52 @@ def test_the_service_backtest_and_preflight_agree_with_the_reference(
         assert outcomes == [as_json(o) for o in expected if o["promise"] == pid], pid
         assert changed == [], pid
 
-    clock = max([last, following["occurred_at"], *([until] if until else [])])
+    last = max(r["occurred_at"] for r in [*records, following])
+    clock = max([last, *([until] if until else [])])
     before = reference.evaluate(catalog, records, clock)
     after = reference.evaluate(catalog, [*records, following], clock)
     breaking = newly_broken(catalog, before, after, following["id"])
-    event("pre-flight", "would break a promise" if breaking else "would break none")
     assert run.preflight == breaking
     assert run.stored_after == after
+    return breaking
+
+
+# --- cases the generator found, kept as regression tests --------------------------------------
+
+ANCHOR = datetime(2024, 3, 8, 9, tzinfo=UTC)
+MESSAGE = {"customer_id": "C1", "channel": "email", "direction": "inbound", "type": "message"}
+
+
+def _one_promise(promise: dict[str, Any], calendar: dict[str, Any] | None = None) -> dict:
+    """The files of a catalog of one promise ``p0`` scoped by customer (and ``calendar`` as
+    ``cal0``)."""
+    files: dict[str, Any] = {"teams.yaml": {"teams": {"ops": {"name": "Ops"}}}}
+    if calendar:
+        files["calendars.yaml"] = {"calendars": {"cal0": calendar}}
+    doc = {"id": "p0", "title": "t", "owner": "ops", "scope": "customer_id", **promise}
+    return {**files, "p0.yaml": doc}
+
+
+def _messages(*minutes: int) -> list[dict[str, Any]]:
+    return [
+        {**MESSAGE, "id": f"r{n:02d}", "occurred_at": ANCHOR + timedelta(minutes=m)}
+        for n, m in enumerate(minutes)
+    ]
+
+
+def test_pre_flight_warns_of_each_excess_of_a_windowed_limit(
+    paths: engine_paths.Paths, database: str
+) -> None:
+    """Found by the first merged run: once a scope had one excess, the test's own oracle keyed
+    every outcome of a windowed limit by its scope and so expected no warning for a second,
+    while docs/semantics.md makes each counted record its own opportunity (keyed by its id),
+    and the engine rightly warned."""
+    files = _one_promise({"kind": "limit", "count": {"type": "message"}, "max": 1, "within": "1h"})
+    catalog = load(files)
+    assert catalog is not None
+    *records, following = _messages(0, 10, 20)  # r01 already over; r02 would be over again
+    run = paths.run(engine_paths.through_service, files, records, None, database, 0, following)
+    assert assert_service_agrees(catalog, records, None, following, run) == [("p0", ("r01",))]
 
 
 # --- found by the generator, not fixed here -------------------------------------------------------
@@ -176,8 +227,7 @@ _MIXED = pytest.mark.xfail(
 
 def _both(promise: dict[str, Any], *records: dict[str, Any]) -> tuple[list, list]:
     """(engine, reference) states and evidence of a one-promise catalog scoped by customer."""
-    doc = {"id": "p", "title": "t", "owner": "ops", "scope": "customer_id", **promise}
-    catalog = load({"teams.yaml": {"teams": {"ops": {"name": "Ops"}}}, "p.yaml": doc})
+    catalog = load(_one_promise(promise))
     assert catalog is not None
     full = [
         {"occurred_at": datetime(2024, 3, 1, 9, n, tzinfo=UTC), "customer_id": "C1", **r}
