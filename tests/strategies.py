@@ -42,8 +42,8 @@ is merged: the generator then covers that shape again.
 
 Issue #14 items 6 and 7 (business days, opening hours inside a DST change) need no switch:
 the reference has its own business-time arithmetic (``reference.OpeningHours``, reading only
-the calendar's definition), so the differential tests compare it too; the business-day unit
-(``5bd``) is not generated yet: add it to ``_duration``.
+the calendar's definition, with its own close of business for ``5bd``), so the differential
+tests compare it too.
 Item 8 (a windowed limit reports only its first excess) needs none either: every path
 agrees on today's meaning, and the change of meaning moves the reference along with it."""
 
@@ -181,6 +181,11 @@ def _duration() -> st.SearchStrategy[str]:
     return st.sampled_from(["90s", "45m", "1h", "2h", "8h", "1h30m", "1d", "2d", "1d12h"])
 
 
+def _business_days() -> st.SearchStrategy[str]:
+    """``bd``, only for a deadline with a calendar: due within the histories' span or after."""
+    return st.sampled_from(["1bd", "2bd", "3bd", "5bd"])
+
+
 # --- calendars ---------------------------------------------------------------------------------
 
 
@@ -238,7 +243,7 @@ def _promise(draw: st.DrawFn, pid: str, calendars: list[str]) -> dict[str, Any]:
         calendar = draw(st.sampled_from([None, *calendars]))
         if calendar:
             doc["calendar"] = calendar
-        doc["within"] = draw(_duration())
+        doc["within"] = draw(_duration() | _business_days() if calendar else _duration())
         if draw(st.booleans()):
             doc["warn_at"] = draw(st.sampled_from([0.25, 0.5, 0.75, 1.0, 0.3333]))
     elif kind == "never":
