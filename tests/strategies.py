@@ -6,7 +6,8 @@ A catalog is drawn as YAML documents, written to a directory and read by
 ``rules.loader.load_catalog``, so what is generated is exactly what ``promise check``
 accepts. Records are drawn from small pools of values per field (so that conditions and
 ``same`` fields hit often), usually aimed at one role's match (so that roles fire), and
-sometimes nudged off it again (so that they narrowly miss).
+sometimes nudged off it again (so that they narrowly miss). Values of every JSON kind share
+fields (``"1"`` and ``1``, objects where scalars are expected), as senders write them.
 """
 
 from __future__ import annotations
@@ -27,28 +28,7 @@ from rules.errors import DefinitionError
 from rules.loader import load_catalog
 from rules.models import Catalog, DeadlinePromise, LimitPromise, Match, NeverPromise
 
-KNOWN_GAPS: frozenset[str] = frozenset(
-    {
-        # Found by this generator (the xfail tests at the end of tests/test_differential.py):
-        # the rules core compares values of different types its own way (text with numbers
-        # in `gte`..`lt`, "1" equal to 1, a pattern never matching a number, an object seen
-        # as absent). While on, each field holds values of one type, `gte`..`lt` compare
-        # only numbers and `matches` only text.
-        "mixed-types",
-    }
-)
-"""Known divergences, each narrowing the generator away from it. Remove one when its fix
-is merged: the generator then covers that shape again.
-
-Issue #14 items 6 and 7 (business days, opening hours inside a DST change) need no switch:
-the reference has its own business-time arithmetic (``reference.OpeningHours``, reading only
-the calendar's definition, with its own close of business for ``5bd``), so the differential
-tests compare it too.
-Item 8 (a windowed limit reports only its first excess) needs none either: every path
-agrees on today's meaning, and the change of meaning moves the reference along with it."""
-
 TEAM = "ops"
-MIXED = "mixed-types" not in KNOWN_GAPS
 
 # --- values ----------------------------------------------------------------------------------
 
@@ -60,16 +40,14 @@ POOLS: dict[str, list[Any]] = {
     "case_id": ["K1", "K2", ""],
     "team": ["claims", "sales", ""],
     "agent": ["a1", "a2"],
-    "attributes.item": ["iban", "address", "Iban", *(["1", 1] if MIXED else [])],
-    "attributes.n": [-1, 0, 1, 2, 2.5, *(["2", True] if MIXED else [])],
-    "attributes.ref": ["B1", "B2", *([7] if MIXED else [])],
+    "attributes.item": ["iban", "address", "Iban", "1", 1],
+    "attributes.n": [-1, 0, 1, 2, 2.5, "2", True],
+    "attributes.ref": ["B1", "B2", 7],
     "attributes.meta.level": ["low", "high"],
 }
 """Each field's values, in records and in conditions alike."""
 REQUIRED = ("customer_id", "channel", "direction", "type")
 """Fields every record has (SPEC §2); the others may be missing."""
-NUMERIC = ("attributes.n",)
-"""Fields of numbers, the only ones `gte`..`lt` compare unless mixed types are generated."""
 META = [{"level": "low"}, "low", ["low", "high"]]
 """``attributes.meta`` as an object, or a scalar or list where paths expect an object."""
 SCOPES = ["customer_id", "case_id", "attributes.ref", "attributes.meta.level"]
@@ -87,7 +65,7 @@ SAME_FIELDS = [
 NUMBERS = [-1, 0, 1, 2, 2.5]
 IDS = ["r01", "r02"]
 """Values for conditions on ``id`` (records get their own ids)."""
-MATCH_FIELDS = [*POOLS, "id", *(["attributes.meta"] if MIXED else [])]
+MATCH_FIELDS = [*POOLS, "id", "attributes.meta"]
 
 # Instants near DST changes and public holidays, so that calendars meet both.
 ANCHORS = [
@@ -144,36 +122,29 @@ def _patterns(field: str) -> st.SearchStrategy[str]:
     )
 
 
-def _condition(field: str, *, inside_not: bool = False, plain: bool = False) -> st.SearchStrategy:
-    """One condition on ``field`` in YAML form, of any form of the language; ``plain``
-    leaves out the forms that compile to an ``$or`` (KNOWN_GAPS' "never-then-oneof")."""
+def _condition(field: str, *, inside_not: bool = False) -> st.SearchStrategy:
+    """One condition on ``field`` in YAML form, of any form of the language, with values of
+    any kind on any field (text against numbers, comparisons of text, patterns on numbers)."""
     pool = st.sampled_from(_values(field))
     exists = st.booleans().map(lambda b: {"exists": b})
     forms = [pool, exists, pool.map(lambda v: {"ne": v})]
-    forms.append(
-        exists.map(lambda e: {"not": e})
-        if plain
-        else st.lists(pool, min_size=1, max_size=3, unique=True)  # one-of, even of one value
-    )
-    if MIXED or field in NUMERIC:
-        operator = st.sampled_from(["gte", "gt", "lte", "lt"])
-        forms.append(st.builds(lambda op, v: {op: v}, operator, st.sampled_from(NUMBERS)))
+    forms.append(st.lists(pool, min_size=1, max_size=3, unique=True))  # one-of, even of one
+    operator = st.sampled_from(["gte", "gt", "lte", "lt"])
+    forms.append(st.builds(lambda op, v: {op: v}, operator, st.sampled_from(NUMBERS)))
     if inside_not:  # `promise check` refuses `not` around `matches`
         return st.one_of(*forms)
-    if MIXED or field not in NUMERIC:
-        forms.append(_patterns(field).map(lambda p: {"matches": p}))
-    if not plain:
-        forms.append(_condition(field, inside_not=True).map(lambda inner: {"not": inner}))
+    forms.append(_patterns(field).map(lambda p: {"matches": p}))
+    forms.append(_condition(field, inside_not=True).map(lambda inner: {"not": inner}))
     return st.one_of(*forms)
 
 
 @st.composite
-def _match(draw: st.DrawFn, plain: bool = False) -> dict[str, Any]:
+def _match(draw: st.DrawFn) -> dict[str, Any]:
     """1 to 3 conditions; usually one on `type`, as in real promises."""
     fields = draw(st.lists(st.sampled_from(MATCH_FIELDS), max_size=2, unique=True))
     if draw(st.integers(0, 3)) or not fields:
         fields = ["type", *[f for f in fields if f != "type"]]
-    return {field: draw(_condition(field, plain=plain)) for field in fields}
+    return {field: draw(_condition(field)) for field in fields}
 
 
 def _duration() -> st.SearchStrategy[str]:
@@ -248,7 +219,7 @@ def _promise(draw: st.DrawFn, pid: str, calendars: list[str]) -> dict[str, Any]:
             doc["warn_at"] = draw(st.sampled_from([0.25, 0.5, 0.75, 1.0, 0.3333]))
     elif kind == "never":
         doc["first"] = draw(_match())
-        doc["then"] = draw(_match(plain="never-then-oneof" in KNOWN_GAPS))
+        doc["then"] = draw(_match())
         same = draw(st.lists(st.sampled_from(SAME_FIELDS), max_size=3, unique=True))
         if same:
             doc["same"] = same
