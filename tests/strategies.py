@@ -60,6 +60,7 @@ SAME_FIELDS = [
     "team",
     "agent",
     "attributes.item",
+    "attributes.meta",  # an object, text or a list: the same when equal as JSON
     "attributes.meta.level",
 ]
 NUMBERS = [-1, 0, 1, 2, 2.5]

@@ -249,10 +249,12 @@ def test_a_text_is_never_equal_to_a_number() -> None:
     assert engine == expected
 
 
+NEVER = {"kind": "never", "first": {"type": "given"}, "then": {"type": "asked"}}
+
+
 def test_same_never_pairs_a_text_with_a_number() -> None:
-    never = {"kind": "never", "first": {"type": "given"}, "then": {"type": "asked"}}
     engine, expected = _both(
-        {**never, "same": ["attributes.item"]},
+        {**NEVER, "same": ["attributes.item"]},
         {"id": "g", "type": "given", "attributes": {"item": "1"}},
         {"id": "a", "type": "asked", "attributes": {"item": 1}},
     )
@@ -272,4 +274,25 @@ def test_an_object_attribute_is_present() -> None:
         {"attributes.meta": {"exists": True}}, {"attributes": {"meta": {"level": "low"}}}
     )
     assert expected == [("broken", ["r1"])]
+    assert engine == expected
+
+
+def test_same_compares_objects_and_lists_as_json() -> None:
+    """Key order and 1.0 for 1 do not matter; a list's order and a scalar's kind do."""
+    low = {"level": "low", "n": 1}
+    engine, expected = _both(
+        {**NEVER, "same": ["attributes.meta"]},
+        {"id": "g1", "type": "given", "attributes": {"meta": low}},
+        {"id": "g2", "type": "given", "attributes": {"meta": ["low", "high"]}},
+        {"id": "a1", "type": "asked", "attributes": {"meta": {"n": 1.0, "level": "low"}}},
+        {"id": "a2", "type": "asked", "attributes": {"meta": ["high", "low"]}},
+        {"id": "a3", "type": "asked", "attributes": {"meta": "low"}},
+        {"id": "a4", "type": "asked", "attributes": {"meta": ["low", "high"]}},
+    )
+    assert expected == [
+        ("broken", ["g1", "a1"]),
+        ("kept", ["a2"]),
+        ("kept", ["a3"]),
+        ("broken", ["g2", "a4"]),
+    ]
     assert engine == expected
