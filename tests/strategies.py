@@ -373,28 +373,23 @@ def _record(
 def histories(draw: st.DrawFn, generated: Generated) -> list[dict[str, Any]]:
     """1 to 20 records after the catalog's anchor, within 2 hours (deadlines still open),
     a day or ``SPAN``, with ties in ``occurred_at`` and offsets other than UTC. Ids follow
-    the order drawn, not time, so ties are broken both ways."""
+    the order drawn, not time, so ties are broken both ways. A quarter of the records copy
+    an earlier one's fields before aiming at a role, so that scopes and ``same`` fields
+    repeat (a ``first`` then its ``then``: a never broken)."""
     reach = draw(st.sampled_from([8, 4 * 24, QUARTERS]))
     ties = draw(st.lists(st.integers(0, reach), min_size=1, max_size=4))
     at_least = draw(st.sampled_from([1, 4, 10]))  # long histories too, after a large catalog
-    stamped = st.tuples(
-        st.sampled_from(ties) | st.integers(0, reach),
-        st.sampled_from([0, 0, 0, 59]),
-        st.sampled_from(OFFSETS),
-        _record(_roles(generated.catalog)),
-    )
-    return [
-        {
-            **record,
-            "id": f"r{n:02d}",
-            "occurred_at": (
-                generated.anchor + timedelta(minutes=15 * quarter, seconds=seconds)
-            ).astimezone(offset),
-        }
-        for n, (quarter, seconds, offset, record) in enumerate(
-            draw(st.lists(stamped, min_size=at_least, max_size=20))
-        )
-    ]
+    roles = _roles(generated.catalog)
+    records: list[dict[str, Any]] = []
+    for n in range(draw(st.integers(at_least, 20))):
+        like = draw(st.sampled_from(records)) if records and draw(st.integers(0, 3)) == 0 else None
+        record = draw(_record(roles, like))  # its id and time are replaced below
+        quarter = draw(st.sampled_from(ties) | st.integers(0, reach))
+        seconds = draw(st.sampled_from([0, 0, 0, 59]))
+        at = generated.anchor + timedelta(minutes=15 * quarter, seconds=seconds)
+        offset = draw(st.sampled_from(OFFSETS))
+        records.append({**record, "id": f"r{n:02d}", "occurred_at": at.astimezone(offset)})
+    return records
 
 
 @st.composite
