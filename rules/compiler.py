@@ -202,6 +202,11 @@ def _within(alias: str, window: timedelta) -> dict[str, Any]:
 
 TAG = "?"
 """Prefix of the field holding the kind of an attribute's value (``?attributes.item``)."""
+MAX_TYPED_FIELDS = 20
+"""Attribute paths one promise may name: each adds up to two fields to a record's fact (its
+kind, an object's text), and durable-rules refuses a fact of more than 254 fields (error
+302): 200 attribute values (``engine.records.MAX_ATTRIBUTE_FIELDS``), 8 record fields, 6 of
+the engine's and 2 x 20 make 254."""
 TEXT, NUMBER, BOOL, OBJECT, LIST = "text", "number", "bool", "object", "list"
 _TRUE: dict[str, Any] = {"t": RECORD}  # every record fact's discriminator
 _FALSE: dict[str, Any] = {"$nex": {"t": 1}}
