@@ -182,14 +182,10 @@ ANCHOR = datetime(2024, 3, 8, 9, tzinfo=UTC)
 MESSAGE = {"customer_id": "C1", "channel": "email", "direction": "inbound", "type": "message"}
 
 
-def _one_promise(promise: dict[str, Any], calendar: dict[str, Any] | None = None) -> dict:
-    """The files of a catalog of one promise ``p0`` scoped by customer (and ``calendar`` as
-    ``cal0``)."""
-    files: dict[str, Any] = {"teams.yaml": {"teams": {"ops": {"name": "Ops"}}}}
-    if calendar:
-        files["calendars.yaml"] = {"calendars": {"cal0": calendar}}
+def _one_promise(promise: dict[str, Any]) -> dict[str, Any]:
+    """The files of a catalog of one promise ``p0`` scoped by customer."""
     doc = {"id": "p0", "title": "t", "owner": "ops", "scope": "customer_id", **promise}
-    return {**files, "p0.yaml": doc}
+    return {"teams.yaml": {"teams": {"ops": {"name": "Ops"}}}, "p0.yaml": doc}
 
 
 def _messages(*minutes: int) -> list[dict[str, Any]]:
