@@ -55,23 +55,23 @@ def _records(count: int) -> list[Any]:
 def phase_raw(count: int) -> float:
     from engine.evaluation.rules_core import RulesCore
     from engine.evaluation.runner import record_fact
-    from rules.compiler import compile_promise
+    from rules.compiler import compile_promise, typed_fields
     from rules.loader import load_catalog
 
     catalog = load_catalog(ROOT / "promises")
     core = RulesCore()
-    compiled = [(compile_promise(p), p.scope) for p in catalog.promises.values()]
-    for c, _ in compiled:
+    compiled = [(compile_promise(p), p.scope, typed_fields(p)) for p in catalog.promises.values()]
+    for c, _, _ in compiled:
         core.register(c)
     records = _records(count)
     started = time.perf_counter()
     for seq, record in enumerate(records):
         fields = record.fields()
-        for c, scope_field in compiled:
+        for c, scope_field, typed in compiled:
             scope = fields.get(scope_field)
             if scope is None:
                 continue
-            fact = record_fact(fields, record.at, seq, str(scope))
+            fact = record_fact(record, fields, seq, str(scope), typed)
             if core.assert_fact(c.name, fact) is not None:
                 core.retract_fact(c.name, fact)
     return time.perf_counter() - started

@@ -7,7 +7,9 @@ Every fact also carries ``"ok": 1`` (see ``_guard``).
 - ``{"t": "rec", "id", "at", "seq", "scope", <record fields>, "attributes.<path>": ...}``
   one interaction record. ``at`` is integer epoch microseconds (exact for any ISO 8601
   time and well inside durable-rules' exact integer range), ``seq`` its rank in event-time
-  order (``occurred_at``, then ``id``), ``scope`` the promise's scope value.
+  order (``occurred_at``, then ``id``), ``scope`` the promise's scope value; and for each
+  attribute path the promise names, ``"?attributes.<path>"``: the kind of its value
+  (``type_tags``), so that values compare as JSON values do.
 - ``{"t": "due" | "warn", "id", "at", "scope", "opp"}``: a deadline opportunity's due and
   at-risk instants, computed in Python from the business calendar.
 - ``{"t": "clock", "id", "now"}``: event time; the engine advances it by replacing it.
@@ -22,6 +24,7 @@ a pattern's joins before its conditions, the always-true guard last among them.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from datetime import timedelta
@@ -40,6 +43,7 @@ from rules.models import (
     Not,
     OneOf,
     Promise,
+    roles,
 )
 
 RECORD, DUE, WARN, CLOCK, COUNTED = "rec", "due", "warn", "clock", "counted"
@@ -136,8 +140,7 @@ def _clock_passes(fact: str, op: str) -> dict[str, Any]:
 
 
 def _never(promise: NeverPromise) -> dict[str, Any]:
-    joins: list[dict[str, Any]] = [{"scope": {"a": "scope"}}]
-    joins += [{field: {"a": field}} for field in promise.same]
+    joins: list[dict[str, Any]] = [{"scope": {"a": "scope"}}, *same_joins("a", promise.same)]
     joins.append({"$gt": {"seq": {"a": "seq"}}})
     if promise.within is not None:
         joins.append(_within("a", promise.within))
@@ -189,6 +192,117 @@ def _within(alias: str, window: timedelta) -> dict[str, Any]:
 
 
 # --- matches -----------------------------------------------------------------------------------
+# Values compare as JSON values do (docs/semantics.md, "Matching"): text never equals a number,
+# `gte`..`lt` hold only between numbers, `matches` tests only text. The rules core compares
+# across types its own way ("3" <= 6, 1 == "1", true == 1), so every record fact carries, for
+# each attribute path its promise names, the kind of the value there (``TAG`` + path, see
+# ``type_tags``), and each condition on an attribute tests that kind as well as the value.
+# Record fields (``type``, ``channel``, ...) are text whenever present: a condition on one
+# is decided against a value of another kind here, at compile time.
+
+TAG = "?"
+"""Prefix of the field holding the kind of an attribute's value (``?attributes.item``)."""
+MAX_TYPED_FIELDS = 20
+"""Attribute paths one promise may name: each adds up to two fields to a record's fact (its
+kind, an object's text), and durable-rules refuses a fact of more than 254 fields (error
+302): 200 attribute values (``engine.records.MAX_ATTRIBUTE_FIELDS``), 8 record fields, 6 of
+the engine's and 2 x 20 make 254."""
+TEXT, NUMBER, BOOL, OBJECT, LIST = "text", "number", "bool", "object", "list"
+_TRUE: dict[str, Any] = {"t": RECORD}  # every record fact's discriminator
+_FALSE: dict[str, Any] = {"$nex": {"t": 1}}
+
+
+def value_kind(value: object) -> str | None:
+    """The JSON kind of ``value``; None for null (absent)."""
+    if isinstance(value, bool):
+        return BOOL
+    if isinstance(value, int | float):
+        return NUMBER
+    if isinstance(value, str):
+        return TEXT
+    if isinstance(value, dict):
+        return OBJECT
+    if isinstance(value, list | tuple):
+        return LIST
+    return None
+
+
+def typed_fields(promise: Promise) -> tuple[str, ...]:
+    """The attribute paths whose values' kinds ``promise``'s rules test: those its matches
+    and ``same`` name."""
+    names = {name for match in roles(promise).values() for name, _ in match.conditions}
+    names.update(getattr(promise, "same", ()))
+    return tuple(sorted(n for n in names if _typed(n)))
+
+
+def type_tags(attributes: dict[str, Any], paths: tuple[str, ...]) -> dict[str, Any]:
+    """The fields a record fact adds for ``paths`` (from ``typed_fields``): each present
+    value's kind, and an object's or list's canonical JSON text under the path itself, so
+    that ``same`` compares them whole (scalars are already in the fact)."""
+    tags: dict[str, Any] = {}
+    for path in paths:
+        value: Any = attributes
+        for key in path.split(".")[1:]:
+            value = value.get(key) if isinstance(value, dict) else None
+        kind = value_kind(value)
+        if kind is not None:
+            tags[TAG + path] = kind
+        if kind in (OBJECT, LIST):
+            tags[path] = json.dumps(_canonical(value), sort_keys=True, separators=(",", ":"))
+    return tags
+
+
+def _canonical(value: Any) -> Any:
+    """Equal JSON values write the same text: ``1.0`` as ``1``."""
+    if isinstance(value, dict):
+        return {k: _canonical(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_canonical(v) for v in value]
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+        return int(value)
+    return value
+
+
+def _typed(field: str) -> bool:
+    return field.startswith("attributes.")
+
+
+def _all(*terms: dict[str, Any]) -> dict[str, Any]:
+    """Conjunction, simplified: constants folded, nested ``$and`` spliced."""
+    if _FALSE in terms:
+        return _FALSE
+    kept = [u for t in terms if t != _TRUE for u in t.get("$and", [t])]
+    return _TRUE if not kept else kept[0] if len(kept) == 1 else {"$and": kept}
+
+
+def _any(*terms: dict[str, Any]) -> dict[str, Any]:
+    """Disjunction, simplified: constants folded, nested ``$or`` spliced."""
+    if _TRUE in terms:
+        return _TRUE
+    kept = [u for t in terms if t != _FALSE for u in t.get("$or", [t])]
+    return _FALSE if not kept else kept[0] if len(kept) == 1 else {"$or": kept}
+
+
+def _present(field: str) -> dict[str, Any]:
+    return {"$ex": {(TAG + field if _typed(field) else field): 1}}
+
+
+def _missing(field: str) -> dict[str, Any]:
+    return {"$nex": {(TAG + field if _typed(field) else field): 1}}
+
+
+def _is(field: str, kind: str | None) -> dict[str, Any]:
+    """The field holds a value of ``kind`` (the caller tests presence through the value)."""
+    if _typed(field):
+        return {TAG + field: kind}
+    return _TRUE if kind == TEXT else _FALSE
+
+
+def _is_not(field: str, kind: str | None) -> dict[str, Any]:
+    """The field is present with a value of another kind."""
+    if _typed(field):
+        return {"$neq": {TAG + field: kind}}
+    return _FALSE if kind == TEXT else _present(field)
 
 
 def record_pattern(match: Match, joins: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -196,11 +310,24 @@ def record_pattern(match: Match, joins: list[dict[str, Any]] | None = None) -> d
 
     The joins come first: durable-rules 2.0.28 stops reading a pattern's joins at the end
     of its first ``$or`` (a one-of list, a ``not``), so a join placed after one is never
-    tested and always holds (docs/durable-rules-findings.md).
+    tested and always holds (docs/durable-rules-findings.md). A condition's own ``$and`` is
+    spliced into the pattern's, so that ``record_types`` sees a ``type`` equality.
     """
     terms = [{"t": RECORD}, *(joins or [])]
-    terms += [compile_condition(field, cond) for field, cond in match.conditions]
+    for field, condition in match.conditions:
+        term = compile_condition(field, condition)
+        terms += term.get("$and", [term])
     return {"$and": terms}
+
+
+def same_joins(alias: str, fields: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Equality joins for ``same``: the values, and for attributes their kinds too."""
+    joins: list[dict[str, Any]] = []
+    for field in fields:
+        joins.append({field: {alias: field}})
+        if _typed(field):
+            joins.append({TAG + field: {alias: TAG + field}})
+    return joins
 
 
 def core_value(value: Any) -> Any:
@@ -222,34 +349,50 @@ def core_value(value: Any) -> Any:
 def compile_condition(field: str, condition: Condition) -> dict[str, Any]:
     """One condition; a missing field fails every test except ``exists: false`` and ``not``."""
     if isinstance(condition, Equals):
-        return {field: core_value(condition.value)}
+        return _all(_is(field, value_kind(condition.value)), {field: core_value(condition.value)})
     if isinstance(condition, OneOf):
-        return {"$or": [{field: core_value(v)} for v in condition.values]}
+        return _any(*(compile_condition(field, Equals(v)) for v in condition.values))
     if isinstance(condition, Compare):
-        return {_COMPARE[condition.op]: {field: core_value(condition.value)}}
+        if condition.op == "ne":
+            return _fails(field, Equals(condition.value))
+        if value_kind(condition.value) != NUMBER:
+            return _FALSE  # order holds only between numbers
+        op = _COMPARE[condition.op]
+        return _all(_is(field, NUMBER), {op: {field: core_value(condition.value)}})
     if isinstance(condition, Exists):
-        return {"$ex" if condition.present else "$nex": {field: 1}}
+        return _present(field) if condition.present else _missing(field)
     if isinstance(condition, Matches):
         op = "$imt" if condition.core.ignore_case else "$mt"
-        return {op: {field: condition.core.pattern}}
-    return _negate(field, condition.inner)
+        return _all(_is(field, TEXT), {op: {field: condition.core.pattern}})
+    inner = condition.inner
+    return _any(_FALSE if _holds_when_missing(inner) else _missing(field), _fails(field, inner))
 
 
-def _negate(field: str, inner: Condition) -> dict[str, Any]:
-    missing = {"$nex": {field: 1}}
-    if isinstance(inner, Not):
-        return compile_condition(field, inner.inner)
-    if isinstance(inner, Exists):
-        return compile_condition(field, Exists(not inner.present))
-    if isinstance(inner, Equals):
-        return {"$or": [missing, {"$neq": {field: core_value(inner.value)}}]}
-    if isinstance(inner, OneOf):
-        return {
-            "$or": [missing, {"$and": [{"$neq": {field: core_value(v)}} for v in inner.values]}]
-        }
-    if isinstance(inner, Compare):
-        if inner.op == "ne":
-            return {"$or": [missing, {field: core_value(inner.value)}]}
-        value = core_value(inner.value)
-        return {"$or": [missing, {_COMPARE[_OPPOSITE[inner.op]]: {field: value}}]}
+def _holds_when_missing(condition: Condition) -> bool:
+    if isinstance(condition, Exists):
+        return not condition.present
+    if isinstance(condition, Not):
+        return not _holds_when_missing(condition.inner)
+    return False
+
+
+def _fails(field: str, condition: Condition) -> dict[str, Any]:
+    """The field is present and ``condition`` does not hold."""
+    if isinstance(condition, Equals):
+        value = core_value(condition.value)
+        return _any(_is_not(field, value_kind(value)), {"$neq": {field: value}})
+    if isinstance(condition, OneOf):
+        return _all(*(_fails(field, Equals(v)) for v in condition.values))
+    if isinstance(condition, Compare):
+        if condition.op == "ne":
+            return compile_condition(field, Equals(condition.value))
+        if value_kind(condition.value) != NUMBER:
+            return _present(field)
+        opposite = _COMPARE[_OPPOSITE[condition.op]]
+        value = core_value(condition.value)
+        return _any(_is_not(field, NUMBER), {opposite: {field: value}})
+    if isinstance(condition, Exists):
+        return _FALSE if condition.present else _present(field)
+    if isinstance(condition, Not):
+        return _all(_present(field), compile_condition(field, condition.inner))
     raise ValueError("'not' around 'matches' cannot be expressed in the rules core")

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from rules.business_time import BusinessCalendar
 from rules.calendars import build_calendar
+from rules.compiler import MAX_TYPED_FIELDS
 from rules.documents import (
     KIND_DOCS,
     ROUTE_DOCS,
@@ -51,6 +52,7 @@ from rules.models import (
     EmailRoute,
     LimitPromise,
     LogRoute,
+    Match,
     NeverPromise,
     Promise,
     Route,
@@ -366,6 +368,7 @@ class _Loader:
         self._check_field(doc, ("scope",), parsed.scope)
         for index, name in enumerate(getattr(parsed, "same", [])):
             self._check_field(doc, ("same", index), name)
+        self._check_attribute_paths(doc, parsed, matches)
         within = self._within(doc, parsed)
         if teams is not None and parsed.owner not in teams and parsed.owner not in self.defined:
             self.report(
@@ -399,6 +402,21 @@ class _Loader:
             self.report(doc, location, message, at_key=at_key, warning=warning)
 
         return report
+
+    def _check_attribute_paths(
+        self, doc: YamlDocument, parsed: PromiseDoc, matches: dict[str, Match | None]
+    ) -> None:
+        """Each attribute path a promise names adds fields to the rules core's facts."""
+        named = {name for m in matches.values() if m for name, _ in m.conditions}
+        named.update(n for n in getattr(parsed, "same", []) if isinstance(n, str))
+        paths = [n for n in named if n.startswith("attributes.")]
+        if len(paths) > MAX_TYPED_FIELDS:
+            self.report(
+                doc,
+                ("kind",),
+                f"this promise names {len(paths)} attribute paths in its matches and 'same'; "
+                f"the rules core holds at most {MAX_TYPED_FIELDS} per promise",
+            )
 
     def _check_field(self, doc: YamlDocument, location: Location, name: str) -> None:
         problem = field_problem(name)

@@ -110,6 +110,7 @@ def parse_match(raw: object, location: Location, report: Report) -> Match | None
             ok = False
             continue
         _warn_unknown_values(name, condition, where, report)
+        _warn_not_text(name, condition, where, report)
         conditions.append((name, condition))
     # Sorted: all conditions must hold, so their order carries no meaning (nor version).
     return Match(tuple(sorted(conditions, key=lambda item: item[0]))) if ok else None
@@ -222,3 +223,31 @@ def _warn_unknown_values(name: str, condition: Condition, where: Location, repor
                 report(where, f"unknown direction '{value}'{hint}")
             else:
                 report(where, f"channel '{value}' is not a standard channel{hint}", warning=True)
+
+
+def _warn_not_text(name: str, condition: Condition, where: Location, report: Report) -> None:
+    """A record field is always text, and text never equals a number or true/false nor
+    compares with a number (docs/semantics.md, "Matching"): such a test never holds."""
+    if name not in RECORD_FIELDS:
+        return
+    while isinstance(condition, Not):
+        condition = condition.inner
+    if isinstance(condition, Compare) and condition.op != "ne":
+        report(where, f"'{name}' is text: '{condition.op}' compares numbers", warning=True)
+        return
+    values = (
+        condition.values
+        if isinstance(condition, OneOf)
+        else (condition.value,)
+        if isinstance(condition, Equals | Compare)
+        else ()
+    )
+    for value in values:
+        if not isinstance(value, str):
+            text = str(value).lower() if isinstance(value, bool) else str(value)
+            report(
+                where,
+                f"'{name}' is text, never equal to {text} (not text): "
+                f"write '\"{text}\"' in quotes if the text is meant",
+                warning=True,
+            )

@@ -69,6 +69,26 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def _json_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if _is_number(value):
+        return "number"
+    return type(value).__name__  # str, dict, list
+
+
+def _equal(a: Any, b: Any) -> bool:
+    """Equal as JSON values: of one kind (text is never a number, true never 1) and equal,
+    numbers by value (1 is 1.0), objects and lists element by element."""
+    if _json_kind(a) != _json_kind(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_equal(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
 def _condition_holds(condition: Condition, value: Any) -> bool:
     """Whether ``condition`` holds for ``value`` (``ABSENT`` when the field is missing)."""
     present = value is not ABSENT
@@ -79,14 +99,16 @@ def _condition_holds(condition: Condition, value: Any) -> bool:
     if not present:
         return False
     if isinstance(condition, Equals):
-        return value == condition.value
+        return _equal(value, condition.value)
     if isinstance(condition, OneOf):
-        return any(value == option for option in condition.values)
-    if isinstance(condition, Matches):
-        return re.fullmatch(condition.source, str(value), flags=re.ASCII) is not None
+        return any(_equal(value, option) for option in condition.values)
+    if isinstance(condition, Matches):  # text only
+        return (
+            isinstance(value, str) and re.fullmatch(condition.source, value, re.ASCII) is not None
+        )
     if isinstance(condition, Compare):
         if condition.op == "ne":
-            return value != condition.value
+            return not _equal(value, condition.value)
         if not (_is_number(value) and _is_number(condition.value)):
             return False
         if condition.op == "gte":
@@ -452,7 +474,7 @@ def _evaluate_deadline(
 def _same_fields_equal(promise: NeverPromise, first: dict, then: dict) -> bool:
     for name in promise.same:
         a, b = field_value(first, name), field_value(then, name)
-        if a is ABSENT or b is ABSENT or a != b:
+        if a is ABSENT or b is ABSENT or not _equal(a, b):
             return False
     return True
 

@@ -6,7 +6,8 @@ A catalog is drawn as YAML documents, written to a directory and read by
 ``rules.loader.load_catalog``, so what is generated is exactly what ``promise check``
 accepts. Records are drawn from small pools of values per field (so that conditions and
 ``same`` fields hit often), usually aimed at one role's match (so that roles fire), and
-sometimes nudged off it again (so that they narrowly miss).
+sometimes nudged off it again (so that they narrowly miss). Values of every JSON kind share
+fields (``"1"`` and ``1``, objects where scalars are expected), as senders write them.
 """
 
 from __future__ import annotations
@@ -27,28 +28,7 @@ from rules.errors import DefinitionError
 from rules.loader import load_catalog
 from rules.models import Catalog, DeadlinePromise, LimitPromise, Match, NeverPromise
 
-KNOWN_GAPS: frozenset[str] = frozenset(
-    {
-        # Found by this generator (the xfail tests at the end of tests/test_differential.py):
-        # the rules core compares values of different types its own way (text with numbers
-        # in `gte`..`lt`, "1" equal to 1, a pattern never matching a number, an object seen
-        # as absent). While on, each field holds values of one type, `gte`..`lt` compare
-        # only numbers and `matches` only text.
-        "mixed-types",
-    }
-)
-"""Known divergences, each narrowing the generator away from it. Remove one when its fix
-is merged: the generator then covers that shape again.
-
-Issue #14 items 6 and 7 (business days, opening hours inside a DST change) need no switch:
-the reference has its own business-time arithmetic (``reference.OpeningHours``, reading only
-the calendar's definition), so the differential tests compare it too; the business-day unit
-(``5bd``) is not generated yet: add it to ``_duration``.
-Item 8 (a windowed limit reports only its first excess) needs none either: every path
-agrees on today's meaning, and the change of meaning moves the reference along with it."""
-
 TEAM = "ops"
-MIXED = "mixed-types" not in KNOWN_GAPS
 
 # --- values ----------------------------------------------------------------------------------
 
@@ -60,16 +40,14 @@ POOLS: dict[str, list[Any]] = {
     "case_id": ["K1", "K2", ""],
     "team": ["claims", "sales", ""],
     "agent": ["a1", "a2"],
-    "attributes.item": ["iban", "address", "Iban", *(["1", 1] if MIXED else [])],
-    "attributes.n": [-1, 0, 1, 2, 2.5, *(["2", True] if MIXED else [])],
-    "attributes.ref": ["B1", "B2", *([7] if MIXED else [])],
+    "attributes.item": ["iban", "address", "Iban", "1", 1],
+    "attributes.n": [-1, 0, 1, 2, 2.5, "2", True],
+    "attributes.ref": ["B1", "B2", 7],
     "attributes.meta.level": ["low", "high"],
 }
 """Each field's values, in records and in conditions alike."""
 REQUIRED = ("customer_id", "channel", "direction", "type")
 """Fields every record has (SPEC §2); the others may be missing."""
-NUMERIC = ("attributes.n",)
-"""Fields of numbers, the only ones `gte`..`lt` compare unless mixed types are generated."""
 META = [{"level": "low"}, "low", ["low", "high"]]
 """``attributes.meta`` as an object, or a scalar or list where paths expect an object."""
 SCOPES = ["customer_id", "case_id", "attributes.ref", "attributes.meta.level"]
@@ -82,12 +60,13 @@ SAME_FIELDS = [
     "team",
     "agent",
     "attributes.item",
+    "attributes.meta",  # an object, text or a list: the same when equal as JSON
     "attributes.meta.level",
 ]
 NUMBERS = [-1, 0, 1, 2, 2.5]
 IDS = ["r01", "r02"]
 """Values for conditions on ``id`` (records get their own ids)."""
-MATCH_FIELDS = [*POOLS, "id", *(["attributes.meta"] if MIXED else [])]
+MATCH_FIELDS = [*POOLS, "id", "attributes.meta"]
 
 # Instants near DST changes and public holidays, so that calendars meet both.
 ANCHORS = [
@@ -144,41 +123,39 @@ def _patterns(field: str) -> st.SearchStrategy[str]:
     )
 
 
-def _condition(field: str, *, inside_not: bool = False, plain: bool = False) -> st.SearchStrategy:
-    """One condition on ``field`` in YAML form, of any form of the language; ``plain``
-    leaves out the forms that compile to an ``$or`` (KNOWN_GAPS' "never-then-oneof")."""
+def _condition(field: str, *, inside_not: bool = False) -> st.SearchStrategy:
+    """One condition on ``field`` in YAML form, of any form of the language, with values of
+    any kind on any field (text against numbers, comparisons of text, patterns on numbers)."""
     pool = st.sampled_from(_values(field))
     exists = st.booleans().map(lambda b: {"exists": b})
     forms = [pool, exists, pool.map(lambda v: {"ne": v})]
-    forms.append(
-        exists.map(lambda e: {"not": e})
-        if plain
-        else st.lists(pool, min_size=1, max_size=3, unique=True)  # one-of, even of one value
-    )
-    if MIXED or field in NUMERIC:
-        operator = st.sampled_from(["gte", "gt", "lte", "lt"])
-        forms.append(st.builds(lambda op, v: {op: v}, operator, st.sampled_from(NUMBERS)))
+    forms.append(st.lists(pool, min_size=1, max_size=3, unique=True))  # one-of, even of one
+    operator = st.sampled_from(["gte", "gt", "lte", "lt"])
+    forms.append(st.builds(lambda op, v: {op: v}, operator, st.sampled_from(NUMBERS)))
     if inside_not:  # `promise check` refuses `not` around `matches`
         return st.one_of(*forms)
-    if MIXED or field not in NUMERIC:
-        forms.append(_patterns(field).map(lambda p: {"matches": p}))
-    if not plain:
-        forms.append(_condition(field, inside_not=True).map(lambda inner: {"not": inner}))
+    forms.append(_patterns(field).map(lambda p: {"matches": p}))
+    forms.append(_condition(field, inside_not=True).map(lambda inner: {"not": inner}))
     return st.one_of(*forms)
 
 
 @st.composite
-def _match(draw: st.DrawFn, plain: bool = False) -> dict[str, Any]:
+def _match(draw: st.DrawFn) -> dict[str, Any]:
     """1 to 3 conditions; usually one on `type`, as in real promises."""
     fields = draw(st.lists(st.sampled_from(MATCH_FIELDS), max_size=2, unique=True))
     if draw(st.integers(0, 3)) or not fields:
         fields = ["type", *[f for f in fields if f != "type"]]
-    return {field: draw(_condition(field, plain=plain)) for field in fields}
+    return {field: draw(_condition(field)) for field in fields}
 
 
 def _duration() -> st.SearchStrategy[str]:
     """From seconds to days, some in mixed units."""
     return st.sampled_from(["90s", "45m", "1h", "2h", "8h", "1h30m", "1d", "2d", "1d12h"])
+
+
+def _business_days() -> st.SearchStrategy[str]:
+    """``bd``, only for a deadline with a calendar: due within the histories' span or after."""
+    return st.sampled_from(["1bd", "2bd", "3bd", "5bd"])
 
 
 # --- calendars ---------------------------------------------------------------------------------
@@ -238,12 +215,12 @@ def _promise(draw: st.DrawFn, pid: str, calendars: list[str]) -> dict[str, Any]:
         calendar = draw(st.sampled_from([None, *calendars]))
         if calendar:
             doc["calendar"] = calendar
-        doc["within"] = draw(_duration())
+        doc["within"] = draw(_duration() | _business_days() if calendar else _duration())
         if draw(st.booleans()):
             doc["warn_at"] = draw(st.sampled_from([0.25, 0.5, 0.75, 1.0, 0.3333]))
     elif kind == "never":
         doc["first"] = draw(_match())
-        doc["then"] = draw(_match(plain="never-then-oneof" in KNOWN_GAPS))
+        doc["then"] = draw(_match())
         same = draw(st.lists(st.sampled_from(SAME_FIELDS), max_size=3, unique=True))
         if same:
             doc["same"] = same
@@ -396,28 +373,23 @@ def _record(
 def histories(draw: st.DrawFn, generated: Generated) -> list[dict[str, Any]]:
     """1 to 20 records after the catalog's anchor, within 2 hours (deadlines still open),
     a day or ``SPAN``, with ties in ``occurred_at`` and offsets other than UTC. Ids follow
-    the order drawn, not time, so ties are broken both ways."""
+    the order drawn, not time, so ties are broken both ways. A quarter of the records copy
+    an earlier one's fields before aiming at a role, so that scopes and ``same`` fields
+    repeat (a ``first`` then its ``then``: a never broken)."""
     reach = draw(st.sampled_from([8, 4 * 24, QUARTERS]))
     ties = draw(st.lists(st.integers(0, reach), min_size=1, max_size=4))
     at_least = draw(st.sampled_from([1, 4, 10]))  # long histories too, after a large catalog
-    stamped = st.tuples(
-        st.sampled_from(ties) | st.integers(0, reach),
-        st.sampled_from([0, 0, 0, 59]),
-        st.sampled_from(OFFSETS),
-        _record(_roles(generated.catalog)),
-    )
-    return [
-        {
-            **record,
-            "id": f"r{n:02d}",
-            "occurred_at": (
-                generated.anchor + timedelta(minutes=15 * quarter, seconds=seconds)
-            ).astimezone(offset),
-        }
-        for n, (quarter, seconds, offset, record) in enumerate(
-            draw(st.lists(stamped, min_size=at_least, max_size=20))
-        )
-    ]
+    roles = _roles(generated.catalog)
+    records: list[dict[str, Any]] = []
+    for n in range(draw(st.integers(at_least, 20))):
+        like = draw(st.sampled_from(records)) if records and draw(st.integers(0, 3)) == 0 else None
+        record = draw(_record(roles, like))  # its id and time are replaced below
+        quarter = draw(st.sampled_from(ties) | st.integers(0, reach))
+        seconds = draw(st.sampled_from([0, 0, 0, 59]))
+        at = generated.anchor + timedelta(minutes=15 * quarter, seconds=seconds)
+        offset = draw(st.sampled_from(OFFSETS))
+        records.append({**record, "id": f"r{n:02d}", "occurred_at": at.astimezone(offset)})
+    return records
 
 
 @st.composite

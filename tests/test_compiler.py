@@ -14,7 +14,16 @@ from hypothesis import strategies as st
 
 from engine.evaluation.rules_core import RulesCore
 from histories import never_promises
-from rules.compiler import GUARD, CompiledPromise, compile_condition, compile_promise, record_types
+from rules.compiler import (
+    GUARD,
+    TAG,
+    CompiledPromise,
+    compile_promise,
+    record_pattern,
+    record_types,
+    type_tags,
+    value_kind,
+)
 from rules.loader import load_catalog
 from rules.models import (
     Compare,
@@ -115,6 +124,8 @@ def test_every_sample_promise_registers_and_runs_in_durable_rules() -> None:
         core.register(c)
 
     def rec(n: int, **fields: Any) -> dict[str, Any]:
+        """A record fact; each attribute with its kind (``type_tags``), as the engine posts."""
+        kinds = {TAG + f: value_kind(v) for f, v in fields.items() if f.startswith("attributes.")}
         return {
             "id": f"r{n}",
             "t": "rec",
@@ -124,6 +135,7 @@ def test_every_sample_promise_registers_and_runs_in_durable_rules() -> None:
             "sid": "0",
             GUARD: 1,
             **fields,
+            **kinds,
         }
 
     def fired(pid: str, fact: dict[str, Any]) -> set[str]:
@@ -220,24 +232,73 @@ def probe() -> Any:
     counter = iter(range(1_000_000))
 
     def matches(field: str, condition: Condition, fields: dict[str, Any]) -> bool:
-        rule = compile_condition(field, condition)
+        """``fields`` holds the value of ``field`` as ``x`` (or not); an attribute's fact
+        carries its kind, as the engine's do."""
+        rule = record_pattern(Match(((field, condition),)))
         key = json.dumps(rule, sort_keys=True)
         if key not in names:
             name = f"probe{len(names)}"
-            pattern = {"m": {"$and": [{"t": "rec"}, rule]}}
-            core.register(CompiledPromise(name, {"r": {"all": [pattern], "run": f"{name}:r"}}))
+            core.register(CompiledPromise(name, {"r": {"all": [{"m": rule}], "run": f"{name}:r"}}))
             names[key] = name
-        fact = {"id": f"f{next(counter)}", "t": "rec", **fields}
+        fact = {"id": f"f{next(counter)}", "t": "rec"}
+        if "x" in fields and not isinstance(fields["x"], dict | list):
+            fact[field] = fields["x"]
+        if field.startswith("attributes.") and "x" in fields:
+            fact.update(type_tags({field.removeprefix("attributes."): fields["x"]}, (field,)))
         return bool(core.assert_fact(names[key], fact))
 
     return matches
 
 
-@pytest.mark.parametrize(("condition", "fields", "expected"), _CONDITION_CASES)
+# Values compare as JSON values do (docs/semantics.md, "Matching"); the core alone would say
+# "3" <= 6, 1 == "1", true == 1, and see an object as absent.
+_MIXED_CASES: list[tuple[Condition, dict[str, Any], bool]] = [
+    (Equals("1"), {"x": 1}, False),
+    (Equals(1), {"x": "1"}, False),
+    (Equals(1), {"x": True}, False),
+    (Equals(True), {"x": True}, True),
+    (Equals(1), {"x": 1.0}, True),
+    (OneOf(("1", 2)), {"x": 1}, False),
+    (OneOf(("1", 2)), {"x": 2}, True),
+    (Compare("lte", 6), {"x": "3"}, False),
+    (Compare("gte", 6), {"x": "abc"}, False),
+    (Compare("ne", "1"), {"x": 1}, True),
+    (Compare("ne", 1), {"x": 1}, False),
+    (Matches("2.5", translate("2.5")), {"x": 2.5}, False),
+    (Exists(True), {"x": {"level": "low"}}, True),
+    (Exists(False), {"x": ["a"]}, False),
+    (Compare("ne", "low"), {"x": {"level": "low"}}, True),
+    (Not(Equals("1")), {"x": 1}, True),
+    (Not(Compare("gte", 5)), {"x": "9"}, True),
+    (Not(Compare("gte", 5)), {"x": 9}, False),
+    (Not(Compare("ne", "1")), {"x": 1}, False),
+]
+
+
+@pytest.mark.parametrize(("condition", "fields", "expected"), _CONDITION_CASES + _MIXED_CASES)
 def test_condition_semantics_in_the_rules_core(
     probe: Any, condition: Condition, fields: dict[str, Any], expected: bool
 ) -> None:
-    assert probe("x", condition, fields) is expected
+    assert probe("attributes.x", condition, fields) is expected
+
+
+@pytest.mark.parametrize(
+    ("condition", "expected"),
+    [
+        (Equals(1), False),
+        (OneOf((1, "1")), True),
+        (Compare("lte", 6), False),
+        (Compare("ne", 1), True),
+        (Not(Compare("gte", 5)), True),
+        (Not(Equals(1)), True),
+        (Not(Compare("ne", 1)), False),
+    ],
+)
+def test_a_record_field_is_text_to_every_condition(
+    probe: Any, condition: Condition, expected: bool
+) -> None:
+    """A record field (``type``, ``team``, ...) is always text, decided at compile time."""
+    assert probe("team", condition, {"x": "1"}) is expected
 
 
 _PATTERNS = [

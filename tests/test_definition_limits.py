@@ -13,16 +13,20 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
 
+import engine_adapter
 from conftest import ROOT, Server, run_promise, start_server, stop_server
 from engine.evaluation import quarantine
+from engine.records import MAX_ATTRIBUTE_FIELDS, parse_record
 from engine.service import PromiseService
 from engine.storage.database import session_factory
-from rules.loader import load_catalog
+from rules.compiler import MAX_TYPED_FIELDS
+from rules.loader import check_directory, load_catalog
 
 PROMISE = Path(sys.executable).parent / "promise"
 NESTED = "(" * 200 + "a" + ")" * 200  # translates fine; creating its ruleset segfaults
@@ -299,3 +303,35 @@ def test_the_longest_durations_check_accepts_are_evaluated(
     assert outcome.due_at is not None and outcome.due_at.isoformat() == due
     with session_factory(db_engine)() as session:
         assert quarantine.listed(session) == []
+
+
+def _naming(paths: int) -> str:
+    """A limit counting records where each of ``paths`` attribute paths is present."""
+    count = "".join(f"  attributes.a{n}: {{exists: true}}\n" for n in range(paths))
+    return AGENT_REF.replace('  agent: {matches: "PATTERN"}\n', count)
+
+
+def test_check_refuses_more_attribute_paths_than_a_fact_can_hold(tmp_path: Path) -> None:
+    (tmp_path / "agent-ref.yaml").write_text(_naming(MAX_TYPED_FIELDS + 1))
+    shutil.copy(ROOT / "promises" / "teams.yaml", tmp_path)
+    (problem,) = check_directory(tmp_path).errors
+    assert (problem.line, problem.message) == (
+        4,
+        f"this promise names {MAX_TYPED_FIELDS + 1} attribute paths in its matches and "
+        f"'same'; the rules core holds at most {MAX_TYPED_FIELDS} per promise",
+    )
+
+
+def test_the_most_attribute_paths_run_on_the_largest_record(tmp_path: Path) -> None:
+    """Each named path holding an object costs its record's fact two fields (its kind and
+    its text) besides the largest number of attribute values a record may have."""
+    (tmp_path / "agent-ref.yaml").write_text(_naming(MAX_TYPED_FIELDS))
+    shutil.copy(ROOT / "promises" / "teams.yaml", tmp_path)
+    catalog = load_catalog(tmp_path)
+    per_path = MAX_ATTRIBUTE_FIELDS // MAX_TYPED_FIELDS
+    attributes = {f"a{n}": {f"x{k}": k for k in range(per_path)} for n in range(MAX_TYPED_FIELDS)}
+    record = {**RECORDS[0], "type": "handoff", "team": "t", "agent": "a", "attributes": attributes}
+    assert not isinstance(parse_record(record), list)  # as large as a record may be
+    record["occurred_at"] = datetime.fromisoformat(record["occurred_at"])
+    (outcome,) = engine_adapter.evaluate(catalog, [record])
+    assert outcome["evidence"] == ["m1"]

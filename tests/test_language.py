@@ -214,6 +214,31 @@ def test_unknown_direction_is_an_error_and_unknown_channel_a_warning(tmp_path: P
     ]
 
 
+def test_numbers_tested_against_a_record_field_are_a_warning(tmp_path: Path) -> None:
+    """Record fields are text, and text never equals a number (docs/semantics.md)."""
+    write_catalog(
+        tmp_path,
+        {
+            "num.yaml": """\
+        id: num
+        title: Numbers on text
+        owner: operations
+        kind: limit
+        scope: case_id
+        count: {type: [handoff, 7], team: {not: {gte: 2}}}
+        max: 1
+        """
+        },
+    )
+    result = check_directory(tmp_path)
+    assert not result.errors
+    assert sorted(str(p).split("/")[-1] for p in result.warnings) == [
+        "num.yaml:6: warning: 'team' is text: 'gte' compares numbers",
+        "num.yaml:6: warning: 'type' is text, never equal to 7 (not text): "
+        "write '\"7\"' in quotes if the text is meant",
+    ]
+
+
 def test_version_ignores_formatting_and_changes_with_meaning(tmp_path: Path) -> None:
     base = """\
         id: reply

@@ -33,7 +33,7 @@ from engine.evaluation.rules_core import RulesCore
 from engine.evaluation.runner import record_fact
 from engine.service import PromiseService
 from engine.storage.database import session_factory
-from rules.compiler import CompiledPromise, compile_promise
+from rules.compiler import CompiledPromise, compile_promise, typed_fields
 from rules.loader import load_catalog
 from rules.models import Catalog, NeverPromise
 
@@ -178,7 +178,8 @@ def test_the_compiled_repeat_rule_pairs_only_what_same_order_and_window_allow(
     mine = [r for r in RECORDS if r["customer_id"] == CASES[case_id].customer]
     for seq, record in enumerate(sorted(mine, key=lambda r: (r["occurred_at"], r["id"])), 1):
         interaction = engine_adapter.to_interaction(record)
-        fact = record_fact(interaction.fields(), interaction.at, seq, record["customer_id"])
+        fields = interaction.fields()
+        fact = record_fact(interaction, fields, seq, record["customer_id"], typed_fields(promise))
         for firing in core.assert_fact(compiled.name, fact) or []:
             if firing.rule == "repeat":
                 pairs.append([firing.facts["a"]["id"], firing.facts["b"]["id"]])

@@ -800,7 +800,8 @@ def test_conditions_on_present_nested_attributes() -> None:
     assert holds("agent", Matches(r"A-\d+", translate(r"A-\d+")))
     assert not holds("agent", Matches(r"A-\d", translate(r"A-\d")))  # whole value only
     assert holds("agent", Matches("(?i)a-12", translate("(?i)a-12")))
-    assert holds("attributes.a.b", Matches(r"\d", translate(r"\d")))  # on str(value)
+    assert not holds("attributes.a.b", Matches(r"\d", translate(r"\d")))  # 5: text only
+    assert holds("attributes.a.s", Matches(r"\d", translate(r"\d")))
     assert not holds("agent", Not(OneOf(("A-12", "B"))))
 
 

@@ -20,19 +20,32 @@ from engine.evaluation.rules_core import DuplicateFact, Fact, Firing, RulesCore
 from engine.outcomes import Outcome
 from engine.records import Interaction
 from rules.business_time import AlwaysOpen, Calendar
-from rules.compiler import CLOCK, GUARD, RECORD, compile_promise, record_types
+from rules.compiler import (
+    CLOCK,
+    GUARD,
+    RECORD,
+    compile_promise,
+    record_types,
+    type_tags,
+    typed_fields,
+)
 from rules.models import Promise
 
 Emit = Callable[[Outcome], None]
 BUCKETS = 256
 
 
-def record_fact(fields: dict[str, Any], at: int, seq: int, scope: str) -> Fact:
-    """A record as one promise's ruleset sees it (the shape ``rules.compiler`` documents)."""
+def record_fact(
+    record: Interaction, fields: dict[str, Any], seq: int, scope: str, typed: tuple[str, ...]
+) -> Fact:
+    """A record as one promise's ruleset sees it (the shape ``rules.compiler`` documents):
+    ``fields`` (``record.fields()``) and the kinds of the attributes in ``typed``
+    (``typed_fields`` of the promise)."""
     return {
         **fields,
+        **type_tags(record.attributes, typed),
         "t": RECORD,
-        "at": at,
+        "at": record.at,
         "seq": seq,
         "scope": scope,
         "sid": Runner.bucket(scope),
@@ -58,6 +71,7 @@ class Runner:
             core.register(compiled)
         self.ruleset = compiled.name
         self.types = record_types(compiled)
+        self.typed = typed_fields(promise)
         self._schedule: list[tuple[int, str]] = []  # (instant in µs, bucket) to tick at
         self._waiting: dict[str, list[tuple[int, int, Any]]] = {}  # bucket -> (when, n, item)
         self._clocks = 0
@@ -98,7 +112,7 @@ class Runner:
         scope = self.scope_of(fields)
         if scope is None:
             return
-        fact = record_fact(fields, record.at, seq, scope)
+        fact = record_fact(record, fields, seq, scope, self.typed)
         firings = self.assert_fact(fact)
         if firings is not None:
             self.on_record(scope, record, fact, firings)
