@@ -662,7 +662,9 @@ def test_each_bad_promise_file_is_named_with_its_line_and_reason(
     directory = bad_catalog(tmp_path, [case])
     started = time.monotonic()
     result = check_directory(directory)
-    assert time.monotonic() - started < 2, "refused quickly, not expanded or parsed at length"
+    # A hang guard, not a speed goal: an expanded alias bomb runs for minutes (the machines
+    # are shared, so a tight bound here failed under load).
+    assert time.monotonic() - started < 30, "refused, not expanded or parsed at length"
     assert result.catalog is None
     got = [f"{p.file.name}:{p.line}: {p.message}" for p in result.errors]
     assert len(got) == 1, got
