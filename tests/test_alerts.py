@@ -605,7 +605,9 @@ def test_through_the_service_alerts_reach_the_team_and_can_be_listed_and_silence
             assert listed["deliveries"][0]["status"] == "delivered"
             assert listed["deliveries"][0]["route"] == f"webhook {receiver.url}/hooks"
 
-            other = server.promise("keys", "create", "care", "--scopes", "read", "--team", "ops")
+            other = server.promise(
+                "keys", "create", "care", "--scopes", "read", "--team", "operations"
+            )
             refused = client.post(
                 "/silences",
                 json={"team": "travel-support", "until": "2100-01-01T00:00:00Z", "reason": "x"},

@@ -515,7 +515,7 @@ def test_periods_are_bounded_and_reports_count_the_breaches_they_do_not_list(
         assert len(list(csv.DictReader(io.StringIO(answer.text)))) == 1
         assert answer.headers["x-breaches-not-shown"] == "1"
 
-    with httpx.Client(base_url=server.url) as browser:
+    with httpx.Client(base_url=server.url, headers={"Origin": server.url}) as browser:
         assert browser.post("/ui/login", data={"key": server.admin_key}).status_code == 303
         page = browser.get("/ui", params={"from": "0001-01-01", "to": "9999-12-31"})
         assert page.status_code == 400 and limit in page.text
