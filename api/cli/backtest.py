@@ -61,14 +61,8 @@ def backtest(
         raise typer.BadParameter("must be after --from", param_hint="--to")
     draft = catalog_or_exit(draft_dir)
     console = Console(stderr=True)
-    with console.status("judging the draft over the stored history") as status:
-        found = impact(
-            draft,
-            sessions(db or Settings().database_url),
-            start,
-            end,
-            lambda pid: status.update(f"judged {pid}"),
-        )
+    with console.status("judging the draft over the stored history"):
+        found = impact(draft, sessions(db or Settings().database_url), start, end)
     if fmt == "json":
         typer.echo(json.dumps([asdict(i) for i in found], indent=2, ensure_ascii=False))
     elif fmt == "md":

@@ -11,7 +11,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -61,7 +61,7 @@ def backtest(draft: Catalog, sessions: sessionmaker[Session]) -> Backtest:
     """A one-promise draft's outcomes over the stored history, and which differ from the
     stored outcomes of the promise with its id."""
     ((pid, promise),) = draft.promises.items()
-    latest, current = _judge(draft, pid, sessions)
+    latest, current = _judge(draft, sessions)[pid]
     mine = sorted(latest.values(), key=lambda o: (o.opened_at, o.key))
     changed = [
         {"key": key, "scope": scope, "current": was, "draft": now}
@@ -95,12 +95,10 @@ def impact(
     sessions: sessionmaker[Session],
     since: datetime | None = None,
     until: datetime | None = None,
-    on_promise: Callable[[str], None] = lambda pid: None,
 ) -> list[Impact]:
     """Each promise of ``draft``, and each promise with stored outcomes that the draft no
     longer has, judged over the stored history as :func:`backtest` judges one; nothing is
-    stored. Only outcomes opened in [``since``, ``until``) count. ``on_promise`` hears each
-    promise as it is done (a progress bar)."""
+    stored. Only outcomes opened in [``since``, ``until``) count."""
 
     def inside(outcomes: dict[str, Outcome]) -> dict[str, Outcome]:
         return {
@@ -111,63 +109,62 @@ def impact(
 
     with sessions() as session:
         stored = outcome_table.promise_ids(session)
+    judged = _judge(draft, sessions)
     found = []
     for pid in sorted(set(draft.promises) | stored):
-        if pid in draft.promises:
-            one = Catalog({pid: draft.promises[pid]}, draft.teams, draft.calendars)
-            latest, current = (inside(o) for o in _judge(one, pid, sessions))
-        else:
-            latest, current = {}, inside(_stored(sessions, pid))
+        latest, current = judged[pid] if pid in judged else ({}, _stored(sessions, pid))
+        latest, current = inside(latest), inside(current)
         transitions: dict[str, list[str]] = {}
         for key, _, was, now in _differences(latest, current):
             name = "new" if was is None else "gone" if now is None else f"{was}→{now}"
             transitions.setdefault(name, []).append(key)
-        status = (
-            "removed"
-            if pid not in draft.promises
-            else "new promise"
-            if pid not in stored
-            else "changed"
-            if transitions
-            else "unchanged"
-        )
         found.append(
             Impact(
                 promise=pid,
-                status=status,
+                status=_status(pid in draft.promises, pid in stored, bool(transitions)),
                 current=dict(Counter(o.state for o in current.values())),
                 draft=dict(Counter(o.state for o in latest.values())),
                 transitions=transitions,
             )
         )
-        on_promise(pid)
     return found
 
 
+def _status(drafted: bool, stored: bool, changes: bool) -> str:
+    if not drafted:
+        return "removed"
+    if not stored:
+        return "new promise"
+    return "changed" if changes else "unchanged"
+
+
 def _judge(
-    draft: Catalog, pid: str, sessions: sessionmaker[Session]
-) -> tuple[dict[str, Outcome], dict[str, Outcome]]:
-    """The draft promise ``pid``'s outcomes over every stored record, and the stored
-    outcomes of ``pid``, by key. Every record goes through in one stream, except in sealed
-    scopes: those are judged one by one, as the worker judges them
-    (:func:`engine.evaluation.history.judge`)."""
-    promise = draft.promises[pid]
-    streamed: dict[str, Outcome] = {}
-    evaluator = Evaluator(draft, lambda o: streamed.__setitem__(o.key, o))
+    draft: Catalog, sessions: sessionmaker[Session]
+) -> dict[str, tuple[dict[str, Outcome], dict[str, Outcome]]]:
+    """For each promise of ``draft``: its outcomes over every stored record, and the stored
+    outcomes of the promise with its id, by key. Every record goes through in one stream for
+    all of them, except in sealed scopes: those are judged one by one, as the worker judges
+    them (:func:`engine.evaluation.history.judge`)."""
+    streamed: dict[str, dict[str, Outcome]] = {pid: {} for pid in draft.promises}
+    evaluator = Evaluator(draft, lambda o: streamed[o.promise].__setitem__(o.key, o))
+    judged = {}
     with sessions() as session:
         for record in record_table.all_records(session):
             evaluator.add(record)
         clock = state_table.get_clock(session)
         if clock:
             evaluator.advance(from_micros(clock))
-        rows = outcome_table.outcomes_of(session, pid)
-        sealed = {pair for pair in history.sealed_scopes(session) if pair[0] == pid}
-        latest = history.outside(streamed, pid, sealed)
-        for _, scope in sorted(sealed):
-            stored = {k: r for k, r in rows.items() if r.scope == scope}
-            records = record_table.scope_records(session, promise.scope, scope)
-            latest |= history.judge(evaluator, promise, scope, records, stored, evaluator.clock)
-    return latest, {k: outcome_table.row_to_outcome(r) for k, r in rows.items()}
+        every_sealed = history.sealed_scopes(session)
+        for pid, promise in draft.promises.items():
+            rows = outcome_table.outcomes_of(session, pid)
+            sealed = {pair for pair in every_sealed if pair[0] == pid}
+            latest = history.outside(streamed[pid], pid, sealed)
+            for _, scope in sorted(sealed):
+                stored = {k: r for k, r in rows.items() if r.scope == scope}
+                records = record_table.scope_records(session, promise.scope, scope)
+                latest |= history.judge(evaluator, promise, scope, records, stored, evaluator.clock)
+            judged[pid] = (latest, {k: outcome_table.row_to_outcome(r) for k, r in rows.items()})
+    return judged
 
 
 def _stored(sessions: sessionmaker[Session], pid: str) -> dict[str, Outcome]:
