@@ -12,8 +12,11 @@ import typer
 from api.cli.common import PromiseDir, catalog_or_exit
 from engine.authoring.reports import write_cucumber, write_junit
 from engine.authoring.run import FeatureResult, ScenarioResult, feature_files, run_features
+from engine.authoring.scaffold import Kind, scaffold
 from engine.docs.features import features_dir
 from engine.settings import Settings
+from rules.loader import TEAMS_FILE
+from rules.yaml_source import YamlDocument, read_yaml
 
 _MARK = {"passed": "PASS", "failed": "FAIL", "undefined": "UNDEFINED"}
 
@@ -111,3 +114,68 @@ def test(
     typer.echo(summary)
     if broken_files or counts["failed"] or counts["undefined"] or not scenarios:
         raise typer.Exit(1)
+
+
+def _teams(catalog_dir: Path) -> list[str] | None:
+    """The team keys of the catalog's teams.yaml; None when it has none (or unreadable)."""
+    document = read_yaml(catalog_dir / TEAMS_FILE) if (catalog_dir / TEAMS_FILE).is_file() else None
+    if not isinstance(document, YamlDocument) or not isinstance(document.data, dict):
+        return None
+    teams = document.data.get("teams")
+    return list(teams) if isinstance(teams, dict) else None
+
+
+def new(
+    promise_id: Annotated[str, typer.Argument(help="The new promise's id, e.g. first-reply-4h.")],
+    kind: Annotated[
+        Kind, typer.Option("--kind", help="deadline (X within a time), never, or limit.")
+    ],
+    directory: PromiseDir = None,
+    owner: Annotated[
+        str | None,
+        typer.Option(
+            "--owner",
+            help="The owning team [default: the first team of DIR/teams.yaml, else my-team]",
+            show_default=False,
+        ),
+    ] = None,
+    features: Annotated[
+        Path | None,
+        typer.Option(
+            "--features",
+            help="Where the feature goes [default: $PROMISE_FEATURES_DIR, else DIR/features, "
+            "else the features folder beside DIR]",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Start a promise: write DIR/ID.yaml, commented, and its feature with one @kept and
+    one @broken scenario (generic table steps), plus DIR/teams.yaml when DIR has none.
+
+    The files pass `promise check --strict` and `promise test` as written; rename the
+    record types and times in both, then run both again. Never overwrites a file.
+
+    Example: `promise new first-reply-4h --kind deadline promises/`
+    """
+    settings = Settings()
+    directory = directory or settings.dir
+    teams = _teams(directory)
+    owner = owner or (teams[0] if teams else "my-team")
+    if teams is not None and owner not in teams:
+        raise typer.BadParameter(
+            f"no team {owner!r} in {directory / TEAMS_FILE}; its teams: {', '.join(teams)}",
+            param_hint="--owner",
+        )
+    where = features_dir(directory, features or settings.features_dir)
+    try:
+        files = scaffold(promise_id, kind, directory, where, owner).files
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    for path, text in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {path}")
+    typer.echo(
+        f"next: edit them, then `promise check --strict {directory}` and `promise test {directory}`"
+    )

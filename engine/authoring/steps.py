@@ -449,7 +449,7 @@ def _alert_row(alert: Any, columns: list[str]) -> tuple[str, ...]:
         "team": alert.team,
         "promise": alert.promise,
         "state": words(alert.state),
-        "for": alert.customer_id or (alert.outcome or {}).get("scope") or "",
+        "for": (alert.outcome or {}).get("scope") or alert.customer_id or "",
     }
     return tuple(values[c] for c in columns)
 
@@ -457,7 +457,8 @@ def _alert_row(alert: Any, columns: list[str]) -> tuple[str, ...]:
 @step(r"these alerts are sent:", table=True)
 def these_alerts_are_sent(world: World, groups: dict[str, Any], table: Table | None) -> None:
     """Exactly these alerts and corrections, in any order; only the columns given are
-    compared (``kind team promise state for``; kind is ``alert`` or ``correction``)."""
+    compared (``kind team promise state for``; kind is ``alert`` or ``correction``; ``for``
+    is the outcome's scope: the customer, or the case of a promise per case)."""
     rows = _rows(table, "these alerts are sent:")
     header = list(rows[0])
     _columns(header, ALERT_COLUMNS, "alerts")

@@ -201,5 +201,5 @@ def moment_text(moment: datetime, zone: tzinfo | None = None) -> str:
 
 
 def alert_text(alert: Alert) -> str:
-    who = alert.customer_id or (alert.outcome or {}).get("scope")
+    who = (alert.outcome or {}).get("scope") or alert.customer_id
     return f"{alert.kind} to {alert.team}: {alert.promise} is {words(alert.state)} for {who}"
