@@ -162,10 +162,12 @@ def new(
     teams = _teams(directory)
     owner = owner or (teams[0] if teams else "my-team")
     if teams is not None and owner not in teams:
-        raise typer.BadParameter(
-            f"no team {owner!r} in {directory / TEAMS_FILE}; its teams: {', '.join(teams)}",
-            param_hint="--owner",
+        typer.echo(
+            f"error: --owner: no team {owner!r} in {directory / TEAMS_FILE}; its teams: "
+            + ", ".join(teams),
+            err=True,
         )
+        raise typer.Exit(1)
     where = features_dir(directory, features or settings.features_dir)
     try:
         files = scaffold(promise_id, kind, directory, where, owner).files

@@ -29,14 +29,15 @@ class Mismatch(AssertionError):
 
 
 def side_by_side(expected: str, actual: str) -> str:
-    """Two texts in two columns under ``expected`` and ``the engine decided``."""
+    """Two texts in two columns under ``expected`` and ``the engine decided`` (``||``
+    between them: tables in either column have single bars)."""
     left, right = expected.splitlines() or [""], actual.splitlines() or [""]
     width = max(len("expected"), *map(len, left))
-    rows = [f"{'expected':<{width}} | the engine decided", f"{'-' * width}-+-{'-' * 18}"]
+    rows = [f"{'expected':<{width}}  ||  the engine decided", f"{'-' * width}--++--{'-' * 18}"]
     for i in range(max(len(left), len(right))):
         a = left[i] if i < len(left) else ""
         b = right[i] if i < len(right) else ""
-        rows.append(f"{a:<{width}} | {b}".rstrip())
+        rows.append(f"{a:<{width}}  ||  {b}".rstrip())
     return "\n".join(rows)
 
 
