@@ -208,8 +208,9 @@ def coverage(catalog: Catalog, catalog_dir: Path, features_dir: Path) -> list[Pr
     """A warning per promise whose living documentation is missing or incomplete.
 
     Missing feature: at the promise file's ``id`` line. Unparsable feature: where the parser
-    stopped. No ``@kept`` or no ``@broken`` scenario: at the feature's ``Feature:`` line. A
-    feature named after no promise of the catalog: at its first line.
+    stopped. No ``@kept`` or no ``@broken`` scenario: at the feature's ``Feature:`` line.
+    Features of other promises are no concern here (one folder may serve several catalogs);
+    ``promise test`` refuses them.
     """
     where = _id_lines(Path(catalog_dir), catalog)
     problems: list[Problem] = []
@@ -255,17 +256,6 @@ def coverage(catalog: Catalog, catalog_dir: Path, features_dir: Path) -> list[Pr
                     )
                 )
             titles.add(scenario.title)
-    if Path(features_dir).is_dir():
-        for path in sorted(Path(features_dir).rglob("*.feature")):
-            if path.stem not in catalog.promises:
-                problems.append(
-                    _warning(
-                        path,
-                        1,
-                        f"feature {path.name} names no promise of the catalog: name it "
-                        "<promise-id>.feature after the promise it documents",
-                    )
-                )
     return problems
 
 
