@@ -34,6 +34,7 @@ ROOMS_BELOW: dict[str, set[str]] = {
     "engine.privacy": {"engine.storage"},
     "engine.keys": {"engine.storage"},
     "engine.docs": set(),
+    "engine.authoring": {"engine.docs", "engine.service", "engine.storage", "engine.alerting"},
     "engine.reading": {"engine.storage", "engine.evaluation", "engine.alerting"},
     "engine.sandbox": {"engine.storage", "engine.evaluation", "engine.ingest", "engine.runtime"},
     "engine.runtime": {"engine.storage", "engine.evaluation"},

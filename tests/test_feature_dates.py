@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from features.feature_dates import format_day, parse_day, parse_moment
+from engine.authoring.dates import format_day, parse_day, parse_moment
 
 LONDON = ZoneInfo("Europe/London")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from api.cli import backtest, catalog, evaluate, keys, privacy, quarantine, report, serve
+from api.cli import authoring, backtest, catalog, evaluate, keys, privacy, quarantine, report, serve
 
 app = typer.Typer(
     name="promise",
@@ -26,6 +26,8 @@ app.command()(catalog.check)
 app.command("compile")(catalog.compile_)
 app.command("replay")(evaluate.replay_)
 app.command("import")(evaluate.import_)
+app.command()(authoring.new)
+app.command()(authoring.test)
 app.command()(backtest.backtest)
 app.command()(serve.serve)
 app.command()(serve.worker)

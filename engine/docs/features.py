@@ -44,6 +44,7 @@ class Examples:
     tags: tuple[str, ...]
     header: tuple[str, ...]
     rows: tuple[tuple[str, ...], ...]
+    row_lines: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -176,6 +177,7 @@ def _scenario(node: Mapping[str, Any], rule: str | None) -> Scenario:
                 tags=_tags(e),
                 header=_row(e["tableHeader"]) if e.get("tableHeader") else (),
                 rows=tuple(_row(r) for r in e.get("tableBody", [])),
+                row_lines=tuple(r["location"]["line"] for r in e.get("tableBody", [])),
             )
             for e in node.get("examples", [])
         ),
@@ -207,6 +209,8 @@ def coverage(catalog: Catalog, catalog_dir: Path, features_dir: Path) -> list[Pr
 
     Missing feature: at the promise file's ``id`` line. Unparsable feature: where the parser
     stopped. No ``@kept`` or no ``@broken`` scenario: at the feature's ``Feature:`` line.
+    Features of other promises are no concern here (one folder may serve several catalogs);
+    ``promise test`` refuses them.
     """
     where = _id_lines(Path(catalog_dir), catalog)
     problems: list[Problem] = []

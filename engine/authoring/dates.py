@@ -5,6 +5,8 @@ A moment is ``<Weekday> YYYY-MM-DD HH:MM`` with an optional zone: an IANA name
 The weekday must be the date's own: it is there so a reader can check the calendar at a
 glance, and a wrong one is an error, never silently ignored. A day is the same without the
 time (``Fri 2024-03-01``).
+
+The step library (``engine.authoring.steps``) reads every date of a feature with these.
 """
 
 from __future__ import annotations
@@ -29,8 +31,9 @@ _OFFSET = re.compile(r"(?P<sign>[+-])(?P<hours>\d{2}):(?P<minutes>\d{2})")
 FORMAT = "<Weekday> YYYY-MM-DD HH:MM [zone], e.g. 'Fri 2024-03-01 10:00 Europe/London'"
 
 
-def parse_moment(text: str) -> datetime:
-    """An aware datetime; ``ValueError`` naming ``text`` when it is not exactly that form."""
+def parse_moment(text: str, zone: str = "UTC") -> datetime:
+    """An aware datetime; ``ValueError`` naming ``text`` when it is not exactly that form.
+    A moment written without a zone is in ``zone`` (a table's "times in <zone>")."""
     found = _MOMENT.fullmatch(text.strip())
     if found is None:
         raise ValueError(f"{text!r} is not a moment: write {FORMAT} (no zone means UTC)")
@@ -39,7 +42,7 @@ def parse_moment(text: str) -> datetime:
         clock = datetime.strptime(found["time"], "%H:%M").time()
     except ValueError:
         raise ValueError(f"{text!r}: {found['time']} is not a time of day (00:00-23:59)") from None
-    return datetime.combine(day, clock, tzinfo=parse_zone(found["zone"] or "UTC"))
+    return datetime.combine(day, clock, tzinfo=parse_zone(found["zone"] or zone))
 
 
 def parse_day(text: str) -> date:
