@@ -30,18 +30,17 @@ def readable(
 ) -> dict[str, Any]:
     """The readable fields of an alert on the outcome ``stored`` (as the alert row keeps it)
     in ``state``: ``timezone``, ``opened_local``, ``due_local``, ``decided_local``,
-    ``decided_by`` (``clock``, ``record`` or None while open), ``explanation`` (None when
-    the promise left the catalog or the opportunity was withdrawn: nothing to explain) and
-    ``dashboard_link``."""
+    ``decided_by`` (``clock``, ``record``, or None while open), ``explanation`` (None when the
+    promise left the catalog) and ``dashboard_link``. A withdrawn opportunity (a correction's
+    state when it is gone) has nothing left to explain or to have been decided by."""
     outcome = Outcome.from_json(stored, key)
     promise = catalog.promises.get(outcome.promise)
     zone = ZoneInfo(catalog.timezone_for(promise) if promise else "UTC")
-    explanation = None
+    explanation = decided_by = None
     if promise is not None and state != WITHDRAWN:
         records = record_table.records_by_id(session, outcome.evidence)
         explanation = explain(outcome, promise, zone, records)
-    decided_by = None
-    if outcome.state not in OPEN_STATES:
+    if state != WITHDRAWN and outcome.state not in OPEN_STATES:
         decided_by = "clock" if decided_by_clock(outcome) else "record"
     return {
         "timezone": zone.key,
