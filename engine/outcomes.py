@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
@@ -73,6 +74,27 @@ class Outcome:
     def to_json(self) -> dict[str, Any]:
         """The SPEC §6 outcome object (times ISO 8601 with offset)."""
         return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in self.spec().items()}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], key: str) -> Outcome:
+        """The outcome :meth:`to_json` wrote (with ``roles`` when they were added, as an
+        alert keeps them), under its ``key``."""
+        times = {
+            name: datetime.fromisoformat(data[name]) if data.get(name) else None
+            for name in ("due_at", "decided_at")
+        }
+        return cls(
+            promise=data["promise"],
+            version=data["version"],
+            key=key,
+            scope=data["scope"],
+            customer_id=data["customer_id"],
+            state=data["state"],
+            opened_at=datetime.fromisoformat(data["opened_at"]),
+            evidence=list(data["evidence"]),
+            roles=data.get("roles"),
+            **times,
+        )
 
 
 def attainment(kept: int, broken: int) -> float | None:

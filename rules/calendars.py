@@ -75,19 +75,20 @@ def _overlaps(intervals: list[tuple[time, time]]) -> bool:
     return any(ordered[i + 1][0] < ends[i] for i in range(len(ordered) - 1))
 
 
+def zone_problem(name: str) -> str | None:
+    """Why ``name`` is no time zone (a calendar's or a team's), or None when it is one."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return f"unknown time zone '{name}': use an IANA name such as Europe/London"
+    return None
+
+
 def build_calendar(doc: CalendarDoc) -> tuple[BusinessCalendar | None, Errors]:
     """Validate the parts pydantic cannot (zone, days, hours, holiday country) and build."""
     errors: Errors = []
-    try:
-        ZoneInfo(doc.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        errors.append(
-            (
-                ("timezone",),
-                f"unknown time zone '{doc.timezone}': use an IANA name such as Europe/London",
-                False,
-            )
-        )
+    if (unknown := zone_problem(doc.timezone)) is not None:
+        errors.append((("timezone",), unknown, False))
     hours: dict[int, list[tuple[time, time]]] = {}
     for spec, value in doc.hours.items():
         try:

@@ -172,6 +172,7 @@ class SilenceDoc(_Strict):
 
 class TeamDoc(_Strict):
     name: str
+    timezone: str | None = None  # an IANA name, checked by the loader
     alerts: list[dict[str, Any]] = []
     digest: DigestDoc | None = None
     silences: list[dict[str, Any]] = []  # each a SilenceDoc, validated on its own

@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from rules.business_time import BusinessCalendar
-from rules.calendars import build_calendar
+from rules.calendars import build_calendar, zone_problem
 from rules.compiler import MAX_TYPED_FIELDS
 from rules.documents import (
     KIND_DOCS,
@@ -255,9 +255,12 @@ class _Loader:
                 for index, raw in enumerate(team.silences)
                 if (silence := self.silence(doc, raw, team_id, (*where, "silences", index)))
             ]
+            if team.timezone is not None and (unknown := zone_problem(team.timezone)):
+                self.report(doc, (*where, "timezone"), unknown)
             teams[team_id] = Team(
                 id=team_id,
                 name=team.name,
+                timezone=team.timezone,
                 routes=tuple(routes),
                 digest_every=digest,
                 silences=tuple(silences),

@@ -191,6 +191,8 @@ class Team:
     digest_every: timedelta | None = None
     """Send one message per this period listing new alerts, instead of one per alert."""
     silences: tuple[Silence, ...] = ()
+    timezone: str | None = None
+    """Where the team reads times (alerts, reports) for promises without a calendar."""
 
 
 @dataclass(frozen=True)
@@ -204,3 +206,10 @@ class Catalog:
     def calendar_for(self, promise: Promise) -> Calendar | None:
         name = getattr(promise, "calendar", None)
         return self.calendars[name] if name else None
+
+    def timezone_for(self, promise: Promise) -> str:
+        """The zone a person reads ``promise``'s times in: its calendar's, else its owning
+        team's (teams.yaml), else UTC."""
+        zone = getattr(self.calendar_for(promise), "timezone", None)
+        team = self.teams.get(promise.owner)
+        return str(zone or (team.timezone if team is not None else None) or "UTC")

@@ -4,6 +4,7 @@ silences and digests, against real local receivers and a real database."""
 from __future__ import annotations
 
 import dataclasses
+import email
 import os
 import shutil
 import signal
@@ -12,6 +13,7 @@ import sys
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from email import policy
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from conftest import start_server, stop_server
-from engine.alerting import digests
+from engine.alerting import digests, notify
 from engine.alerting import status as alerts
 from engine.alerting.dispatch import Dispatcher
 from engine.reading.reports import build, render
@@ -160,7 +162,7 @@ def test_an_at_risk_then_broken_outcome_sends_one_signed_webhook_per_state(
     }
     assert body["link"] == f"https://promises.example.org/outcomes/{body['outcome_id']}"
     assert "BROKEN" in body["text"] and "customer C-1" in body["text"]
-    assert body["subject"] == "[travel-support] travel-guarantee broken for C-1"
+    assert body["subject"] == "Broken: travel-guarantee for C-1"
     assert statuses(service) == [
         ("alert", "at_risk", "delivered"),
         ("alert", "broken", "delivered"),
@@ -267,14 +269,14 @@ def test_slack_and_teams_routes_post_each_platforms_message_to_the_channel(
 
     assert [d.path for d in slack.received] == ["/services/T0/B0/x"] * 2
     assert [d.path for d in teams.received] == ["/workflows/run"] * 2
-    subject = "[travel-support] travel-guarantee broken for C-1"
+    subject = "Broken: travel-guarantee for C-1"
     on_slack, on_teams = slack.received[1].json, teams.received[1].json
     assert slack_problems(on_slack) == [] and teams_problems(on_teams) == []
     assert on_slack["text"] == subject == on_slack["blocks"][0]["text"]["text"]
     assert "BROKEN" in on_slack["blocks"][1]["text"]["text"]
     with sessions() as session:
         (outcome,) = session.scalars(select(OutcomeRow.id)).all()
-    link = f"https://promises.example.org/outcomes/{outcome}"
+    link = f"https://promises.example.org/ui/outcomes/{outcome}"
     assert on_slack["blocks"][2]["text"]["text"] == f"<{link}|Open the outcome>"
     card = on_teams["attachments"][0]["content"]
     assert card["body"][0]["text"] == subject
@@ -286,6 +288,149 @@ def test_slack_and_teams_routes_post_each_platforms_message_to_the_channel(
         ("alert", "broken", "delivered"),
         ("alert", "broken", "delivered"),
     ]
+
+
+def handoff(id: str, day: str) -> dict[str, Any]:
+    """A handoff of case K-1 at 09:00 on ``day`` (two-handoffs: at most 2 in 30 days)."""
+    fields = {"case_id": "K-1", "type": "handoff", "direction": "internal"}
+    return {**record(id, "09:00", **fields), "occurred_at": f"{day}T09:00:00Z"}
+
+
+READ_ONCE = [
+    # email-reply-1bd (uk-office calendar, Europe/London): due Mon 4 Mar 15:30, never answered;
+    # n1, a note on the case after the due time, is in the batch but decided nothing.
+    record("e1", "16:00", case_id="K-1", channel="email", type="message"),
+    {
+        **record("n1", "16:00", case_id="K-1", type="note", direction="internal"),
+        "occurred_at": "2024-03-04T16:00:00Z",
+    },
+    # ask-once (customer-care, no calendar: the team's Europe/Paris).
+    record(
+        "g1",
+        "10:00",
+        customer_id="C-2",
+        case_id="K-2",
+        type="info_provided",
+        team="claims",
+        attributes={"item": "policy_number"},
+    ),
+    {
+        **record(
+            "a1",
+            "11:00",
+            customer_id="C-2",
+            case_id="K-2",
+            channel="email",
+            direction="outbound",
+            type="info_requested",
+            team="contact-centre",
+            attributes={"item": "policy_number"},
+        ),
+        "occurred_at": "2024-03-04T11:00:00Z",
+    },
+    # two-handoffs (operations, Europe/Paris): the third handoff in 30 days.
+    *(
+        {
+            **handoff(f"h{n}", f"2024-03-0{n}"),
+            "customer_id": "C-3",
+            "case_id": "K-3",
+            "team": f"desk-{n}",
+        }
+        for n in (1, 2, 4)
+    ),
+]
+"""A deadline the clock broke, a never and a limit breach, each read by its team's zone."""
+
+READ = {
+    "email-reply-1bd": (
+        "C-1",
+        "Mon 4 Mar 15:30 GMT",
+        "email received Fri 1 Mar 16:00; no reply by the due time Mon 4 Mar 15:30, UK office hours",
+    ),
+    "ask-once": (
+        "C-2",
+        "Mon 4 Mar 12:00 CET",
+        "policy_number given by phone to claims Fri 1 Mar 11:00; "
+        "asked again by email by contact-centre Mon 4 Mar 12:00",
+    ),
+    "two-handoffs": (
+        "C-3",
+        "Mon 4 Mar 10:00 CET",
+        "3 handoffs within 30 days (at most 2 allowed): "
+        "Fri 1 Mar 10:00 by desk-1, Sat 2 Mar 10:00 by desk-2, Mon 4 Mar 10:00 by desk-4",
+    ),
+}
+"""Per promise: customer, the decision's local time with its zone, and the plain reason."""
+
+
+def test_every_route_says_when_in_the_teams_zone_what_went_wrong_and_links_the_page(
+    db_engine: Engine, tmp_path: Path, receiver: WebhookReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    slack, teams = WebhookReceiver().start(), WebhookReceiver().start()
+    monkeypatch.setenv("PROMISE_TEST_SLACK_URL", f"{slack.url}/services/T0/B0/x")
+    monkeypatch.setenv("PROMISE_TEST_TEAMS_URL", f"{teams.url}/workflows/run")
+    hook = webhook_to(receiver)[1:-1]
+    chats = "{slack: '${PROMISE_TEST_SLACK_URL}'}, {teams: '${PROMISE_TEST_TEAMS_URL}'}"
+    paris = ["timezone: Europe/Paris"]
+    promises = catalog_dir(
+        tmp_path,
+        f"[{hook}, {{email: leads@example.org}}, {chats}]",
+        {"customer-care": paris, "operations": paris},
+    )
+    sessions = session_factory(db_engine)
+    service = PromiseService(load_catalog(promises), sessions)
+    service.ingest(READ_ONCE)
+    try:
+        with SmtpReceiver() as smtp:
+            settings = settings_for(
+                db_engine,
+                promises,
+                public_url="https://promises.example.org",
+                smtp_host="127.0.0.1",
+                smtp_port=smtp.port,
+                smtp_from="pe@x.org",
+            )
+            drain(Dispatcher(settings, service.catalog, sessions))
+            emails = [email.message_from_string(m[2], policy=policy.default) for m in smtp.messages]
+    finally:
+        slack.stop()
+        teams.stop()
+    with sessions() as session:
+        ids = dict(
+            session.execute(
+                select(OutcomeRow.promise_id, OutcomeRow.id).where(OutcomeRow.state == "broken")
+            ).all()
+        )
+
+    def broken(subjects: list[str], promise: str) -> int:
+        (index,) = [i for i, s in enumerate(subjects) if s.startswith(f"Broken: {promise} ")]
+        return index
+
+    for promise, (customer, decided, reason) in READ.items():
+        page = f"https://promises.example.org/ui/outcomes/{ids[promise]}"
+        hooks = [d.json for d in receiver.received]
+        body = hooks[broken([h["subject"] for h in hooks], promise)]
+        assert body["subject"] == f"Broken: {promise} for {customer}"
+        assert len(body["subject"]) <= notify.SUBJECT_LIMIT
+        assert (body["explanation"], body["decided_local"]) == (reason, decided)
+        assert body["dashboard_link"] == page
+        assert body["link"] == f"https://promises.example.org/outcomes/{ids[promise]}"
+        mail = emails[broken([str(m["Subject"]) for m in emails], promise)].get_content()
+        slacks = [d.json for d in slack.received]
+        on_slack = slacks[broken([m["text"] for m in slacks], promise)]["blocks"]
+        cards = [d.json["attachments"][0]["content"] for d in teams.received]
+        card = cards[broken([c["body"][0]["text"] for c in cards], promise)]
+        card_text = "\n".join(block["text"] for block in card["body"])
+        for text in (body["text"], mail, on_slack[1]["text"]["text"], card_text):
+            assert f"what:     {reason}" in text and f"decided:  {decided}" in text
+            assert page in text
+        assert on_slack[2]["text"]["text"] == f"<{page}|Open the outcome>"
+        assert card["actions"][0]["url"] == page
+    deadline = next(h for h in hooks if h["subject"].startswith("Broken: email-reply-1bd"))
+    assert deadline["decided_by"] == "clock" and deadline["evidence"] == ["e1"]
+    assert "(the due time passed: no record decided it)" in deadline["text"]
+    assert "n1" not in deadline["text"]  # the record that came with the clock is not blamed
+    assert deadline["timezone"] == "Europe/London"
 
 
 def test_a_chat_route_failure_names_its_variable_never_its_url(
@@ -335,12 +480,6 @@ def test_a_late_record_that_turns_a_breach_into_kept_sends_a_correction(
     service.advance(at("23:00"))
     drain(dispatcher)
     assert len(receiver.received) == 3
-
-
-def handoff(id: str, day: str) -> dict[str, Any]:
-    """A handoff of case K-1 at 09:00 on ``day`` (two-handoffs: at most 2 in 30 days)."""
-    fields = {"case_id": "K-1", "type": "handoff", "direction": "internal"}
-    return {**record(id, "09:00", **fields), "occurred_at": f"{day}T09:00:00Z"}
 
 
 def test_every_excess_of_a_windowed_limit_is_alerted_even_months_later(
@@ -410,7 +549,7 @@ def test_email_alerts_arrive_at_a_real_smtp_server(db_engine: Engine, tmp_path: 
         drain(Dispatcher(settings, service.catalog, sessions))
         ((sender, recipients, content),) = smtp.messages
     assert sender == "pe@x.org" and recipients == ["travel-leads@example.org"]
-    assert "Subject: [travel-support] travel-guarantee broken for C-1" in content
+    assert "Subject: Broken: travel-guarantee for C-1" in content
     assert 'BROKEN: "A reported booking problem is resolved within 4 hours' in content
     assert statuses(service) == [("alert", "broken", "delivered")]
 

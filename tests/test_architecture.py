@@ -22,9 +22,11 @@ BASE = {
     "engine.records",
     "engine.spreadsheet",
     "engine.lifeline",
+    "engine.explain",
 }
 """Plain values every room may use: time, settings, errors, outcomes, records, the one CSV
-writer, and the lifeline that ties a child process to its parent."""
+writer, the lifeline that ties a child process to its parent, and the one wording of an
+outcome in plain words (reports, alerts and the dashboard say it alike)."""
 
 ROOMS_BELOW: dict[str, set[str]] = {
     "engine.storage": set(),

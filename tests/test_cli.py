@@ -70,7 +70,7 @@ def test_check_lists_every_problem_as_file_line_message_and_exits_1() -> None:
     assert result.returncode == 1
     lines = result.stdout.splitlines()
     errors = [line for line in lines if ": warning: " not in line]
-    assert len(errors) == 25
+    assert len(errors) == 26
     assert "tests/fixtures/bad_catalog/bad-regex.yaml:6: invalid regex 'policy_(number'" in (
         result.stdout
     )

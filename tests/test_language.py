@@ -50,6 +50,7 @@ EXPECTED_BAD = [
     ("teams.yaml", 7, "found 'emial' (did you mean 'email'?)"),
     ("teams.yaml", 8, "a Slack incoming-webhook URL is a secret"),
     ("teams.yaml", 11, "unknown key 'colour'"),
+    ("teams.yaml", 14, "unknown time zone 'Europe/Pariss'"),
     ("unknown-key.yaml", 1, "missing required key 'within'"),
     ("unknown-key.yaml", 8, "unknown key 'withn' (did you mean 'within'?)"),
     ("unknown-refs.yaml", 3, "unknown team 'suport' (did you mean 'support'?)"),

@@ -107,6 +107,12 @@ def _states(server: Server) -> dict[tuple[str, str], str]:
     return seen
 
 
+def _broken(server: Server) -> dict[str, int]:
+    """The id of each promise's (one) broken outcome."""
+    items = server.client().get("/breaches").json()["items"]
+    return {o["promise"]: o["id"] for o in items}
+
+
 def _ingest(server: Server) -> None:
     assert server.client().post("/interactions", json=HISTORY).json()["accepted"] == len(HISTORY)
     server.wait_for(lambda: _states(server) == EXPECTED)
@@ -210,11 +216,44 @@ def test_the_dashboard_in_a_browser(server: Server, tmp_path: Path) -> None:
         page.goto(f"{server.url}/ui/promises/email-reply-1bd")
         expect(page.get_by_text("No living documentation yet")).to_be_visible()
 
+        # What an alert links to: K-2's breach, decided by the clock, in the calendar's zone.
+        page.locator("tr", has_text="K-2").get_by_role("link", name="broken").click()
+        expect(page).to_have_url(f"{server.url}/ui/outcomes/{_broken(server)['email-reply-1bd']}")
+        expect(page.locator(".explanation")).to_have_text(
+            "What happened: email received Mon 4 Mar 10:00; "
+            "no reply by the due time Tue 5 Mar 09:30, UK office hours"
+        )
+        expect(page.locator("main")).to_contain_text("times in Europe/London")
+        moments = page.locator("ol.timeline > li")
+        expect(moments).to_have_count(2)
+        expect(moments.nth(0)).to_contain_text("Mon 4 Mar 10:00 GMT")
+        expect(moments.nth(0)).to_contain_text("started the clock")
+        expect(moments.nth(1)).to_have_class("moment-broken")
+        expect(moments.nth(1)).to_contain_text("Tue 5 Mar 09:30 GMT")
+        expect(moments.nth(1)).to_contain_text("the clock broke the promise")
+        _shot(page, shots, "outcome")
+        if os.environ.get("PROMISE_UPDATE_SCREENSHOTS") == "1":
+            shutil.copy(shots / "outcome.png", ROOT / "docs" / "alert-outcome.png")
+
         page.goto(f"{server.url}/ui/teams/customer-care")
         page.get_by_role("link", name="breach report").click()
         expect(page).to_have_url(f"{server.url}/ui/reports/customer-care")
         expect(page.locator("h1")).to_contain_text("Breach report: Customer Care")
         _shot(page, shots, "report")
+
+    # A team's key reads its own outcome pages only, as the JSON API answers.
+    care = server.promise("keys", "create", "care", "--scopes", "read", "--team", "customer-care")
+    broken = _broken(server)
+    with httpx.Client(base_url=server.url, headers={"Origin": server.url}) as care_browser:
+        assert care_browser.post("/ui/login", data={"key": care.strip()}).status_code == 303
+        own = care_browser.get(f"/ui/outcomes/{broken['ask-once']}")
+        assert own.status_code == 200 and "asked again by phone by contact-centre" in own.text
+        other = care_browser.get(f"/ui/outcomes/{broken['email-reply-1bd']}")
+        assert other.status_code == 404 and "email received" not in other.text
+        assert care_browser.get("/ui/outcomes/999999").status_code == 404
+    as_care = {"Authorization": f"Bearer {care.strip()}"}
+    json_other = httpx.get(f"{server.url}/outcomes/{broken['email-reply-1bd']}", headers=as_care)
+    assert json_other.status_code == 404
 
 
 def test_the_dashboard_asks_for_a_key_and_keeps_teams_apart(server: Server) -> None:

@@ -24,11 +24,12 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup
 
-from api.deps import KEY_COOKIE, AppState, StateDep, get_state, usable_key
+from api.deps import KEY_COOKIE, AppState, OutcomeId, StateDep, get_state, usable_key
 from engine import outcomes
 from engine.docs import features, results, site
 from engine.docs.features import scenarios
 from engine.keys import UNKNOWN, ApiKey
+from engine.reading.explained import explained_outcome
 from engine.reading.journey import customer_journey
 from engine.reading.period import Bounds, PeriodTooLong
 from engine.reading.queries import OutcomeFilter
@@ -309,6 +310,21 @@ def customer_page(request: Request, customer_id: str, state: StateDep, key: View
     journey = customer_journey(state.sessions, state.queries, customer_id, team=key.team)
     status = 200 if journey.total else 404
     return _page(request, "customer", key, status, journey=journey)
+
+
+@router.get("/outcomes/{outcome_id}", response_class=HTMLResponse)
+def outcome_page(
+    request: Request, outcome_id: OutcomeId, state: StateDep, key: Viewer
+) -> HTMLResponse:
+    """One outcome: what happened in plain words and its evidence on a timeline, in its team's
+    time zone. What alerts link to (``GET /outcomes/{id}`` takes bearer keys only); a team
+    key sees its team's outcomes only, as there."""
+    found = explained_outcome(
+        state.sessions, state.queries, state.catalog, outcome_id, team=key.team
+    )
+    if found is None:
+        return _refuse(request, key, 404, f"There is no outcome {outcome_id} you may read.")
+    return _page(request, "outcome", key, found=found)
 
 
 @router.get("/reports/{team}", response_class=HTMLResponse)

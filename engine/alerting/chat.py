@@ -19,7 +19,8 @@ TEAMS_CARD_VERSION = "1.4"
 
 
 def message(platform: str, subject: str, text: str, link: str | None) -> dict[str, Any]:
-    """The JSON body to post to ``platform``'s (``slack`` or ``teams``) incoming webhook."""
+    """The JSON body to post to ``platform``'s (``slack`` or ``teams``) incoming webhook;
+    ``link`` is the outcome's dashboard page."""
     return _slack(subject, text, link) if platform == "slack" else _teams(subject, text, link)
 
 
@@ -27,11 +28,11 @@ def _slack(subject: str, text: str, link: str | None) -> dict[str, Any]:
     blocks: list[dict[str, Any]] = [
         {
             "type": "header",
-            "text": {"type": "plain_text", "text": _cut(subject, SLACK_HEADER_LIMIT)},
+            "text": {"type": "plain_text", "text": cut(subject, SLACK_HEADER_LIMIT)},
         },
         {
             "type": "section",
-            "text": {"type": "mrkdwn", "text": _cut(_slack_escape(text), SLACK_SECTION_LIMIT)},
+            "text": {"type": "mrkdwn", "text": cut(_slack_escape(text), SLACK_SECTION_LIMIT)},
         },
     ]
     if link:
@@ -77,5 +78,6 @@ def _slack_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _cut(text: str, limit: int) -> str:
+def cut(text: str, limit: int) -> str:
+    """``text`` at most ``limit`` characters long, an ellipsis marking a cut."""
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -23,6 +23,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.alerting import digests, notify, routes, silences
+from engine.alerting.readable import readable
 from engine.clock import now
 from engine.settings import Settings
 from engine.storage.schema import AlertRow, DeliveryRow, OutcomeRow
@@ -171,6 +172,8 @@ class Dispatcher:
             )
         )
         promise = self.catalog.promises.get(alert.promise_id or "")
+        base = self.settings.public_url.rstrip("/")
+        page = f"{base}/ui/outcomes/{outcome_id}" if outcome_id else None
         return {
             "id": routes.alert_key(alert.id),
             "kind": alert.kind,
@@ -188,9 +191,8 @@ class Dispatcher:
             "corrects": routes.alert_key(alert.corrects) if alert.corrects else None,
             "created_at": alert.created_at.isoformat(),
             "outcome_id": outcome_id,
-            "link": f"{self.settings.public_url.rstrip('/')}/outcomes/{outcome_id}"
-            if outcome_id
-            else None,
+            "link": f"{base}/outcomes/{outcome_id}" if outcome_id else None,
+            **readable(session, self.catalog, outcome, alert.outcome_key or "", alert.state, page),
         }
 
     # --- sending -----------------------------------------------------------------------------

@@ -30,6 +30,9 @@ from engine.settings import Settings
 
 log = logging.getLogger("promise.alerts")
 BUILT_IN = Path(__file__).resolve().parent / "templates"
+SUBJECT_LIMIT = 64
+"""Subjects are cut to what a phone shows of a notification's title or an email's subject
+in a list (one or two lines); the templates put state, promise and customer first."""
 
 
 class DeliveryFailed(Exception):
@@ -58,7 +61,7 @@ def render(catalog_dir: Path, message: Mapping[str, Any]) -> tuple[str, str]:
     except jinja2.TemplateError as exc:
         name = getattr(exc, "name", None) or getattr(exc, "filename", None) or "template"
         raise DeliveryFailed(f"alert template {name} failed: {exc}") from exc
-    return " ".join(subject.split()), text
+    return chat.cut(" ".join(subject.split()), SUBJECT_LIMIT), text
 
 
 def signature(secret: str, timestamp: int, body: bytes) -> str:
@@ -130,7 +133,8 @@ def _chat(
             f"{route['url_env']} (named in teams.yaml) where the dispatcher runs, then "
             "restart the dispatcher"
         )
-    body = orjson.dumps(chat.message(str(route["chat"]), subject, text, message.get("link")))
+    page = message.get("dashboard_link")
+    body = orjson.dumps(chat.message(str(route["chat"]), subject, text, page))
     _post(client, url, body, {"Content-Type": "application/json"}, shown)
 
 

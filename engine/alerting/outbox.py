@@ -123,7 +123,7 @@ def _row(
         "state": state,
         "corrects": None,
         "customer_id": outcome.customer_id,
-        "outcome": outcome.to_json(),
+        "outcome": {**outcome.to_json(), "roles": outcome.roles},  # roles: to explain it
         "reason": reason[:1024],
         "created_at": moment,
     }

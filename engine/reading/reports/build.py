@@ -21,11 +21,11 @@ from engine import outcomes
 from engine.alerting import status as alerts
 from engine.alerting.status import Alert
 from engine.errors import NotFound
+from engine.explain import explain
 from engine.reading.period import DEFAULT_BOUNDS, Bounds
-from engine.reading.reports.explain import explain
 from engine.reading.reports.trend import WeekPoint, decided_in, weekly_trend
 from engine.records import Interaction
-from engine.storage import record_table
+from engine.storage import outcome_table, record_table
 from engine.storage.schema import OutcomeRow
 from rules.models import (
     Catalog,
@@ -103,7 +103,7 @@ class PromiseReport:
     kind: str
     objective: float | None
     timezone: str
-    """Where the explanations' times are given: the calendar's zone, else UTC."""
+    """Where the explanations' times are given: ``Catalog.timezone_for`` the promise."""
     kept: int
     broken: int
     trend: list[WeekPoint]
@@ -198,7 +198,7 @@ def build_report(
         by_channel, acting = _drivers(session, ids, since, until)
         deliveries = alerts.delivery_counts(session, team, since, until)
         dead_alerts = alerts.dead(session, team)
-    zones = {p.id: _zone(catalog, p) for p in owned}
+    zones = {p.id: catalog.timezone_for(p) for p in owned}
     breaches = [_breach(row, catalog.promises[row.promise_id], zones, records) for row in broken]
     promises = [
         PromiseReport(
@@ -295,11 +295,6 @@ def _at_risk(session: Session, ids: list[str], limit: int) -> tuple[list[Outcome
     return list(session.scalars(query.limit(limit))), total
 
 
-def _zone(catalog: Catalog, promise: Promise) -> str:
-    calendar = catalog.calendar_for(promise)
-    return str(getattr(calendar, "timezone", "UTC"))
-
-
 def _top(counts: Counter[str | None], top: int) -> list[Driver]:
     named: Counter[str] = Counter()
     for name, n in counts.items():
@@ -326,7 +321,9 @@ def _breach(
         agent=last.agent if last else None,
         evidence_ids=tuple(row.evidence),
         evidence=tuple(_evidence(r) for r in evidence),
-        explanation=explain(row, promise, ZoneInfo(zones[promise.id]), records),
+        explanation=explain(
+            outcome_table.row_to_outcome(row), promise, ZoneInfo(zones[promise.id]), records
+        ),
     )
 
 

@@ -15,8 +15,8 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
+from engine.explain import when
 from engine.reading.reports.build import Report
-from engine.reading.reports.explain import when
 from engine.reading.reports.trend import WeekPoint, chart
 from engine.spreadsheet import csv_text
 

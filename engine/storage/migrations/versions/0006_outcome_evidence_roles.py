@@ -2,7 +2,7 @@
 
 Existing outcomes keep NULL: their roles cannot be computed without evaluating them. They
 are filled in when their scope is next evaluated; until then readers infer them from the
-evidence's position (engine.reading.reports.explain).
+evidence's position (engine.explain).
 
 Revision ID: 0006
 Revises: 0005

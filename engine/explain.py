@@ -1,4 +1,10 @@
-"""A breach in plain words, from its promise and the records that decided it."""
+"""An outcome in plain words, from its promise and the records that decided it: the one
+wording that breach reports, alerts and the dashboard's outcome page share.
+
+Times are local to the zone a person reads the promise in (``Catalog.timezone_for``): the
+explanation gives them bare (``Fri 1 Mar 16:00``), as a report does under a line naming the
+zone; :func:`stamp` names it at each time, as a message read on its own must.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +13,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from engine.outcomes import OPEN_STATES, Outcome
 from engine.records import Interaction
-from engine.storage.schema import OutcomeRow
 from rules.models import (
     DeadlinePromise,
     Equals,
@@ -20,36 +26,55 @@ from rules.models import (
 )
 from rules.summary import spoken_duration
 
-# --- plain-language explanations ---------------------------------------------------------------
+ROLE_WORDS = {
+    "start": "started the clock",
+    "stop": "answered it",
+    "cancel": "closed it",
+    "first": "gave it first",
+    "then": "asked again",
+    "count": "counted",
+}
+"""What an evidence record did, by its role (``engine.outcomes.Role``), for a timeline."""
 
 
 def explain(
-    row: OutcomeRow, promise: Promise, zone: ZoneInfo, records: dict[str, Interaction]
+    outcome: Outcome, promise: Promise, zone: ZoneInfo, records: dict[str, Interaction]
 ) -> str:
-    missing = [i for i in row.evidence if i not in records]
-    if missing or not row.evidence:
+    """What happened, in the report's words: ``email received Fri 1 Mar 16:00; due Mon 4 Mar
+    15:30, UK office hours; first reply Mon 16:40, 70 minutes late``."""
+    missing = [i for i in outcome.evidence if i not in records]
+    if missing or not outcome.evidence:
         return f"evidence records not found: {', '.join(missing) or 'none recorded'}"
-    evidence = [records[i] for i in row.evidence]
+    evidence = [records[i] for i in outcome.evidence]
     if isinstance(promise, DeadlinePromise):
-        return _explain_deadline(row, promise, zone, list(zip(_roles(row), evidence, strict=True)))
+        roles = roles_of(outcome)
+        return _explain_deadline(outcome, promise, zone, list(zip(roles, evidence, strict=True)))
     if isinstance(promise, NeverPromise):
         return _explain_never(promise, zone, evidence)
     return _explain_limit(promise, zone, evidence)
 
 
-def _roles(row: OutcomeRow) -> list[str]:
+def decided_by_clock(outcome: Outcome) -> bool:
+    """Whether the clock, not a record, broke it: a deadline whose due time passed before any
+    record answered it (its evidence is the start, and perhaps a later cancel)."""
+    return (
+        outcome.state == "broken" and outcome.due_at is not None and "stop" not in roles_of(outcome)
+    )
+
+
+def roles_of(outcome: Outcome) -> list[str]:
     """What each evidence record did, as the runner stored it. An outcome stored before roles
     were (migration 0006) is read by position (docs/semantics.md): a deadline's first record
     started it and a later one closed it, as a cancel when it was cancelled, else as a stop
     (so a cancel after a breach reads as a late stop until its scope is evaluated again)."""
-    if row.roles is not None:
-        return list(row.roles)
-    closer = "cancel" if row.state == "cancelled" else "stop"
-    return ["start"] + [closer] * (len(row.evidence) - 1)
+    if outcome.roles is not None:
+        return list(outcome.roles)
+    closer = "cancel" if outcome.state == "cancelled" else "stop"
+    return ["start"] + [closer] * (len(outcome.evidence) - 1)
 
 
 def _explain_deadline(
-    row: OutcomeRow,
+    outcome: Outcome,
     promise: DeadlinePromise,
     zone: ZoneInfo,
     evidence: list[tuple[str, Interaction]],
@@ -58,16 +83,19 @@ def _explain_deadline(
     stops = [r for role, r in evidence if role == "stop"]
     cancels = [r for role, r in evidence if role == "cancel"]
     hours = f"{_calendar_words(promise.calendar)} hours" if promise.calendar else "around the clock"
+    due = outcome.due_at
     parts = [f"{_happened(start)} {when(start.occurred_at, zone)}"]
-    if row.due_at is not None:
-        parts.append(f"due {when(row.due_at, zone)}, {hours}")
+    if due is not None and decided_by_clock(outcome):
+        parts.append(f"{_missing(promise.stop)} by the due time {when(due, zone)}, {hours}")
+    elif due is not None:
+        parts.append(f"due {when(due, zone)}, {hours}")
     if stops:
         stop = stops[0]
-        late = f", {_span(stop.occurred_at - row.due_at)} late" if row.due_at else ""
+        late = f", {_span(stop.occurred_at - due)} late" if due and stop.occurred_at > due else ""
         came = "first reply" if stop.type == "message" else _happened(stop)
-        parts.append(f"{came} {when(stop.occurred_at, zone, row.due_at)}{late}")
-    elif row.decided_at is not None:
-        parts.append(f"{_missing(promise.stop)} by {when(row.decided_at, zone)}")
+        parts.append(f"{came} {when(stop.occurred_at, zone, due)}{late}")
+    elif outcome.state in OPEN_STATES:
+        parts.append(f"{_missing(promise.stop)} yet")
     parts += [f"closed by {_words(r.type)} {when(r.occurred_at, zone)}" for r in cancels]
     return "; ".join(parts)
 
@@ -98,6 +126,11 @@ def when(moment: datetime, zone: ZoneInfo, same_day_as: datetime | None = None) 
     if same_day_as is not None and same_day_as.astimezone(zone).date() == local.date():
         return f"{local:%a %H:%M}"
     return f"{local:%a} {local.day} {local:%b %H:%M}"
+
+
+def stamp(moment: datetime, zone: ZoneInfo) -> str:
+    """``Fri 1 Mar 16:00 GMT``: a local time with its zone named, to be read on its own."""
+    return f"{when(moment, zone)} {moment.astimezone(zone).tzname()}"
 
 
 def _span(delta: timedelta) -> str:
