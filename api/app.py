@@ -11,7 +11,6 @@ from contextlib import asynccontextmanager
 from urllib.parse import unquote
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import errors
@@ -34,6 +33,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Customer promises checked against every interaction, in event time.",
         version="0.1.0",
         lifespan=_lifespan,
+        responses=errors.RESPONSES,
     )
     app.state.promise_state = AppState(settings)
     for module in (pages, reports, alerts, customers, ops, interactions, outcomes, promises, keys):
@@ -104,9 +104,8 @@ class _RefuseNul:
         if scope["type"] == "http":
             query = scope.get("query_string", b"").decode("latin-1")
             if "\x00" in scope["path"] or "%00" in query or "\x00" in unquote(query):
-                answer = JSONResponse(
-                    {"detail": "NUL (\\u0000) characters are not allowed in URLs"},
-                    status_code=400,
+                answer = errors.error_response(
+                    400, "NUL (\\u0000) characters are not allowed in URLs"
                 )
                 await answer(scope, receive, send)
                 return

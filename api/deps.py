@@ -18,6 +18,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from api.metrics import Metrics
 from engine.errors import NotFound
 from engine.keys import UNKNOWN, ApiKey, Scope, verify
+from engine.outcomes import State
 from engine.reading.queries import Queries
 from engine.records import RecordLimits
 from engine.runtime import Runtime
@@ -26,9 +27,7 @@ from engine.service import PromiseService
 from engine.settings import Settings
 from rules.models import Catalog, Promise
 
-OutcomeState = Annotated[
-    str | None, Query(alias="state", pattern="^(pending|at_risk|kept|broken|cancelled)$")
-]
+OutcomeState = Annotated[State | None, Query(alias="state")]
 
 
 class AppState:
@@ -91,23 +90,34 @@ def usable_key(state: AppState, token: str) -> ApiKey | str:
     return key.refusal() or key
 
 
-def authenticated(
+def presented(
     request: Request,
     state: StateDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> ApiKey:
-    """The bearer key of the JSON API (never the dashboard's cookie)."""
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise HTTPException(
-            401,
-            "missing API key: send 'Authorization: Bearer <key>' (create "
-            "one with `promise keys create`)",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+) -> ApiKey | None:
+    """The bearer key if one was sent (401 if it is refused), None if none was: for what
+    answers without a key, and says more with one (``/readyz``)."""
+    if credentials is None:
+        return None
+    if credentials.scheme.lower() != "bearer":
+        raise HTTPException(401, _MISSING, headers={"WWW-Authenticate": "Bearer"})
     key = usable_key(state, credentials.credentials)
     if isinstance(key, str):
         raise HTTPException(401, key, headers={"WWW-Authenticate": "Bearer"})
     request.state.key = key  # names the key in answers to engine errors (api.errors)
+    return key
+
+
+_MISSING = (
+    "missing API key: send 'Authorization: Bearer <key>' (create one with `promise keys create`)"
+)
+Presented = Annotated[ApiKey | None, Depends(presented)]
+
+
+def authenticated(key: Presented) -> ApiKey:
+    """The bearer key of the JSON API (never the dashboard's cookie)."""
+    if key is None:
+        raise HTTPException(401, _MISSING, headers={"WWW-Authenticate": "Bearer"})
     return key
 
 
@@ -147,6 +157,24 @@ def _whole(key: Annotated[ApiKey, Depends(authenticated)]) -> ApiKey:
 Whole = Annotated[ApiKey, Depends(_whole)]
 
 
+def scraper(state: StateDep, key: Presented) -> None:
+    """Who may read ``/metrics``: anyone with ``PROMISE_METRICS_OPEN``, else a key without a
+    team that has the ``metrics`` scope (or ``read``, which reads as much)."""
+    if state.settings.metrics_open:
+        return
+    key = _whole(authenticated(key))
+    if not (key.allows("metrics") or key.allows("read")):
+        raise HTTPException(
+            403,
+            f"the key '{key.name}' lacks the 'metrics' scope (it has: "
+            f"{', '.join(sorted(key.scopes))}); create one with `promise keys create "
+            "prometheus --scopes metrics`",
+        )
+
+
+Scraper = Depends(scraper)
+
+
 def team_of(key: ApiKey, asked: str | None) -> str | None:
     """A team-restricted key reads its own team only."""
     if key.team is None:
@@ -165,7 +193,8 @@ def aware(moments: dict[str, datetime | None]) -> None:
     """Refuse a naive time (422 naming the parameter): every time here is an instant."""
     for name, moment in moments.items():
         if moment is not None and moment.tzinfo is None:
-            raise HTTPException(422, f"'{name}' needs a UTC offset or Z, e.g. 2024-03-01T00:00:00Z")
+            reason = "needs a UTC offset or Z, e.g. 2024-03-01T00:00:00Z"
+            raise HTTPException(422, [{"field": name, "reason": reason}])
 
 
 class Listing:
@@ -176,6 +205,13 @@ class Listing:
         promise: str | None = None,
         team: str | None = None,
         customer_id: str | None = None,
+        case_id: Annotated[
+            str | None, Query(description="A case: outcomes of promises scoped by `case_id`.")
+        ] = None,
+        scope: Annotated[
+            str | None,
+            Query(description="A scope value (a case or customer id, as the promise scopes)."),
+        ] = None,
         since: Since = None,
         until: Until = None,
         cursor: Annotated[str | None, Query(description="`next_cursor` of the page before")] = None,
@@ -183,6 +219,7 @@ class Listing:
     ) -> None:
         aware({"from": since, "to": until})
         self.promise, self.team, self.customer_id = promise, team, customer_id
+        self.case_id, self.scope = case_id, scope
         self.since, self.until, self.cursor, self.limit = since, until, cursor, limit
 
 

@@ -7,6 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, Field
 
+from engine.keys import Scope
+
 
 def _no_nul(value: str) -> str:
     if "\x00" in value:
@@ -23,6 +25,22 @@ class Problem(BaseModel):
     reason: str = Field(examples=["needs a UTC offset or Z, e.g. 2024-03-01T10:00:00Z"])
 
 
+class ErrorOut(BaseModel):
+    """Every error answer: what is wrong, and each field (parameter, body field) at fault."""
+
+    detail: str = Field(examples=["state: Input should be 'broken'"])
+    errors: list[Problem] = Field(
+        default_factory=list, description="Each field at fault and why; empty when none is."
+    )
+
+
+class DefinitionErrors(ErrorOut):
+    problems: list[str] = Field(
+        description="Every problem of the definitions, as `FILE:LINE: message`.",
+        examples=[["ask-once.yaml:4: unknown kind 'nevr'"]],
+    )
+
+
 class RecordResult(BaseModel):
     id: str | None = Field(examples=["evt-000123"])
     status: Literal["accepted", "duplicate", "rejected"]
@@ -30,10 +48,15 @@ class RecordResult(BaseModel):
 
 
 class IngestAnswer(BaseModel):
-    accepted: int
-    duplicate: int
-    rejected: int
-    results: list[RecordResult]
+    accepted: int = Field(description="Records stored, to be evaluated.")
+    duplicate: int = Field(description="Records stored before with the same content.")
+    rejected: int = Field(description="Records refused; each one's `problems` say why.")
+    results: list[RecordResult] = Field(description="One per record sent, in order.")
+
+
+class IngestRefused(IngestAnswer, ErrorOut):
+    """The 422 answer when every record sent was rejected: the counts and results as on
+    success, plus the error shape, with ``errors`` naming ``<index>.<field>``."""
 
 
 class BreachHandling(BaseModel):
@@ -72,6 +95,17 @@ class OutcomeOut(BaseModel):
     handling: BreachHandling | None = Field(
         default=None, description="The latest acknowledgement or resolution of a breach."
     )
+
+
+class RevisionOut(BaseModel):
+    """A change of an outcome's verdict (an outcome's creation is not one)."""
+
+    old_state: str | None = Field(examples=["broken"])
+    new_state: str | None = Field(examples=["kept"])
+    reason: str = Field(examples=["late record e7 (2024-03-01T11:00:00Z) re-evaluated K-9"])
+    changed_at: datetime = Field(description="When the engine made the change (wall clock).")
+    before: dict[str, Any] | None = Field(description="The outcome before, as in `--json`.")
+    after: dict[str, Any] | None = Field(description="The outcome after.")
 
 
 class OutcomePage(BaseModel):
@@ -161,9 +195,13 @@ class Readiness(BaseModel):
     database: bool
     worker_seen_seconds_ago: float | None
     evaluation_lag: int = Field(description="Records accepted but not evaluated yet.")
-    quarantined: list[str] = Field(
-        default_factory=list,
-        description="Promises not evaluated because their evaluation crashed; the others are.",
+    quarantined_count: int = Field(
+        default=0, description="Promises not evaluated because their evaluation crashed."
+    )
+    quarantined: list[str] | None = Field(
+        default=None,
+        description="Which promises are quarantined (a team key: its team's); null without "
+        "a key that reads.",
     )
 
 
@@ -364,9 +402,16 @@ class ErasureAnswer(BaseModel):
 
 class KeyIn(BaseModel):
     name: Text = Field(min_length=1, max_length=256, examples=["crm"])
-    scopes: list[Literal["ingest", "read", "admin"]] = Field(min_length=1, examples=[["read"]])
+    scopes: list[Scope] = Field(
+        min_length=1,
+        examples=[["read"]],
+        description="ingest: send records; read: read outcomes and reports; metrics: scrape "
+        "/metrics only; admin: everything, every team.",
+    )
     team: Text | None = Field(
-        default=None, description="A team of teams.yaml; not with `admin`.", examples=["claims"]
+        default=None,
+        description="A team of teams.yaml; not with `admin` or `metrics`.",
+        examples=["claims"],
     )
     expires_at: datetime | None = Field(
         default=None,

@@ -2,8 +2,9 @@
 optionally expiring.
 
 A key's team restricts what it reads and acts on; an ``admin`` key acts on every team's
-data (retries, releases, reloads, keys), so it can have no team, and a team must be one
-the catalog names (a misspelt team would make a key that sees nothing, silently).
+data (retries, releases, reloads, keys) and a ``metrics`` key counts every team's, so neither
+can have a team; a team must be one the catalog names (a misspelt team would make a key
+that sees nothing, silently).
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ from engine.clock import now
 from engine.errors import Invalid, NotFound
 from engine.storage.schema import ApiKeyRow
 
-Scope = Literal["ingest", "read", "admin"]
-SCOPES: tuple[Scope, ...] = ("ingest", "read", "admin")
+Scope = Literal["ingest", "read", "metrics", "admin"]
+SCOPES: tuple[Scope, ...] = ("ingest", "read", "metrics", "admin")
+"""``metrics`` lets Prometheus scrape ``/metrics`` and nothing else (a ``read`` key without a
+team may scrape too)."""
 UNKNOWN = "unknown or revoked API key"
 """Why an unknown or revoked key is refused (the same words: one must not tell them apart)."""
 
@@ -97,6 +100,11 @@ def create_key(
         raise KeyProblem(
             "an admin key acts on every team's data (retries, releases, reloads, keys), so it "
             "cannot be limited to a team: drop --team, or give the key 'read' (and 'ingest')"
+        )
+    if team and "metrics" in scopes:
+        raise KeyProblem(
+            "metrics count every team's records and outcomes, so a 'metrics' key cannot be "
+            "limited to a team: drop --team, or make a separate key for Prometheus"
         )
     if team and "read" not in scopes:
         raise KeyProblem("--team restricts what a key may read: give it the 'read' scope")

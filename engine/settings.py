@@ -25,6 +25,10 @@ class Settings(BaseSettings):
 
     public_url: str = "http://127.0.0.1:8000"
     """Where people reach this service; alerts link to outcomes under it."""
+    metrics_open: bool = False
+    """Serve ``/metrics`` without a key, for a Prometheus that cannot send one (keep the port
+    off the internet: the figures name promises and teams). Off: scrape with a key of the
+    ``metrics`` scope (``promise keys create prometheus --scopes metrics``)."""
     alert_max_attempts: int = 10
     """Delivery attempts per alert and route before it is marked dead."""
     alert_backoff_seconds: float = 5.0

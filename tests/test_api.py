@@ -97,6 +97,19 @@ def test_a_late_reply_posted_later_turns_the_breach_into_kept(server: Server) ->
     )
     server.wait_for(lambda: [o["state"] for o in outcomes(server)] == ["kept"])
 
+    client = server.client()
+    (kept,) = outcomes(server, case_id="K-1")
+    assert outcomes(server, scope="K-1") == [kept]
+    assert outcomes(server, case_id="K-9") == outcomes(server, scope="nobody") == []
+    history = client.get(f"/outcomes/{kept['id']}/revisions").json()
+    assert (history[-1]["old_state"], history[-1]["new_state"]) == ("broken", "kept")
+    assert history[-1]["reason"] and history[-1]["after"]["evidence"] == ["e1", "r1"]
+    missing = client.get("/outcomes/999999/revisions")
+    assert missing.status_code == 404 and missing.json() == {
+        "detail": "no outcome 999999",
+        "errors": [],
+    }
+
 
 def test_bad_input_gets_precise_4xx_answers_and_loses_nothing_else(server: Server) -> None:
     batch = [
@@ -115,6 +128,16 @@ def test_bad_input_gets_precise_4xx_answers_and_loses_nothing_else(server: Serve
     fields = {p["field"] for p in answer["results"][1]["problems"]}
     assert {"occurred_at", "customer_id", "channel", "direction", "type"} <= fields
 
+    refused = server.client().post("/interactions", json=[{"id": "a"}, {"id": "b"}])
+    assert refused.status_code == 422  # nothing accepted: a status to branch on
+    body = refused.json()
+    assert (body["accepted"], body["duplicate"], body["rejected"]) == (0, 0, 2)
+    assert [r["id"] for r in body["results"]] == ["a", "b"]
+    assert "no record accepted" in body["detail"]
+    assert {"field": "1.channel", "reason": "required"} in body["errors"]
+    again = server.client().post("/interactions", json=[record("ok", "2024-03-01T10:00:00Z")])
+    assert again.status_code == 200 and again.json()["duplicate"] == 1  # a retry succeeds
+
     malformed = server.client().post("/interactions", content=b'{"id": "x",')
     assert malformed.status_code == 400
     assert "malformed JSON" in malformed.json()["detail"]
@@ -125,7 +148,22 @@ def test_bad_input_gets_precise_4xx_answers_and_loses_nothing_else(server: Serve
     assert too_many.status_code == 413
     assert "limit is 1000" in too_many.json()["detail"]
     assert server.client().get("/outcomes", params={"cursor": "nonsense"}).status_code == 400
-    assert server.client().get("/outcomes", params={"state": "lost"}).status_code == 422
+    lost = server.client().get("/outcomes", params={"state": "lost"})
+    assert lost.status_code == 422
+    [problem] = lost.json()["errors"]
+    assert problem["field"] == "state" and "'at_risk'" in problem["reason"]
+    kept = server.client().get("/breaches", params={"state": "kept"})
+    assert kept.status_code == 422
+    assert kept.json()["errors"] == [{"field": "state", "reason": "Input should be 'broken'"}]
+    naive = server.client().get("/outcomes", params={"from": "2024-03-01T00:00:00"})
+    assert naive.json()["errors"][0]["field"] == "from"
+    for answer in (
+        malformed,
+        too_many,
+        server.client().get("/nowhere"),
+        server.client().post("/interactions", content=b"{}", headers={"content-type": "text/csv"}),
+    ):
+        assert 400 <= answer.status_code < 500 and set(answer.json()) == {"detail", "errors"}
     assert server.client().get("/promises/nope").status_code == 404
     nul = server.client().get("/outcomes", params={"customer_id": "C\x001"})
     assert nul.status_code == 400 and "NUL" in nul.json()["detail"]
@@ -147,11 +185,19 @@ def test_promises_are_listed_with_summaries_and_versions(server: Server) -> None
         "/compliance",
         "/customers/{customer_id}/promises",
     } <= set(spec["paths"])
+    for path in ("/outcomes", "/breaches", "/outcomes/{outcome_id}/revisions"):
+        refused = spec["paths"][path]["get"]["responses"]["4XX"]
+        assert refused["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorOut")
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    assert set(spec["components"]["schemas"]["ErrorOut"]["properties"]) == {"detail", "errors"}
 
 
-def test_every_endpoint_but_healthz_needs_a_key_with_the_right_scope(server: Server) -> None:
+def test_every_endpoint_but_the_probes_needs_a_key_with_the_right_scope(server: Server) -> None:
     anonymous = server.client(key="")
-    assert anonymous.get("/healthz").status_code == 200
+    assert anonymous.get("/healthz").json() == {"status": "ok"}
+    ready = anonymous.get("/readyz")  # Kubernetes and load balancers send no key
+    assert ready.status_code == 200 and ready.json()["status"] == "ready"
+    assert (ready.json()["quarantined_count"], ready.json()["quarantined"]) == (0, None)
     missing = anonymous.get("/outcomes")
     assert missing.status_code == 401
     assert "Authorization: Bearer" in missing.json()["detail"]

@@ -72,7 +72,7 @@ def test_each_engine_error_is_answered_with_the_status_of_its_kind(
         raise error
 
     answer = TestClient(app).get("/fail")
-    assert (answer.status_code, answer.json()) == (status, {"detail": str(error)})
+    assert (answer.status_code, answer.json()) == (status, {"detail": str(error), "errors": []})
 
 
 def test_invalid_definitions_are_answered_with_their_problems() -> None:
@@ -87,6 +87,7 @@ def test_invalid_definitions_are_answered_with_their_problems() -> None:
     assert answer.status_code == 422
     assert answer.json() == {
         "detail": "the draft promise is invalid",
+        "errors": [],
         "problems": ["a.yaml:3: unknown kind 'nope'"],
     }
 

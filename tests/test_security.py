@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -137,7 +137,7 @@ def test_a_team_keys_pre_flight_answers_for_its_own_promises_only(server: Server
 # --- item 12: metrics, readiness --------------------------------------------------------------
 
 
-def test_metrics_need_a_key_without_a_team_and_readiness_stays_open(
+def test_metrics_need_a_metrics_key_without_a_team_and_probes_need_no_key(
     server: Server, catalog: Catalog
 ) -> None:
     _ingest(server)
@@ -153,8 +153,27 @@ def test_metrics_need_a_key_without_a_team_and_readiness_stays_open(
     ready = care.get("/readyz")
     assert ready.status_code == 200 and ready.json()["quarantined"] == []  # contact-centre's
     assert server.client().get("/readyz").json()["quarantined"] == ["email-reply-1bd"]
-    prometheus = server.client(_key(server, "prometheus", "read"))
+    anonymous = server.client(key="")
+    probe = anonymous.get("/readyz")  # counts, but names no promise and no team
+    assert (probe.json()["quarantined_count"], probe.json()["quarantined"]) == (1, None)
+    assert "email-reply" not in probe.text and "contact-centre" not in probe.text
+    assert anonymous.get("/healthz").status_code == 200
+    assert anonymous.get("/metrics").status_code == 401
+
+    prometheus = server.client(_key(server, "prometheus", "metrics"))
     assert "promise_outcomes" in prometheus.get("/metrics").text
+    assert "lacks the 'read' scope" in prometheus.get("/outcomes").json()["detail"]
+    reader = server.client(_key(server, "reader", "read"))  # a read key reads as much
+    assert "promise_outcomes" in reader.get("/metrics").text
+    crm = server.client(_key(server, "crm", "ingest"))
+    assert "lacks the 'metrics' scope" in crm.get("/metrics").json()["detail"]
+
+
+def test_metrics_may_be_left_open_by_a_setting(server_with: Callable[..., Server]) -> None:
+    server = server_with(PROMISE_METRICS_OPEN="1")
+    scraped = server.client(key="").get("/metrics")
+    assert scraped.status_code == 200 and "promise_records_stored" in scraped.text
+    assert server.client(key="").get("/outcomes").status_code == 401  # only metrics
 
 
 # --- item 6: admin keys have no team; a team must exist ---------------------------------------
@@ -183,6 +202,10 @@ def test_an_admin_key_cannot_have_a_team_and_a_team_must_exist(server: Server) -
         server, "keys", "create", "care-admin", "--scopes", "read,admin", "--team", "customer-care"
     )
     assert "an admin key acts on every team's data" in refused
+    counting = _promise_fails(
+        server, "keys", "create", "care-prom", "--scopes", "read,metrics", "--team", "claims"
+    )
+    assert "a 'metrics' key cannot be limited to a team" in counting
     unknown = _promise_fails(
         server, "keys", "create", "typo", "--scopes", "read", "--team", "custmer-care"
     )
@@ -195,6 +218,7 @@ def test_an_admin_key_cannot_have_a_team_and_a_team_must_exist(server: Server) -
         for body, words in (
             ({"name": "a", "scopes": ["admin"], "team": "claims"}, "cannot be limited to a team"),
             ({"name": "b", "scopes": ["read"], "team": "nobody"}, "no team 'nobody'"),
+            ({"name": "c", "scopes": ["metrics"], "team": "claims"}, "cannot be limited"),
         ):
             answer = admin.post("/keys", json=body)
             assert answer.status_code == 422 and words in answer.json()["detail"]

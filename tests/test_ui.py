@@ -289,3 +289,49 @@ def test_the_dashboard_asks_for_a_key_and_keeps_teams_apart(server: Server) -> N
 
         assert browser.post("/ui/logout").status_code == 303
         assert browser.get("/ui").headers["location"] == "/ui/login"
+
+
+def test_every_page_has_navigation_and_shows_times_in_the_viewers_zone(server: Server) -> None:
+    assert server.client().post("/interactions", json=HISTORY[:2]).json()["accepted"] == 2
+
+    def k1() -> list[dict[str, Any]]:  # e1 opened email-reply-1bd's clock on case K-1
+        return server.client().get("/outcomes", params={"case_id": "K-1"}).json()["items"]
+
+    server.wait_for(k1)
+    outcome = f"/ui/outcomes/{k1()[0]['id']}"
+    key = server.promise("keys", "create", "viewer", "--scopes", "read").strip()
+    with httpx.Client(base_url=server.url, headers={"Origin": server.url}) as browser:
+        assert browser.post("/ui/login", data={"key": key}).status_code == 303
+        for path in (
+            "/ui",
+            "/ui/teams/customer-care",
+            "/ui/promises/ask-once",
+            "/ui/customers/C-1",
+            outcome,
+            "/ui/reports/customer-care",
+            "/ui/docs",
+            "/ui/docs/promises/ask-once",
+            "/ui/docs/teams/customer-care",
+            "/ui/teams/nobody",  # an error page too
+        ):
+            page = browser.get(path).text
+            assert 'action="/ui/logout"' in page and 'href="/ui/docs"' in page, path
+            assert 'action="/ui/zone"' in page, path
+
+        # The calendar's zone by default: 10:00Z on 1 March is 10:00 in London (GMT).
+        journey = browser.get("/ui/customers/C-1").text
+        assert "2024-03-01 10:00 GMT" in journey and "(Europe/London)" in journey
+        chosen = browser.post(
+            "/ui/zone", data={"zone": "America/New_York", "back": "/ui/customers/C-1"}
+        )
+        assert (chosen.status_code, chosen.headers["location"]) == (303, "/ui/customers/C-1")
+        journey = browser.get("/ui/customers/C-1").text
+        assert "2024-03-01 05:00 EST" in journey and "10:00 GMT" not in journey
+        opened = browser.get(outcome).text  # the page alerts link to follows the picker too
+        assert "times in America/New_York" in opened and "Fri 1 Mar 11:00 EST" in opened
+
+        unknown = browser.post("/ui/zone", data={"zone": "Mars/Olympus", "back": "/ui"})
+        assert unknown.status_code == 422 and "not a time zone" in unknown.text
+        away = browser.post("/ui/zone", data={"zone": "UTC", "back": "//evil.example/ui"})
+        assert away.headers["location"] == "/ui"  # back to this dashboard only
+        assert "2024-03-01 10:00 UTC" in browser.get("/ui/customers/C-1").text

@@ -41,10 +41,18 @@ def expiry(text: str | None) -> datetime | None:
 @keys_app.command("create")
 def keys_create(
     name: Annotated[str, typer.Argument(help="A name to recognise the key by, e.g. crm.")],
-    scopes: Annotated[str, typer.Option(help="Comma-separated: ingest, read, admin.")],
+    scopes: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated: ingest (send records), read (outcomes, reports, dashboard), "
+            "metrics (scrape /metrics only), admin (everything, every team)."
+        ),
+    ],
     team: Annotated[
         str | None,
-        typer.Option(help="Restrict a read key to this team of teams.yaml (not with admin)."),
+        typer.Option(
+            help="Restrict a read key to this team of teams.yaml (not with admin or metrics)."
+        ),
     ] = None,
     expires: Annotated[
         str | None,
@@ -54,6 +62,8 @@ def keys_create(
     """Create a key and print it alone on stdout (it is never shown again).
 
     Example: `promise keys create crm --scopes ingest,read --team contact-centre --expires 90d`
+
+    For Prometheus: `promise keys create prometheus --scopes metrics`
     """
     settings = Settings()
     teams = catalog_or_exit(settings.dir).teams if team else None

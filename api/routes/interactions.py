@@ -10,10 +10,12 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import Ingester, StateDep
-from api.schemas import IngestAnswer, Problem, RecordResult
+from api.errors import error_response, refusal
+from api.schemas import IngestAnswer, IngestRefused, Problem, RecordResult
 from engine.ingest.decoding import decode_batch
 from engine.records import RecordIn
 
@@ -37,6 +39,7 @@ _EXAMPLE_RECORD = {
 @router.post(
     "/interactions",
     response_model=IngestAnswer,
+    responses={422: refusal("Every record sent was rejected: nothing was stored.", IngestRefused)},
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -54,10 +57,17 @@ _EXAMPLE_RECORD = {
         }
     },
 )
-async def post_interactions(request: Request, state: StateDep, _: Ingester) -> IngestAnswer:
+async def post_interactions(
+    request: Request, state: StateDep, _: Ingester
+) -> IngestAnswer | JSONResponse:
     """Store one record or a list of at most 1,000 (16 MiB), each answered on its own:
     `accepted` (stored, to be evaluated), `duplicate` (already stored, same content) or
-    `rejected` (with the field and reason). A bad record never loses the others."""
+    `rejected` (with the field and reason). A bad record never loses the others.
+
+    200 when at least one record is stored now or was before (a batch sent again, all
+    `duplicate`, is a success: sending again is how a client retries); 422 when every
+    record was rejected, with the same counts and results and the error shape besides.
+    A mixed batch is 200: branch on `rejected`."""
     media = request.headers.get("content-type", "application/json").split(";")[0].strip()
     if media.lower() != "application/json" and not media.lower().endswith("+json"):
         raise HTTPException(415, f"Content-Type must be application/json; got '{media}'")
@@ -94,9 +104,18 @@ async def post_interactions(request: Request, state: StateDep, _: Ingester) -> I
     ]
     for result in results:
         state.metrics.ingested.labels(result.status).inc()
-    return IngestAnswer(
+    answer = IngestAnswer(
         accepted=sum(r.status == "accepted" for r in results),
         duplicate=sum(r.status == "duplicate" for r in results),
         rejected=sum(r.status == "rejected" for r in results),
         results=results,
     )
+    if results and answer.rejected == len(results):
+        errors = [
+            Problem(field=f"{n}.{p.field}", reason=p.reason)
+            for n, r in enumerate(results)
+            for p in r.problems
+        ]
+        detail = f"no record accepted: all {len(results)} rejected (see results)"
+        return error_response(422, detail, errors, **answer.model_dump())
+    return answer

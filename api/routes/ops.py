@@ -1,8 +1,11 @@
 """Operations: Prometheus metrics, liveness and readiness.
 
 Metrics are every team's figures (outcomes per promise, deliveries per team): a team key
-gets 403, Prometheus scrapes with a key without a team. Readiness is the service's, and
-open to every reader, but lists only the quarantined promises of a team key's team.
+gets 403, Prometheus scrapes with a ``metrics`` key (or without one under
+``PROMISE_METRICS_OPEN``). Liveness and readiness answer without a key, because Kubernetes
+and load balancers cannot send one; without a key readiness counts quarantined promises but
+does not name them (names are a team's business), and a key that reads lists those of its
+team (all of them for a key without a team).
 """
 
 from __future__ import annotations
@@ -13,14 +16,14 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from api.deps import AppState, Reader, StateDep, Whole
+from api.deps import AppState, Presented, Scraper, StateDep
 from api.schemas import Health, Readiness
 
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/metrics", response_class=PlainTextResponse)
-def metrics(state: StateDep, _: Whole, __: Reader) -> PlainTextResponse:
+@router.get("/metrics", response_class=PlainTextResponse, dependencies=[Scraper])
+def metrics(state: StateDep) -> PlainTextResponse:
     """Prometheus text format: records ingested by status, stored, evaluation lag,
     outcomes by promise and state."""
     return PlainTextResponse(state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
@@ -33,16 +36,17 @@ def healthz() -> Health:
 
 
 @router.get("/readyz", response_model=Readiness)
-def readyz(state: StateDep, key: Reader) -> JSONResponse:
-    """Database reachable, worker seen recently, and how many records wait for it."""
+def readyz(state: StateDep, key: Presented) -> JSONResponse:
+    """Database reachable, worker seen recently, how many records wait for it and how many
+    promises are quarantined; no key needed. With a key that reads, which promises (of its
+    team, for a team key)."""
     try:  # each of these reads the database
         seen = state.queries.worker_seen()
         lag = state.queries.lag()
-        quarantined = sorted(
-            pid
-            for pid in state.queries.quarantined()
-            if key.team is None or _owner(state, pid) == key.team
-        )
+        held = state.queries.quarantined()
+        named = None
+        if key is not None and key.allows("read"):
+            named = sorted(p for p in held if key.team in (None, _owner(state, p)))
     except Exception:  # the database is down: say so, do not crash
         body = Readiness(
             status="degraded", database=False, worker_seen_seconds_ago=None, evaluation_lag=0
@@ -55,7 +59,8 @@ def readyz(state: StateDep, key: Reader) -> JSONResponse:
         database=True,
         worker_seen_seconds_ago=ago,
         evaluation_lag=lag,
-        quarantined=quarantined,
+        quarantined_count=len(held),
+        quarantined=named,
     )
     return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 
 from api.deps import (
     AppState,
@@ -18,6 +18,7 @@ from api.deps import (
     aware,
     team_of,
 )
+from api.errors import refusal
 from api.schemas import (
     BreachAction,
     BreachHandling,
@@ -25,9 +26,11 @@ from api.schemas import (
     ComplianceGroup,
     OutcomeOut,
     OutcomePage,
+    RevisionOut,
 )
 from engine.errors import NotFound
 from engine.keys import ApiKey
+from engine.outcomes import State
 from engine.reading import breaches
 from engine.reading.period import Bounds
 from engine.reading.queries import GroupBy, OutcomeFilter, StoredOutcome
@@ -43,13 +46,15 @@ def outcome_out(stored: StoredOutcome) -> OutcomeOut:
 
 
 def _page(
-    state: AppState, key: ApiKey, listing: Listing, outcome_state: str | None, by_decision: bool
+    state: AppState, key: ApiKey, listing: Listing, outcome_state: State | None, by_decision: bool
 ) -> OutcomePage:
     where = OutcomeFilter(
         promise=listing.promise,
         team=team_of(key, listing.team),
         customer_id=listing.customer_id,
-        state=outcome_state,  # type: ignore[arg-type]
+        case_id=listing.case_id,
+        scope=listing.scope,
+        state=outcome_state,
         since=listing.since,
         until=listing.until,
         by_decision=by_decision,
@@ -72,17 +77,37 @@ def get_outcomes(
 @router.get("/outcomes/{outcome_id}", response_model=OutcomeOut)
 def get_outcome(outcome_id: OutcomeId, state: StateDep, key: Reader) -> OutcomeOut:
     """One outcome: what alerts link to."""
+    return outcome_out(_visible(state, key, outcome_id))
+
+
+def _visible(state: AppState, key: ApiKey, outcome_id: int) -> StoredOutcome:
+    """The outcome, if the key may read it (another team's answers as a missing one)."""
     stored = state.queries.outcome(outcome_id)
     if stored is None or key.team not in (None, stored.team):
         raise NotFound(f"no outcome {outcome_id}")
-    return outcome_out(stored)
+    return stored
+
+
+@router.get("/outcomes/{outcome_id}/revisions", response_model=list[RevisionOut])
+def get_revisions(outcome_id: OutcomeId, state: StateDep, key: Reader) -> list[RevisionOut]:
+    """How the outcome's verdict changed, oldest first, and why (a late record, the clock
+    passing a due time, a new version of the promise, an erasure); empty if it never did."""
+    _visible(state, key, outcome_id)
+    return [RevisionOut(**vars(r)) for r in state.queries.revisions(outcome_id)]
 
 
 @router.get("/breaches", response_model=OutcomePage)
 def get_breaches(
-    state: StateDep, key: Reader, listing: Annotated[Listing, Depends()]
+    state: StateDep,
+    key: Reader,
+    listing: Annotated[Listing, Depends()],
+    _: Annotated[
+        Literal["broken"] | None,
+        Query(alias="state", description="Breaches are broken outcomes; see /outcomes?state="),
+    ] = None,
 ) -> OutcomePage:
-    """Broken outcomes, oldest first; `from`/`to` bound when the promise broke."""
+    """Broken outcomes, oldest first; `from`/`to` bound when the promise broke. Any other
+    `state` is refused (422): ask `/outcomes?state=` for those."""
     return _page(state, key, listing, "broken", by_decision=True)
 
 
@@ -109,7 +134,7 @@ def patch_breach(
 @router.get(
     "/compliance",
     response_model=ComplianceAnswer,
-    responses={400: {"description": "The period is longer than PROMISE_MAX_PERIOD_DAYS"}},
+    responses={400: refusal("The period is longer than PROMISE_MAX_PERIOD_DAYS")},
 )
 def get_compliance(
     state: StateDep,

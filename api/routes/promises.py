@@ -7,8 +7,10 @@ from typing import Any
 from fastapi import APIRouter
 
 from api.deps import Admin, Reader, StateDep, ValidPromise, Whole, team_of
+from api.errors import refusal
 from api.schemas import (
     BacktestAnswer,
+    DefinitionErrors,
     DraftPromise,
     PromiseDetail,
     PromiseOut,
@@ -29,7 +31,9 @@ router = APIRouter(tags=["promises"])
     "/promises/reload",
     response_model=ReloadAnswer,
     responses={
-        422: {"description": "The edited catalog is invalid; the running promises stay in force."}
+        422: refusal(
+            "The edited catalog is invalid; the running promises stay in force.", DefinitionErrors
+        )
     },
 )
 def reload_promises(state: StateDep, _: Admin) -> ReloadAnswer:
@@ -45,7 +49,7 @@ def reload_promises(state: StateDep, _: Admin) -> ReloadAnswer:
 @router.post(
     "/promises/backtest",
     response_model=BacktestAnswer,
-    responses={422: {"description": "The draft is invalid (FILE:LINE problems)."}},
+    responses={422: refusal("The draft is invalid (FILE:LINE problems).", DefinitionErrors)},
 )
 def backtest_promise(draft: DraftPromise, state: StateDep, _: Whole, key: Reader) -> Any:
     """Evaluate a draft definition over the stored history, storing nothing: its

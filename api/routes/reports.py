@@ -14,6 +14,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import Reader, Since, StateDep, Until, aware, team_of
+from api.errors import refusal
 from engine.reading.period import Bounds
 from engine.reading.reports import build, render
 
@@ -28,9 +29,9 @@ router = APIRouter(tags=["reports"])
             "description": "The report",
             "content": {media: {} for media in render.MEDIA_TYPES.values()},
         },
-        400: {"description": "The period is longer than PROMISE_MAX_PERIOD_DAYS"},
-        403: {"description": "The key may only read another team"},
-        404: {"description": "Unknown team; the message names the known teams"},
+        400: refusal("The period is longer than PROMISE_MAX_PERIOD_DAYS"),
+        403: refusal("The key may only read another team"),
+        404: refusal("Unknown team; the message names the known teams"),
     },
 )
 async def get_report(

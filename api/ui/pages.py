@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
@@ -21,10 +21,12 @@ from urllib.parse import quote, urlsplit
 from fastapi import APIRouter, Cookie, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from jinja2 import Environment, FileSystemLoader
+from jinja2 import Environment, FileSystemLoader, pass_context
+from jinja2.runtime import Context
 from markupsafe import Markup
 
 from api.deps import KEY_COOKIE, AppState, OutcomeId, StateDep, get_state, usable_key
+from api.ui import zone
 from engine import outcomes
 from engine.docs import features, results, site
 from engine.docs.features import scenarios
@@ -53,8 +55,10 @@ def _percent(value: float | None) -> str:
     return "-" if value is None else f"{value:.1%}"
 
 
-def _when(moment: datetime | None) -> str:
-    return "" if moment is None else moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+@pass_context
+def _when(context: Context, moment: datetime | None) -> str:
+    """A time in the viewer's zone (templates importing macros do so ``with context``)."""
+    return zone.shown(moment, context["zone"])
 
 
 def _shown(value: Any) -> str:
@@ -98,32 +102,46 @@ From = Annotated[str | None, Query(alias="from", description="a date or ISO 8601
 To = Annotated[str | None, Query(alias="to", description="a date or ISO 8601 time")]
 
 
+def _zone(request: Request) -> str:
+    return zone.viewer_zone(get_state(request).catalog, request.cookies.get(zone.ZONE_COOKIE))
+
+
+def _chrome(request: Request, key: ApiKey | None) -> dict[str, Any]:
+    """What the navigation bar of every page shows: the teams the key sees, the zone picker
+    (which returns to this page) and log out."""
+    catalog = get_state(request).catalog
+    current = _zone(request)
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return {
+        "key": key,
+        "teams_nav": [team for team in catalog.teams if key is not None and _sees(key, team)],
+        "zone": current,
+        "zones": zone.suggestions(catalog, current),
+        "here": here,
+    }
+
+
 def _page(
     request: Request, template: str, key: ApiKey | None, status: int = 200, **context: Any
 ) -> HTMLResponse:
-    teams = get_state(request).catalog.teams
-    seen = [team for team in teams if key is not None and _sees(key, team)]
     return _templates.TemplateResponse(
-        request,
-        f"{template}.html.j2",
-        {"key": key, "teams_nav": seen, **context},
-        status_code=status,
+        request, f"{template}.html.j2", {**_chrome(request, key), **context}, status_code=status
     )
+
+
+def _header(request: Request, key: ApiKey) -> Markup:
+    """The navigation bar alone, for pages rendered by the engine (docs, reports)."""
+    return Markup(_env.get_template("_nav.html.j2").render(_chrome(request, key)))
 
 
 def _refuse(request: Request, key: ApiKey, status: int, message: str) -> HTMLResponse:
     return _page(request, "error", key, status, status_code=status, message=message)
 
 
-def _moment(text: str | None, name: str) -> datetime | None:
-    """A date or time from a form; without an offset it is UTC (dashboards speak UTC)."""
-    if not text:
-        return None
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"'{name}' is not a date or time: {text!r}; try 2024-03-01") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+def _period(request: Request, since: str | None, until: str | None) -> tuple[datetime | None, ...]:
+    """A period typed on a page; times without an offset are in the viewer's zone."""
+    here = _zone(request)
+    return zone.read_moment(since, "from", here), zone.read_moment(until, "to", here)
 
 
 def _sees(key: ApiKey, team: str) -> bool:
@@ -163,6 +181,31 @@ def login(
     response.set_cookie(
         KEY_COOKIE,
         key.strip(),
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
+@router.post("/zone", dependencies=[SameOrigin], response_model=None)
+def choose_zone(
+    request: Request,
+    chosen: Annotated[str, Form(alias="zone")] = "",
+    back: Annotated[str, Form()] = "/ui",
+) -> HTMLResponse | RedirectResponse:
+    """Keep the viewer's zone in a cookie, then return to the page the picker was on."""
+    chosen = chosen.strip()
+    if not zone.is_zone(chosen):
+        message = f"'{chosen}' is not a time zone; use an IANA name such as Europe/London or UTC."
+        return _page(request, "error", None, 422, status_code=422, message=message)
+    # Only a dashboard path (not //host, which a browser would read as another site).
+    target = back if back.startswith("/ui") and not back.startswith("//") else "/ui"
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(
+        zone.ZONE_COOKIE,
+        chosen,
+        max_age=365 * 86_400,
         httponly=True,
         samesite="strict",
         secure=request.url.scheme == "https",
@@ -238,7 +281,7 @@ def overview(
 ) -> HTMLResponse:
     """Every promise the key may see, with attainment, counts and its weekly trend."""
     try:
-        period = _moment(since, "from"), _moment(until, "to")
+        period = _period(request, since, until)
     except ValueError as exc:
         return _refuse(request, key, 422, str(exc))
     try:
@@ -316,11 +359,16 @@ def customer_page(request: Request, customer_id: str, state: StateDep, key: View
 def outcome_page(
     request: Request, outcome_id: OutcomeId, state: StateDep, key: Viewer
 ) -> HTMLResponse:
-    """One outcome: what happened in plain words and its evidence on a timeline, in its team's
-    time zone. What alerts link to (``GET /outcomes/{id}`` takes bearer keys only); a team
-    key sees its team's outcomes only, as there."""
+    """One outcome: what happened in plain words and its evidence on a timeline, in the
+    viewer's zone like every page. What alerts link to (``GET /outcomes/{id}`` takes bearer
+    keys only); a team key sees its team's outcomes only, as there."""
     found = explained_outcome(
-        state.sessions, state.queries, state.catalog, outcome_id, team=key.team
+        state.sessions,
+        state.queries,
+        state.catalog,
+        outcome_id,
+        team=key.team,
+        timezone=_zone(request),
     )
     if found is None:
         return _refuse(request, key, 404, f"There is no outcome {outcome_id} you may read.")
@@ -335,11 +383,11 @@ def report_page(
     if (refused := _unseen_team(request, state, key, team)) is not None:
         return refused
     try:
-        period = _moment(since, "from"), _moment(until, "to")
+        period = _period(request, since, until)
     except ValueError as exc:
         return _refuse(request, key, 422, str(exc))
     report = build.build_report(state.sessions, state.catalog, team, *period)
-    return HTMLResponse(render.render(report, "html"))
+    return HTMLResponse(render.render(report, "html", header=_header(request, key)))
 
 
 # --- living documentation: the pages of `promise docs`, rendered by the same function -----------
@@ -367,13 +415,16 @@ def _docs(state: AppState, key: ApiKey) -> tuple[Catalog, Path, results.Results]
 
 
 @router.get("/docs", response_class=HTMLResponse)
-def docs_index(state: StateDep, key: Viewer) -> HTMLResponse:
-    return HTMLResponse(site.render_index(*_docs(state, key), _DOCS_LINKS))
+def docs_index(request: Request, state: StateDep, key: Viewer) -> HTMLResponse:
+    page = site.render_index(*_docs(state, key), _DOCS_LINKS, header=_header(request, key))
+    return HTMLResponse(page)
 
 
 @router.get("/docs/promises/{promise_id}", response_class=HTMLResponse)
 def docs_promise(request: Request, promise_id: str, state: StateDep, key: Viewer) -> HTMLResponse:
-    page = site.render_promise(*_docs(state, key), _DOCS_LINKS, promise_id)
+    page = site.render_promise(
+        *_docs(state, key), _DOCS_LINKS, promise_id, header=_header(request, key)
+    )
     if page is None:
         return _refuse(request, key, 404, f"There is no promise '{promise_id}' you may read.")
     return HTMLResponse(page)
@@ -381,7 +432,7 @@ def docs_promise(request: Request, promise_id: str, state: StateDep, key: Viewer
 
 @router.get("/docs/teams/{team}", response_class=HTMLResponse)
 def docs_team(request: Request, team: str, state: StateDep, key: Viewer) -> HTMLResponse:
-    page = site.render_team(*_docs(state, key), _DOCS_LINKS, team)
+    page = site.render_team(*_docs(state, key), _DOCS_LINKS, team, header=_header(request, key))
     if page is None:
         return _refuse(request, key, 404, f"There is no team '{team}' you may read.")
     return HTMLResponse(page)

@@ -10,6 +10,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
 
 from engine.docs.features import Feature, FeatureError, Scenario, feature_path, read_feature
 from engine.docs.results import Result, Results
@@ -94,14 +95,27 @@ def document(catalog: Catalog, features_dir: Path, results: Results) -> list[Pro
     return docs
 
 
-def render_index(catalog: Catalog, features_dir: Path, results: Results, links: Links) -> str:
+def render_index(
+    catalog: Catalog, features_dir: Path, results: Results, links: Links, *, header: str = ""
+) -> str:
+    """``header``: HTML put above each page, such as the dashboard's navigation (trusted)."""
     return _env.get_template("index.html.j2").render(
-        catalog=catalog, docs=document(catalog, features_dir, results), results=results, links=links
+        catalog=catalog,
+        docs=document(catalog, features_dir, results),
+        results=results,
+        links=links,
+        header=Markup(header),
     )
 
 
 def render_promise(
-    catalog: Catalog, features_dir: Path, results: Results, links: Links, promise_id: str
+    catalog: Catalog,
+    features_dir: Path,
+    results: Results,
+    links: Links,
+    promise_id: str,
+    *,
+    header: str = "",
 ) -> str | None:
     doc = next(
         (d for d in document(catalog, features_dir, results) if d.promise.id == promise_id), None
@@ -110,19 +124,25 @@ def render_promise(
         return None
     team = catalog.teams.get(doc.promise.owner)
     return _env.get_template("promise.html.j2").render(
-        catalog=catalog, doc=doc, team=team, results=results, links=links
+        catalog=catalog, doc=doc, team=team, results=results, links=links, header=Markup(header)
     )
 
 
 def render_team(
-    catalog: Catalog, features_dir: Path, results: Results, links: Links, team_id: str
+    catalog: Catalog,
+    features_dir: Path,
+    results: Results,
+    links: Links,
+    team_id: str,
+    *,
+    header: str = "",
 ) -> str | None:
     team = catalog.teams.get(team_id)
     if team is None:
         return None
     docs = [d for d in document(catalog, features_dir, results) if d.promise.owner == team_id]
     return _env.get_template("team.html.j2").render(
-        catalog=catalog, team=team, docs=docs, results=results, links=links
+        catalog=catalog, team=team, docs=docs, results=results, links=links, header=Markup(header)
     )
 
 

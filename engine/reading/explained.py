@@ -1,5 +1,5 @@
 """One outcome explained for the person an alert sent to it: what happened in plain words and
-its evidence on a timeline, in the zone its team reads the promise in.
+its evidence on a timeline, in the zone its team reads the promise in (or the viewer's).
 
 A key of one team sees its team's outcomes only, as the JSON ``GET /outcomes/{id}``; the
 records shown are the evidence the outcome rests on, which that team may read (README,
@@ -56,9 +56,11 @@ def explained_outcome(
     outcome_id: int,
     *,
     team: str | None = None,
+    timezone: str | None = None,
 ) -> ExplainedOutcome | None:
-    """The outcome with what happened and its timeline; None when there is none, or it is
-    another team's than ``team`` (as the JSON API answers 404)."""
+    """The outcome with what happened and its timeline, its times in ``timezone`` (the
+    dashboard viewer's; by default the zone its team reads the promise in); None when there is
+    none, or it is another team's than ``team`` (as the JSON API answers 404)."""
     stored = queries.outcome(outcome_id)
     if stored is None or team not in (None, stored.team):
         return None
@@ -69,7 +71,7 @@ def explained_outcome(
         outcome = outcome_table.row_to_outcome(row)
         records = record_table.records_by_id(session, outcome.evidence)
     promise = catalog.promises.get(outcome.promise)
-    zone = ZoneInfo(catalog.timezone_for(promise) if promise else "UTC")
+    zone = ZoneInfo(timezone or (catalog.timezone_for(promise) if promise else "UTC"))
     decided = outcome.state not in OPEN_STATES
     by_clock = decided_by_clock(outcome)
     roles = roles_of(outcome)

@@ -34,6 +34,10 @@ class OutcomeFilter:
     state: State | None = None
     since: datetime | None = None
     until: datetime | None = None
+    scope: str | None = None
+    """The scope value (a case id, a customer id, ... as the promise's ``scope`` names)."""
+    case_id: str | None = None
+    """Outcomes of the promises scoped by ``case_id`` in this case."""
     by_decision: bool = False
     """Bound ``since``/``until`` on ``decided_at`` (breaches) instead of ``opened_at``."""
 
@@ -47,6 +51,18 @@ class StoredOutcome:
     channel: str | None
     fields: dict[str, Any]
     handling: Handling | None = None
+
+
+@dataclass(frozen=True)
+class Revision:
+    """A change of an outcome's verdict: from what to what, when and why."""
+
+    old_state: str | None
+    new_state: str | None
+    reason: str
+    changed_at: datetime
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
 
 
 @dataclass(frozen=True)
@@ -81,7 +97,7 @@ class Queries:
         self.sessions = sessions
 
     def outcomes(self, where: OutcomeFilter, cursor: str | None = None, limit: int = 100) -> Page:
-        query = _filtered(where).order_by(OutcomeRow.id).limit(limit + 1)
+        query = self._filtered(where).order_by(OutcomeRow.id).limit(limit + 1)
         if cursor is not None:
             query = query.where(OutcomeRow.id > decode_cursor(cursor))
         with self.sessions() as session:
@@ -98,7 +114,7 @@ class Queries:
         """The newest outcomes first (by decision for ``by_decision``, else by opening): what
         a dashboard shows, where pagination from the oldest would bury the news."""
         moment = OutcomeRow.decided_at if where.by_decision else OutcomeRow.opened_at
-        query = _filtered(where).order_by(moment.desc(), OutcomeRow.id.desc()).limit(limit)
+        query = self._filtered(where).order_by(moment.desc(), OutcomeRow.id.desc()).limit(limit)
         with self.sessions() as session:
             rows = list(session.scalars(query))
             handled = breaches.latest(session, [r.id for r in rows if r.state == "broken"])
@@ -110,6 +126,17 @@ class Queries:
             if row is None:
                 return None
             return _stored(row, breaches.latest(session, [row.id]).get(row.id))
+
+    def revisions(self, outcome_id: int) -> list[Revision]:
+        """The outcome's changes, oldest first (none for an outcome never revised)."""
+        with self.sessions() as session:
+            row = session.get(OutcomeRow, outcome_id)
+            if row is None:
+                return []
+            return [
+                Revision(r.old_state, r.new_state, r.reason, r.changed_at, r.before, r.after)
+                for r in outcome_table.revisions(session, row.promise_id, row.key)
+            ]
 
     def compliance(
         self,
@@ -147,6 +174,29 @@ class Queries:
             ComplianceRow(group, kept, broken, self._objective(group_by, group))
             for group, (kept, broken) in sorted(counts.items())
         ]
+
+    def _filtered(self, where: OutcomeFilter) -> Select[tuple[OutcomeRow]]:
+        query = select(OutcomeRow)
+        moment = OutcomeRow.decided_at if where.by_decision else OutcomeRow.opened_at
+        for column, value in (
+            (OutcomeRow.promise_id, where.promise),
+            (OutcomeRow.owner, where.team),
+            (OutcomeRow.customer_id, where.customer_id),
+            (OutcomeRow.state, where.state),
+            (OutcomeRow.scope, where.scope),
+        ):
+            if value is not None:
+                query = query.where(column == value)
+        if where.case_id is not None:
+            by_case = [p.id for p in self.catalog.promises.values() if p.scope == "case_id"]
+            query = query.where(
+                OutcomeRow.promise_id.in_(by_case), OutcomeRow.scope == where.case_id
+            )
+        if where.since is not None:
+            query = query.where(moment >= where.since)
+        if where.until is not None:
+            query = query.where(moment < where.until)
+        return query
 
     def _objective(self, group_by: GroupBy, group: str) -> float | None:
         if group_by == "promise" and group in self.catalog.promises:
@@ -233,24 +283,6 @@ class Queries:
     def worker_seen(self) -> datetime | None:
         with self.sessions() as session:
             return state_table.last_beat(session, state_table.WORKER)
-
-
-def _filtered(where: OutcomeFilter) -> Select[tuple[OutcomeRow]]:
-    query = select(OutcomeRow)
-    moment = OutcomeRow.decided_at if where.by_decision else OutcomeRow.opened_at
-    for column, value in (
-        (OutcomeRow.promise_id, where.promise),
-        (OutcomeRow.owner, where.team),
-        (OutcomeRow.customer_id, where.customer_id),
-        (OutcomeRow.state, where.state),
-    ):
-        if value is not None:
-            query = query.where(column == value)
-    if where.since is not None:
-        query = query.where(moment >= where.since)
-    if where.until is not None:
-        query = query.where(moment < where.until)
-    return query
 
 
 def _stored(row: OutcomeRow, handling: Handling | None = None) -> StoredOutcome:

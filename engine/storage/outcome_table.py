@@ -158,10 +158,15 @@ def add_revision(
     )
 
 
-def revisions(session: Session, promise_id: str | None = None) -> list[RevisionRow]:
+def revisions(
+    session: Session, promise_id: str | None = None, key: str | None = None
+) -> list[RevisionRow]:
+    """Revisions in the order they were made: all, a promise's, or one outcome's."""
     query = select(RevisionRow).order_by(RevisionRow.id)
     if promise_id is not None:
         query = query.where(RevisionRow.promise_id == promise_id)
+    if key is not None:
+        query = query.where(RevisionRow.key == key)
     return list(session.scalars(query))
 
 

@@ -36,12 +36,13 @@ _env = Environment(
 # --- rendering ---------------------------------------------------------------------------------
 
 
-def render(report: Report, fmt: Format) -> str:
-    """The report as a self-contained HTML page, GitHub-flavoured markdown or CSV of breaches."""
+def render(report: Report, fmt: Format, *, header: str = "") -> str:
+    """The report as a self-contained HTML page, GitHub-flavoured markdown or CSV of breaches.
+    ``header``: HTML put above the HTML page, such as the dashboard's navigation (trusted)."""
     if fmt == "csv":
         return _csv(report)
     template = (_markdown if fmt == "md" else _env).get_template(f"report.{fmt}.j2")
-    return template.render(report=report, trend_svg=trend_svg)
+    return template.render(report=report, trend_svg=trend_svg, header=Markup(header))
 
 
 CSV_COLUMNS = (
