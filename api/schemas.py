@@ -258,7 +258,10 @@ class DeliveryOut(BaseModel):
 
 class AlertOut(BaseModel):
     id: str = Field(examples=["alert-12"], description="Also the receivers' idempotency key.")
-    kind: Literal["alert", "correction", "digest"]
+    kind: Literal["alert", "correction", "digest", "backfilled"] = Field(
+        description="backfilled: a breach of history loaded as a backfill, recorded and never "
+        "sent (decided before PROMISE_BACKFILL_ALERT_WINDOW)."
+    )
     team: str
     promise: str | None
     state: str = Field(description="at_risk or broken; for a correction, the outcome's new state.")

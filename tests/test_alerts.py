@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -666,3 +666,53 @@ def test_through_the_service_alerts_reach_the_team_and_can_be_listed_and_silence
             assert len(receiver.received) == 1
     finally:
         stop_server(server)
+
+
+def test_a_backfilled_batch_stores_every_breach_and_alerts_only_recent_ones(
+    db_engine: Engine, tmp_path: Path, receiver: WebhookReceiver
+) -> None:
+    """History sent with ?backfill=true through a real `promise serve`: a breach three days
+    old is stored and counted in the report, and nobody is paged about it; one decided six
+    hours ago, and one still open and at risk, are alerted (PROMISE_BACKFILL_ALERT_WINDOW
+    is 24h)."""
+    promises = catalog_dir(tmp_path, webhook_to(receiver))
+    url = db_engine.url.render_as_string(hide_password=False)
+    latest = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=15)
+
+    def problem(id: str, case: str, hours_before: float, **fields: Any) -> dict[str, Any]:
+        when = (latest - timedelta(hours=hours_before)).isoformat()
+        return {**record(id, "00:00", case_id=case, **fields), "occurred_at": when}
+
+    history = [
+        problem("old", "B-old", 72),  # due 68 h ago: broken long ago
+        problem("new", "B-new", 10),  # due 6 h ago: a recent breach
+        problem("open", "B-open", 3.25),  # at risk since 15 minutes ago, still open
+        problem("note", "B-note", 0, type="note"),  # the latest record: the clock
+    ]
+    server = start_server(url, tmp_path, "--no-live", promise_dir=promises)
+    try:
+        with server.client() as client:
+            post = client.post("/interactions", params={"backfill": "true"}, json=history)
+            assert post.json()["accepted"] == 4
+
+            def held() -> list[dict[str, Any]]:
+                return client.get("/alerts", params={"kind": "backfilled"}).json()["items"]
+
+            server.wait_for(held)  # evaluated: the round's alerts are written with it
+            backfilled = held()
+            sent = receiver.wait_for(2)
+            outcomes = client.get("/outcomes", params={"promise": "travel-guarantee"}).json()
+            report = client.get("/reports/travel-support", params={"format": "md"}).text
+    finally:
+        stop_server(server)
+    assert sorted((d.json["scope"], d.json["state"]) for d in sent) == [
+        ("B-new", "broken"),
+        ("B-open", "at_risk"),
+    ]
+    assert [(a["outcome"]["scope"], a["state"], a["deliveries"]) for a in backfilled] == [
+        ("B-old", "broken", [])
+    ]
+    stored = {(o["scope"], o["state"]) for o in outcomes["items"]}
+    assert stored == {("B-old", "broken"), ("B-new", "broken"), ("B-open", "at_risk")}
+    assert "1 breach(es) of the period were not alerted: they were backfilled history" in report
+    assert len(receiver.received) == 2

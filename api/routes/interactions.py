@@ -6,10 +6,10 @@ them, so a crash in the rules core cannot take the API down.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import Ingester, StateDep
@@ -54,10 +54,23 @@ _EXAMPLE_RECORD = {
         }
     },
 )
-async def post_interactions(request: Request, state: StateDep, _: Ingester) -> IngestAnswer:
+async def post_interactions(
+    request: Request,
+    state: StateDep,
+    _: Ingester,
+    backfill: Annotated[
+        bool,
+        Query(
+            description="The records are history: their outcomes are stored and reported, "
+            "but only opportunities still open or decided within PROMISE_BACKFILL_ALERT_WINDOW "
+            "(default 24h) of now (or of the engine's clock, if later) raise alerts."
+        ),
+    ] = False,
+) -> IngestAnswer:
     """Store one record or a list of at most 1,000 (16 MiB), each answered on its own:
     `accepted` (stored, to be evaluated), `duplicate` (already stored, same content) or
-    `rejected` (with the field and reason). A bad record never loses the others."""
+    `rejected` (with the field and reason). A bad record never loses the others. Loading
+    months of history? Send `?backfill=true` so old breaches page nobody."""
     media = request.headers.get("content-type", "application/json").split(";")[0].strip()
     if media.lower() != "application/json" and not media.lower().endswith("+json"):
         raise HTTPException(415, f"Content-Type must be application/json; got '{media}'")
@@ -82,7 +95,7 @@ async def post_interactions(request: Request, state: StateDep, _: Ingester) -> I
             413,
             f"{len(records)} records in one request; the limit is {MAX_BATCH}: split the batch",
         )
-    answers = await run_in_threadpool(state.service.accept, records)
+    answers = await run_in_threadpool(state.service.accept, records, backfill=backfill)
     results = [
         RecordResult(
             # A lone surrogate in an echoed id cannot be encoded as JSON: escape it.
