@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.alerting import outbox
+from engine.alerting import burn, outbox
 from engine.clock import from_micros, now, to_micros
 from engine.evaluation import history, quarantine
 from engine.evaluation.evaluator import Evaluator
@@ -195,6 +195,7 @@ class PromiseService:
             records, backfilled = record_table.take_pending(session, limit)
             if records:
                 self._evaluate_new(session, records, backfilled=backfilled)
+                self._objectives(session, backfilled=backfilled)
                 record_table.dequeue(session, [r.id for r in records])
             return len(records)
 
@@ -278,6 +279,7 @@ class PromiseService:
             state_table.set_clock(session, clock)
             work = self._falling_due(session, clock)
             self._evaluate(session, work, clock)
+            self._objectives(session)
             return len(work)
 
     def _falling_due(
@@ -450,6 +452,20 @@ class PromiseService:
                 s: "recomputed from all records" for s in sealed if s[0] in self.catalog.promises
             }
             self._evaluate(session, again, clock, backfilled=backfilled)
+            self._objectives(session, backfilled=backfilled)
+
+    def _objectives(self, session: Session, *, backfilled: bool = False) -> None:
+        """Open and resolve the objective (burn-rate) alerts at the clock, once its outcomes are
+        written. A backfill whose clock is older than its alert window is history: no alert."""
+        clock = state_table.get_clock(session) or 0
+        quiet_before = self._quiet_before(clock, backfilled)
+        moment = from_micros(clock)
+        if not self.alerts or (quiet_before is not None and moment < quiet_before):
+            return
+        for promise in self.catalog.promises.values():
+            team = self.catalog.teams.get(promise.owner)
+            if burn.wanted(promise, team):
+                outbox.queue(session, burn.owed(session, promise, moment), team, now())
 
     def _quiet_before(self, clock: int, backfilled: bool) -> datetime | None:
         """For ``backfilled`` history, the decision time before which a breach is not alerted:

@@ -23,9 +23,11 @@ from engine.alerting import routes
 from engine.clock import now
 from engine.outcomes import Outcome
 from engine.storage.schema import AlertRow, DeliveryRow
-from rules.models import Promise, Team
+from rules.models import Promise, Route, Team
 
 ALERTING = ("at_risk", "broken")
+OBJECTIVE = "objective"
+"""The kind of a burn-rate alert on a promise's objective (engine.alerting.burn)."""
 BACKFILLED = "backfilled"
 """The kind of a row that records an alert not sent: its breach was old backfilled history."""
 WITHDRAWN = "withdrawn"
@@ -72,39 +74,49 @@ def queue(
     session: Session, rows: list[dict[str, Any]], team: Team | None, moment: datetime
 ) -> None:
     """Insert alert rows and one pending delivery per route of their team (the dispatcher
-    holds them for a digest if the team wants one when they are due); backfilled rows get
-    none."""
+    holds them for a digest if the team wants one when they are due), if the route
+    :func:`takes` the row's kind; backfilled rows get none."""
     if not rows:
         return
     ids = session.scalars(
         insert(AlertRow).returning(AlertRow.id, sort_by_parameter_order=True), rows
     ).all()
-    stored_routes = [routes.stored(r) for r in team.routes] if team else []
     deliveries = [
         {
             "alert_id": alert_id,
-            "route": route,
+            "route": routes.stored(route),
             "status": "pending",
             "attempts": 0,
             "next_attempt_at": moment,
         }
         for alert_id, row in zip(ids, rows, strict=True)
-        if row["kind"] != BACKFILLED
-        for route in stored_routes
+        for route in (team.routes if team else ())
+        if takes(route, row["kind"])
     ]
     if deliveries:
         session.execute(insert(DeliveryRow), deliveries)
 
 
-def active_alert(session: Session, promise_id: str, key: str, state: str) -> int | None:
-    """The alert already raised for this opportunity and state, unless a correction took it
-    back (then the state may be alerted again)."""
+def takes(route: Route, kind: str) -> bool:
+    """Whether ``route`` is sent alerts of ``kind``: objective alerts to routes that chose
+    them (``alerts: objective`` or ``all``), the others to routes that did not choose only
+    objective ones; backfilled ones to none."""
+    if kind == BACKFILLED:
+        return False
+    return route.alerts == "all" or (route.alerts == "objective") == (kind == OBJECTIVE)
+
+
+def active_alert(
+    session: Session, promise_id: str, key: str, state: str, kind: str = "alert"
+) -> int | None:
+    """The alert (of ``kind``) already raised for this opportunity and state, unless a
+    correction took it back (then the state may be alerted again)."""
     latest = session.scalar(
         select(AlertRow.id)
         .where(
             AlertRow.promise_id == promise_id,
             AlertRow.outcome_key == key,
-            AlertRow.kind == "alert",
+            AlertRow.kind == kind,
             AlertRow.state == state,
         )
         .order_by(AlertRow.id.desc())
