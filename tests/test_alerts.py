@@ -751,8 +751,11 @@ def test_a_burn_rate_alert_opens_once_and_resolves_when_the_burn_stops(
     service.advance(at("10:27"))  # the 10:20 breach is still in the short window
     drain(dispatcher)
     (opened,) = receiver.received
+    report = render.render(build.build_report(sessions, service.catalog, "travel-support"), "md")
+    assert "- travel-guarantee: error budget burning 16.7x over 1h" in report
     service.ingest([*kept(20, "10:00", "10:30"), *kept(21, "10:00", "10:32")])
     drain(dispatcher)
+    assert not build.build_report(sessions, service.catalog, "travel-support").burning
 
     assert [(d.json["kind"], d.json["state"]) for d in receiver.received] == [
         ("objective", "burning"),

@@ -163,6 +163,8 @@ class Report:
     """The team's alert deliveries raised in the period, per status."""
     dead_alerts: list[Alert] = field(default_factory=list)
     """Alerts a route gave up on (whenever raised): they need someone to look."""
+    burning: list[Alert] = field(default_factory=list)
+    """Objective (burn-rate) alerts open now: promises on course to miss their objective."""
     at_risk_not_shown: int = 0
     """Outcomes at risk now beyond those listed."""
     backfilled: int = 0
@@ -202,6 +204,7 @@ def build_report(
         by_channel, acting = _drivers(session, ids, since, until)
         deliveries = alerts.delivery_counts(session, team, since, until)
         dead_alerts = alerts.dead(session, team)
+        burning = alerts.burning(session, team)
         backfilled = _backfilled(session, ids, since, until)
     zones = {p.id: _zone(catalog, p) for p in owned}
     breaches = [_breach(row, catalog.promises[row.promise_id], zones, records) for row in broken]
@@ -244,6 +247,7 @@ def build_report(
         by_agent=_top(Counter(agent for _, agent in acting), top),
         deliveries=deliveries,
         dead_alerts=dead_alerts,
+        burning=burning,
         at_risk_not_shown=risky_total - len(risky),
         backfilled=backfilled,
     )
