@@ -50,6 +50,7 @@ class AppState:
             self.sessions,
             erasure_key=self.settings.erasure_key,
             limits=RecordLimits.from_settings(self.settings),
+            backfill_alert_window=self.settings.backfill_alert_window,
         )
         self.queries = Queries(catalog, self.sessions)
         self.catalog = catalog

@@ -296,7 +296,11 @@ class DeliveryOut(BaseModel):
 
 class AlertOut(BaseModel):
     id: str = Field(examples=["alert-12"], description="Also the receivers' idempotency key.")
-    kind: Literal["alert", "correction", "digest"]
+    kind: Literal["alert", "correction", "digest", "objective", "backfilled"] = Field(
+        description="objective: a burn-rate alert on the promise's objective (state burning "
+        "or resolved); backfilled: a breach of history loaded as a backfill, recorded and "
+        "never sent (decided before PROMISE_BACKFILL_ALERT_WINDOW)."
+    )
     team: str
     promise: str | None
     state: str = Field(description="at_risk or broken; for a correction, the outcome's new state.")

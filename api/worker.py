@@ -51,7 +51,16 @@ def run_worker(
         with runtime.sessions.begin() as session:
             quarantine.recover(session, crash, runtime.catalog)
         journal.clear()
-    service = PromiseService(runtime.catalog, runtime.sessions, journal=journal)
+
+    def evaluator() -> PromiseService:  # again after each reload of the catalog
+        return PromiseService(
+            runtime.catalog,
+            runtime.sessions,
+            journal=journal,
+            backfill_alert_window=settings.backfill_alert_window,
+        )
+
+    service = evaluator()
     edits = _Edits(runtime)
     log.info("worker %d started", os.getpid())
     evaluated = 0
@@ -60,7 +69,7 @@ def run_worker(
     size = _BatchSize(batch, runtime.db.dialect.name == "sqlite")
     while not stop.is_set():
         if edits.reloaded():
-            service = PromiseService(runtime.catalog, runtime.sessions, journal=journal)
+            service = evaluator()
         try:
             if settings.retention_days and time.monotonic() >= retention_due:
                 retention_due = time.monotonic() + RETENTION_EVERY

@@ -16,14 +16,14 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import groupby
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.alerting import outbox
+from engine.alerting import burn, outbox
 from engine.clock import from_micros, now, to_micros
 from engine.evaluation import history, quarantine
 from engine.evaluation.evaluator import Evaluator
@@ -31,6 +31,7 @@ from engine.ingest.dedup import Deduplicator, IngestResult, Status
 from engine.outcomes import OPEN_STATES, Outcome
 from engine.privacy import pseudonyms
 from engine.records import DEFAULT_LIMITS, Interaction, RecordLimits, parse_record
+from engine.settings import BACKFILL_ALERT_WINDOW
 from engine.storage import outcome_table, record_table, state_table
 from engine.storage.bulk import chunked
 from engine.storage.schema import OutcomeRow, PromiseVersionRow
@@ -66,14 +67,18 @@ class PromiseService:
         erasure_key: str | None = None,
         limits: RecordLimits = DEFAULT_LIMITS,
         journal: quarantine.CrashJournal | None = None,
+        backfill_alert_window: timedelta = BACKFILL_ALERT_WINDOW,
     ) -> None:
         """``alerts=False`` stores outcomes without queueing alerts: for backfilling history
         that nobody needs to be paged about now. ``erasure_key`` (PROMISE_ERASURE_KEY)
         checks new record ids against the tombstones of erased ones; without it, ids cannot
         be checked once anything was erased, and are refused. ``limits`` bound the records
         :meth:`accept` validates. ``journal`` notes which promise is being evaluated, for a
-        worker process that a crash in the rules core may kill (engine/quarantine.py)."""
+        worker process that a crash in the rules core may kill (engine/quarantine.py).
+        ``backfill_alert_window`` (PROMISE_BACKFILL_ALERT_WINDOW): backfilled history alerts
+        only breaches decided this long before the clock, or later."""
         self.catalog = catalog
+        self.backfill_alert_window = backfill_alert_window
         self.sessions = sessions
         self.alerts = alerts
         self.journal = journal
@@ -107,9 +112,10 @@ class PromiseService:
             pass
         return answers
 
-    def accept(self, raw_records: Iterable[Any]) -> list[IngestResult]:
+    def accept(self, raw_records: Iterable[Any], *, backfill: bool = False) -> list[IngestResult]:
         """Validate and durably store a batch, queued for evaluation; bad records are
-        reported, the rest kept. Committed before it returns: "accepted" means stored."""
+        reported, the rest kept. Committed before it returns: "accepted" means stored.
+        ``backfill`` queues them as history: their old breaches are not alerted."""
         results: list[IngestResult | Interaction] = []
         for raw in raw_records:
             parsed = parse_record(raw, self.limits)
@@ -120,9 +126,10 @@ class PromiseService:
                 )
             results.append(parsed)
         try:
-            return self._store(results, queue=True)
+            return self._store(results, queue=True, backfill=backfill)
         except IntegrityError:  # a concurrent request stored one of these ids first:
-            return self._store(results, queue=True)  # admitting again answers it "duplicate"
+            # admitting again answers it "duplicate"
+            return self._store(results, queue=True, backfill=backfill)
 
     def backfill(
         self,
@@ -136,7 +143,8 @@ class PromiseService:
         Into one that holds history, only what the new records touch is evaluated, as the
         worker does it (queued with the records, so a crash part-way leaves them queued):
         a daily import costs the day's scopes, not the years. ``on_answers`` hears each
-        chunk's answers; returns how many records got each answer.
+        chunk's answers; returns how many records got each answer. The records are history:
+        only breaches decided within ``backfill_alert_window`` of the clock are alerted.
 
         A bulk load that dies before its recompute leaves a mark, so that the next backfill
         recomputes everything again: its records were stored but not evaluated."""
@@ -148,12 +156,12 @@ class PromiseService:
                 state_table.set_state(session, BULK_LOAD, to_micros(now()))
         counts: Counter[Status] = Counter()
         for chunk in chunked(records, BULK_CHUNK):
-            answers = self._store(chunk, queue=not empty)
+            answers = self._store(chunk, queue=not empty, backfill=True)
             counts.update(answer.status for answer in answers)
             on_answers(answers)
         if empty:
             everything = counts["accepted"] == len(records)  # stored is exactly records
-            self.recompute(until, stored=records if everything else None)
+            self.recompute(until, stored=records if everything else None, backfilled=True)
             return counts
         while self.evaluate_pending(BULK_CHUNK):
             pass
@@ -162,16 +170,17 @@ class PromiseService:
         return counts
 
     def _store(
-        self, items: Sequence[IngestResult | Interaction], *, queue: bool
+        self, items: Sequence[IngestResult | Interaction], *, queue: bool, backfill: bool = False
     ) -> list[IngestResult]:
         """Admit ``items`` and store the new records in one transaction: ``queue``d for the
-        worker, or (a bulk load) with the clock moved for :meth:`recompute`."""
+        worker (as ``backfill`` history or not), or (a bulk load) with the clock moved for
+        :meth:`recompute`."""
         with self._writer, self.sessions.begin() as session:
             answers, new = self._admit(session, items)
             if new:
                 record_table.add_records(session, new, self.scope_fields)
                 if queue:
-                    record_table.enqueue(session, new)
+                    record_table.enqueue(session, new, backfill=backfill)
                 else:
                     state_table.set_clock(session, max(r.at for r in new))
         return answers
@@ -183,9 +192,10 @@ class PromiseService:
         crash part-way leaves them queued for the next attempt: none lost, none doubled.
         """
         with self._journaled(), self.sessions.begin() as session:
-            records = record_table.take_pending(session, limit)
+            records, backfilled = record_table.take_pending(session, limit)
             if records:
-                self._evaluate_new(session, records)
+                self._evaluate_new(session, records, backfilled=backfilled)
+                self._objectives(session, backfilled=backfilled)
                 record_table.dequeue(session, [r.id for r in records])
             return len(records)
 
@@ -237,8 +247,11 @@ class PromiseService:
                 new.append(item)
         return answers, new
 
-    def _evaluate_new(self, session: Session, records: list[Interaction]) -> None:
-        """Evaluate the scopes that stored, not yet evaluated, ``records`` touch."""
+    def _evaluate_new(
+        self, session: Session, records: list[Interaction], *, backfilled: bool = False
+    ) -> None:
+        """Evaluate the scopes that stored, not yet evaluated, ``records`` touch
+        (``backfilled`` history or not)."""
         touched: dict[tuple[str, str], list[Interaction]] = {}
         for record in records:
             fields = record.fields()
@@ -255,7 +268,7 @@ class PromiseService:
             if name == promise.scope
         }
         work.update(self._falling_due(session, clock, exclude=work))
-        self._evaluate(session, work, clock, touched)
+        self._evaluate(session, work, clock, touched, backfilled=backfilled)
 
     # --- the clock -----------------------------------------------------------------------------
 
@@ -266,6 +279,7 @@ class PromiseService:
             state_table.set_clock(session, clock)
             work = self._falling_due(session, clock)
             self._evaluate(session, work, clock)
+            self._objectives(session)
             return len(work)
 
     def _falling_due(
@@ -287,11 +301,14 @@ class PromiseService:
         work: dict[tuple[str, str], str],
         clock: int,
         touched: dict[tuple[str, str], list[Interaction]] | None = None,
+        *,
+        backfilled: bool = False,
     ) -> None:
         """Evaluate each (promise, scope) of ``work`` afresh; ``touched`` holds the new records
         of each scope (field, value), whose reasons are worded here. A quarantined promise
         is skipped (its scopes kept for later), and one whose evaluation raises is
-        quarantined: the other promises go on."""
+        quarantined: the other promises go on. ``backfilled``: alert only recent breaches."""
+        quiet_before = self._quiet_before(clock, backfilled)
         held = quarantine.in_force(session, self.catalog)
         if held:
             quarantine.defer(session, (key for key in work if key[0] in held))
@@ -318,7 +335,8 @@ class PromiseService:
             for ((_, scope), reason), fresh in zip(items, decided, strict=True):
                 key = (promise.scope, scope)
                 stored = outcomes[(pid, scope)]
-                self._sync(session, promise, fresh, stored, reasons.get(key, reason), writes)
+                why = reasons.get(key, reason)
+                self._sync(session, promise, fresh, stored, why, writes, quiet_before)
             self._write(session, promise, writes)
             if (pid, promise.version) in self._suspects:
                 quarantine.forgive(session, promise)
@@ -348,11 +366,12 @@ class PromiseService:
         stored: dict[str, OutcomeRow],
         reason: str,
         writes: _Writes,
+        quiet_before: datetime | None = None,
     ) -> None:
         """Make stored outcomes equal the fresh ones, keeping a revision for each change and
         owing the alerts the changes call for (in this same transaction: the outbox). New
         outcomes and alerts go to ``writes``, inserted by :meth:`_write` for many scopes at
-        once."""
+        once. Breaches decided before ``quiet_before`` (history) are recorded, not alerted."""
         created = writes.created
         changes: list[outbox.Change] = []
         for key, outcome in fresh.items():
@@ -376,7 +395,7 @@ class PromiseService:
                 outcome_table.add_revision(session, promise.id, key, before, None, gone)
                 changes.append((before, None))
         if self.alerts:
-            writes.alerts += outbox.owed(session, promise, changes, reason)
+            writes.alerts += outbox.owed(session, promise, changes, reason, quiet_before)
 
     def _write(self, session: Session, promise: Promise, writes: _Writes) -> None:
         outcome_table.add_outcomes(session, writes.created, promise.owner)
@@ -384,12 +403,17 @@ class PromiseService:
         outbox.queue(session, writes.alerts, team, now())
 
     def recompute(
-        self, until: datetime | None = None, stored: list[Interaction] | None = None
+        self,
+        until: datetime | None = None,
+        stored: list[Interaction] | None = None,
+        *,
+        backfilled: bool = False,
     ) -> None:
         """Evaluate every stored record again, streaming in event time (for bulk replays).
 
         ``stored``, when given, must be exactly the stored records in event-time order (the
-        caller just loaded them into an empty database): they are not read back.
+        caller just loaded them into an empty database): they are not read back. ``backfilled``:
+        alert only recent breaches.
         """
         latest: dict[tuple[str, str], Outcome] = {}
         evaluator = Evaluator(self.catalog, lambda o: latest.__setitem__((o.promise, o.key), o))
@@ -421,12 +445,36 @@ class PromiseService:
                     history.outside(mine[pid], pid, sealed),
                     "recomputed from all records",
                     writes,
+                    self._quiet_before(clock, backfilled),
                 )
                 self._write(session, promise, writes)
             again = {
                 s: "recomputed from all records" for s in sealed if s[0] in self.catalog.promises
             }
-            self._evaluate(session, again, clock)
+            self._evaluate(session, again, clock, backfilled=backfilled)
+            self._objectives(session, backfilled=backfilled)
+
+    def _objectives(self, session: Session, *, backfilled: bool = False) -> None:
+        """Open and resolve the objective (burn-rate) alerts at the clock, once its outcomes are
+        written. A backfill whose clock is older than its alert window is history: no alert."""
+        clock = state_table.get_clock(session) or 0
+        quiet_before = self._quiet_before(clock, backfilled)
+        moment = from_micros(clock)
+        if not self.alerts or (quiet_before is not None and moment < quiet_before):
+            return
+        for promise in self.catalog.promises.values():
+            team = self.catalog.teams.get(promise.owner)
+            if burn.wanted(promise, team):
+                outbox.queue(session, burn.owed(session, promise, moment), team, now())
+
+    def _quiet_before(self, clock: int, backfilled: bool) -> datetime | None:
+        """For ``backfilled`` history, the decision time before which a breach is not alerted:
+        the window back from the engine's clock, or from the wall clock when that is later
+        (history loaded in several rounds moves the clock through the past: the end of each
+        round's stretch is not recent)."""
+        if not backfilled:
+            return None
+        return max(from_micros(clock), now()) - self.backfill_alert_window
 
     # --- reading ---------------------------------------------------------------------------------
 

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from rules.durations import parse_duration
+
+BACKFILL_ALERT_WINDOW = timedelta(hours=24)
 
 
 class Settings(BaseSettings):
@@ -37,6 +43,11 @@ class Settings(BaseSettings):
     alert_lease_seconds: float = 60.0
     """How long a claimed delivery is left to its dispatcher before another may retry it
     (a dispatcher killed in mid-delivery loses nothing: the alert is sent again)."""
+    backfill_alert_window: timedelta = BACKFILL_ALERT_WINDOW
+    """History sent as a backfill (``POST /interactions?backfill=true``, ``promise import``,
+    ``promise replay --db``) alerts only for opportunities still open or decided within this
+    long (e.g. ``24h``, ``3d``) before the engine's clock or the wall clock, whichever is later;
+    older breaches are stored and reported as backfilled, and page nobody."""
     webhook_timeout_seconds: float = 10.0
     smtp_host: str = "localhost"
     smtp_port: int = 25
@@ -76,3 +87,9 @@ class Settings(BaseSettings):
     sandbox_memory_mb: int | None = Field(default=1024, ge=128)
     """The address space (RLIMIT_AS) of each sandbox child, in MiB; an evaluation that needs
     more fails with 503 and its child is replaced. None: no limit."""
+
+    @field_validator("backfill_alert_window", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        """Written as promises write durations (``24h``, ``90m``, ``2d``)."""
+        return parse_duration(value) if isinstance(value, str) else value

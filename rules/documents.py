@@ -8,10 +8,12 @@ dataclasses of :mod:`rules.models`. Match expressions stay raw here and are pars
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from rules.durations import parse_duration
 
 PROMISE_ID = re.compile(r"[a-z0-9][a-z0-9-]*")
 ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -29,6 +31,29 @@ def _unit_interval(name: str, value: float | None) -> float | None:
     return value
 
 
+class BurnRateDoc(_Strict):
+    """One multi-window burn-rate alert: the error budget burns at least ``factor`` times the
+    sustainable rate over both the ``long`` and the ``short`` window ending now."""
+
+    long: timedelta
+    short: timedelta
+    factor: Annotated[float, Field(gt=0)]
+
+    @field_validator("long", "short", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> timedelta:
+        return parse_duration(value)
+
+    @model_validator(mode="after")
+    def _short_within_long(self) -> BurnRateDoc:
+        if self.short >= self.long:
+            raise ValueError(
+                "the short window must be shorter than the long one (it says the burn is still "
+                "going on), e.g. {long: 1h, short: 5m, factor: 14.4}"
+            )
+        return self
+
+
 class PromiseDoc(_Strict):
     id: str
     title: str
@@ -37,6 +62,21 @@ class PromiseDoc(_Strict):
     scope: str
     description: str | None = None
     objective: float | None = None
+    burn_rates: list[BurnRateDoc] | None = None
+
+    @field_validator("burn_rates")
+    @classmethod
+    def _budget_to_burn(
+        cls, value: list[BurnRateDoc] | None, info: ValidationInfo
+    ) -> list[BurnRateDoc] | None:
+        objective = info.data.get("objective")
+        if value is not None and (objective is None or objective >= 1):
+            now = "there is none" if objective is None else f"it is {objective}"
+            raise ValueError(
+                "burn_rates need an error budget to burn: an objective below 1, "
+                f"e.g. objective: 0.95 ({now})"
+            )
+        return value
 
     @field_validator("id")
     @classmethod
@@ -92,7 +132,12 @@ KIND_DOCS: dict[str, type[PromiseDoc]] = {
 }
 
 
-class WebhookRouteDoc(_Strict):
+class _RouteDoc(_Strict):
+    alerts: Literal["each", "objective", "all"] = "each"
+    """An alert per opportunity (and corrections), the objective's burn-rate alerts, or both."""
+
+
+class WebhookRouteDoc(_RouteDoc):
     webhook: str
     secret: str | None = None
 
@@ -119,7 +164,7 @@ def _chat_url_from_environment(platform: str, key: str, value: str) -> str:
     return value
 
 
-class SlackRouteDoc(_Strict):
+class SlackRouteDoc(_RouteDoc):
     slack: str
 
     @field_validator("slack")
@@ -128,7 +173,7 @@ class SlackRouteDoc(_Strict):
         return _chat_url_from_environment("Slack", "slack", value)
 
 
-class TeamsRouteDoc(_Strict):
+class TeamsRouteDoc(_RouteDoc):
     teams: str
 
     @field_validator("teams")
@@ -137,15 +182,15 @@ class TeamsRouteDoc(_Strict):
         return _chat_url_from_environment("Microsoft Teams", "teams", value)
 
 
-class EmailRouteDoc(_Strict):
+class EmailRouteDoc(_RouteDoc):
     email: str
 
 
-class LogRouteDoc(_Strict):
+class LogRouteDoc(_RouteDoc):
     log: Literal[True]
 
 
-ROUTE_DOCS: dict[str, type[_Strict]] = {
+ROUTE_DOCS: dict[str, type[_RouteDoc]] = {
     "webhook": WebhookRouteDoc,
     "email": EmailRouteDoc,
     "log": LogRouteDoc,

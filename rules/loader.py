@@ -45,7 +45,9 @@ from rules.durations import (
 from rules.errors import DefinitionError, Problem
 from rules.matches import Report, did_you_mean, field_problem, parse_match
 from rules.models import (
+    DEFAULT_BURN_RATES,
     ROLES,
+    BurnRate,
     Catalog,
     ChatRoute,
     DeadlinePromise,
@@ -311,14 +313,15 @@ class _Loader:
         parsed = self.validate(doc, ROUTE_DOCS[kinds[0]], raw, where)
         if parsed is None:
             return None
+        alerts = parsed.alerts
         if isinstance(parsed, WebhookRouteDoc):
             secret = parsed.secret[2:-1] if parsed.secret else None
-            return WebhookRoute(url=parsed.webhook, secret_env=secret)
+            return WebhookRoute(url=parsed.webhook, secret_env=secret, alerts=alerts)
         if kinds[0] == "email":
-            return EmailRoute(address=raw["email"])
+            return EmailRoute(address=raw["email"], alerts=alerts)
         if kinds[0] in ("slack", "teams"):
-            return ChatRoute(platform=kinds[0], url_env=str(raw[kinds[0]])[2:-1])
-        return LogRoute()
+            return ChatRoute(platform=kinds[0], url_env=str(raw[kinds[0]])[2:-1], alerts=alerts)
+        return LogRoute(alerts=alerts)
 
     # --- calendars.yaml -----------------------------------------------------------------------
 
@@ -515,6 +518,14 @@ class _Loader:
                 )
 
 
+def _burn_rates(parsed: PromiseDoc) -> tuple[BurnRate, ...]:
+    """As written, else the defaults for a promise with an error budget, else none."""
+    if parsed.burn_rates is not None:
+        return tuple(BurnRate(b.long, b.short, b.factor) for b in parsed.burn_rates)
+    has_budget = parsed.objective is not None and parsed.objective < 1
+    return DEFAULT_BURN_RATES if has_budget else ()
+
+
 def _build(
     parsed: PromiseDoc,
     matches: dict,
@@ -529,6 +540,7 @@ def _build(
         scope=parsed.scope,
         description=parsed.description,
         objective=parsed.objective,
+        burn_rates=_burn_rates(parsed),
         source=source,
     )
     promise: Promise

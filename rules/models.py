@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from rules.business_time import Calendar
-from rules.durations import BusinessDays
+from rules.durations import BusinessDays, format_duration
 from rules.regex import CoreRegex
 
 Scalar = str | int | float | bool
@@ -81,6 +81,28 @@ class Match:
 
 
 @dataclass(frozen=True)
+class BurnRate:
+    """Alert when the error budget burns at ``factor`` times its sustainable rate over both
+    windows ending at the engine's clock: the long one says it is serious, the short one
+    that it is still happening (so the alert resolves soon after the burn stops)."""
+
+    long: timedelta
+    short: timedelta
+    factor: float
+
+    @property
+    def name(self) -> str:
+        return f"{format_duration(self.long)}/{format_duration(self.short)}"
+
+
+DEFAULT_BURN_RATES = (
+    BurnRate(timedelta(hours=1), timedelta(minutes=5), 14.4),
+    BurnRate(timedelta(hours=6), timedelta(minutes=30), 6.0),
+)
+"""The classic pair: 2% of a 30-day budget in an hour, 5% in six hours."""
+
+
+@dataclass(frozen=True)
 class PromiseBase:
     id: str
     title: str
@@ -90,6 +112,9 @@ class PromiseBase:
     source: str = field(compare=False)
     description: str | None = None
     objective: float | None = None
+    burn_rates: tuple[BurnRate, ...] = field(default=(), compare=False)
+    """Alerting, not meaning: not part of the version (an edit re-decides no outcome).
+    :data:`DEFAULT_BURN_RATES` when the promise has an objective below 1 and names none."""
 
 
 @dataclass(frozen=True)
@@ -136,20 +161,27 @@ def roles(promise: Promise) -> dict[str, Match]:
 # --- teams and calendars -----------------------------------------------------------------------
 
 
+AlertChoice = Literal["each", "objective", "all"]
+"""What a route receives: an alert per opportunity (and corrections), the promise's
+objective (burn-rate) alerts, or both."""
+
+
 @dataclass(frozen=True)
 class WebhookRoute:
     url: str
     secret_env: str | None = None
+    alerts: AlertChoice = field(default="each", kw_only=True)
 
 
 @dataclass(frozen=True)
 class EmailRoute:
     address: str
+    alerts: AlertChoice = field(default="each", kw_only=True)
 
 
 @dataclass(frozen=True)
 class LogRoute:
-    pass
+    alerts: AlertChoice = field(default="each", kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -159,6 +191,7 @@ class ChatRoute:
 
     platform: Literal["slack", "teams"]
     url_env: str
+    alerts: AlertChoice = field(default="each", kw_only=True)
 
 
 Route = WebhookRoute | EmailRoute | LogRoute | ChatRoute

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email import policy
 from pathlib import Path
 from typing import Any
@@ -805,3 +805,112 @@ def test_through_the_service_alerts_reach_the_team_and_can_be_listed_and_silence
             assert len(receiver.received) == 1
     finally:
         stop_server(server)
+
+
+def test_a_backfilled_batch_stores_every_breach_and_alerts_only_recent_ones(
+    db_engine: Engine, tmp_path: Path, receiver: WebhookReceiver
+) -> None:
+    """History sent with ?backfill=true through a real `promise serve`: a breach three days
+    old is stored and counted in the report, and nobody is paged about it; one decided six
+    hours ago, and one still open and at risk, are alerted (PROMISE_BACKFILL_ALERT_WINDOW
+    is 24h)."""
+    promises = catalog_dir(tmp_path, webhook_to(receiver))
+    url = db_engine.url.render_as_string(hide_password=False)
+    latest = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=15)
+
+    def problem(id: str, case: str, hours_before: float, **fields: Any) -> dict[str, Any]:
+        when = (latest - timedelta(hours=hours_before)).isoformat()
+        return {**record(id, "00:00", case_id=case, **fields), "occurred_at": when}
+
+    history = [
+        problem("old", "B-old", 72),  # due 68 h ago: broken long ago
+        problem("new", "B-new", 10),  # due 6 h ago: a recent breach
+        problem("open", "B-open", 3.25),  # at risk since 15 minutes ago, still open
+        problem("note", "B-note", 0, type="note"),  # the latest record: the clock
+    ]
+    server = start_server(url, tmp_path, "--no-live", promise_dir=promises)
+    try:
+        with server.client() as client:
+            post = client.post("/interactions", params={"backfill": "true"}, json=history)
+            assert post.json()["accepted"] == 4
+
+            def held() -> list[dict[str, Any]]:
+                return client.get("/alerts", params={"kind": "backfilled"}).json()["items"]
+
+            server.wait_for(held)  # evaluated: the round's alerts are written with it
+            backfilled = held()
+            sent = receiver.wait_for(2)
+            outcomes = client.get("/outcomes", params={"promise": "travel-guarantee"}).json()
+            report = client.get("/reports/travel-support", params={"format": "md"}).text
+    finally:
+        stop_server(server)
+    assert sorted((d.json["scope"], d.json["state"]) for d in sent) == [
+        ("B-new", "broken"),
+        ("B-open", "at_risk"),
+    ]
+    assert [(a["outcome"]["scope"], a["state"], a["deliveries"]) for a in backfilled] == [
+        ("B-old", "broken", [])
+    ]
+    stored = {(o["scope"], o["state"]) for o in outcomes["items"]}
+    assert stored == {("B-old", "broken"), ("B-new", "broken"), ("B-open", "at_risk")}
+    assert "1 breach(es) of the period were not alerted: they were backfilled history" in report
+    assert len(receiver.received) == 2
+
+
+def test_a_burn_rate_alert_opens_once_and_resolves_when_the_burn_stops(
+    db_engine: Engine, tmp_path: Path, receiver: WebhookReceiver
+) -> None:
+    """travel-guarantee (objective 98%: a 2% budget) alerts at 10x over 1 h and 10 min, on a
+    route that takes only objective alerts. Ten kept by 09:45, then two breaches (10:10,
+    10:20): 2 of 6 decided in the hour before 10:25 (16.7x; over a 6 h window it would be
+    2 of 12, 8.3x: no alert). It stays open while the short window burns, and resolves once
+    it holds only kept outcomes."""
+    route = (
+        f"[{{webhook: '{receiver.url}/hooks', secret: '${{PROMISE_TEST_HOOK_SECRET}}', "
+        "alerts: objective}]"
+    )
+    promises = catalog_dir(tmp_path, route)
+    with (promises / "travel-guarantee.yaml").open("a") as definition:
+        definition.write("burn_rates: [{long: 1h, short: 10m, factor: 10}]\n")
+    sessions = session_factory(db_engine)
+    service = PromiseService(load_catalog(promises), sessions)
+    dispatcher = Dispatcher(settings_for(db_engine, promises), service.catalog, sessions)
+
+    def kept(n: int, start: str, resolved: str) -> list[dict[str, Any]]:
+        case = f"K-{n}"
+        return [
+            record(f"k{n}", start, case_id=case),
+            record(f"r{n}", resolved, case_id=case, type="resolved"),
+        ]
+
+    history = [r for n in range(10) for r in kept(n, "08:00", f"09:{5 * n:02d}")]
+    history += [record("x1", "06:10", case_id="X-1"), record("x2", "06:20", case_id="X-2")]
+    service.ingest(history)
+    service.advance(at("10:25"))  # both breaches decided: burning
+    service.advance(at("10:27"))  # the 10:20 breach is still in the short window
+    drain(dispatcher)
+    (opened,) = receiver.received
+    report = render.render(build.build_report(sessions, service.catalog, "travel-support"), "md")
+    assert "- travel-guarantee: error budget burning 16.7x over 1h" in report
+    service.ingest([*kept(20, "10:00", "10:30"), *kept(21, "10:00", "10:32")])
+    drain(dispatcher)
+    assert not build.build_report(sessions, service.catalog, "travel-support").burning
+
+    assert [(d.json["kind"], d.json["state"]) for d in receiver.received] == [
+        ("objective", "burning"),
+        ("objective", "resolved"),
+    ]
+    assert opened.json["promise"] == "travel-guarantee"
+    assert "OBJECTIVE BURNING" in opened.json["text"]
+    assert opened.json["reason"].startswith(
+        "error budget burning 16.7x over 1h and 50.0x over 10m at 2024-03-01T10:25:00+00:00"
+    )
+    assert receiver.received[1].json["corrects"] == opened.json["id"]
+    with sessions() as session:  # per-opportunity alerts were kept, sent to no route
+        broken = session.scalars(
+            select(AlertRow.id).where(AlertRow.kind == "alert", AlertRow.state == "broken")
+        ).all()
+        assert len(broken) == 2
+        assert not session.scalars(
+            select(DeliveryRow.id).where(DeliveryRow.alert_id.in_(broken))
+        ).all()

@@ -199,7 +199,11 @@ def test_replay_into_a_database_twice_stores_each_record_once(tmp_path: Path) ->
     assert first["outcomes"] == memory["outcomes"]
 
 
-def test_replay_into_a_database_queues_alerts_unless_told_not_to(tmp_path: Path) -> None:
+def test_replay_into_a_database_records_old_breaches_as_backfilled_unless_told_not_to(
+    tmp_path: Path,
+) -> None:
+    """History from 2024 is older than PROMISE_BACKFILL_ALERT_WINDOW: its breach is recorded
+    as backfilled (counted in reports, sent to nobody); --no-alerts records nothing."""
     file = write_jsonl(tmp_path / "in.jsonl", RECORDS)  # ask-once breaks for C-1
     counts = {}
     for flag in ("--alerts", "--no-alerts"):
@@ -207,7 +211,7 @@ def test_replay_into_a_database_queues_alerts_unless_told_not_to(tmp_path: Path)
         assert run("replay", str(file), "--db", f"sqlite:///{path}", flag).returncode == 0
         with sqlite3.connect(path) as db:
             counts[flag] = db.execute("SELECT kind, team, state FROM alerts").fetchall()
-    assert counts == {"--alerts": [("alert", "customer-care", "broken")], "--no-alerts": []}
+    assert counts == {"--alerts": [("backfilled", "customer-care", "broken")], "--no-alerts": []}
 
 
 CONFLICT = "is already stored with different content; a record id can only ever mean one record"

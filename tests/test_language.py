@@ -521,3 +521,37 @@ def test_the_same_meaning_keeps_the_version(tmp_path: Path) -> None:
     text = textwrap.dedent(DEFINITIONS["deadline"])
     same = text.replace("within: 1d", "within: 24h").replace('{matches: "A.*"}', "{matches: 'A.*'}")
     assert _version_of(tmp_path, same) == _version_of(tmp_path, text)
+
+
+def test_burn_rates_default_with_an_objective_and_are_checked_where_written(
+    tmp_path: Path,
+) -> None:
+    catalog = load_catalog(ROOT / "promises")
+    travel = catalog.promises["travel-guarantee"]  # objective 0.98, no burn_rates written
+    assert [(r.name, r.factor) for r in travel.burn_rates] == [("1h/5m", 14.4), ("6h/30m", 6.0)]
+    deadline = """\
+        id: burny
+        title: t
+        owner: customer-care
+        kind: deadline
+        scope: case_id
+        start: {type: a}
+        stop: {type: b}
+        within: 1h
+        objective: %s
+        burn_rates:
+          - {long: 1h, short: 1h, factor: 14.4}
+          - {long: 2x, short: 5m, factor: 0}
+        """
+    bad = write_catalog(tmp_path, {"burny.yaml": deadline % "0.9"})
+    assert problems_of(bad) == [
+        "burny.yaml:11: the short window must be shorter than the long one (it says the burn "
+        "is still going on), e.g. {long: 1h, short: 5m, factor: 14.4}",
+        "burny.yaml:12: 'burn_rates.1.factor': input should be greater than 0, got 0",
+        "burny.yaml:12: bad duration '2x': write a number and a unit (s, m, h, d), e.g. '8h' "
+        "or '1d12h'",
+    ]
+    valid_rates = deadline.replace("1h, short: 1h", "1h, short: 5m").replace("2x", "2h")
+    (tmp_path / "burny.yaml").write_text(textwrap.dedent(valid_rates % "1").replace(": 0}", ": 1}"))
+    [unburnable] = problems_of(tmp_path)
+    assert unburnable.startswith("burny.yaml:11: burn_rates need an error budget to burn")

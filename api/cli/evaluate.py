@@ -30,6 +30,13 @@ from engine.service import PromiseService
 from engine.settings import Settings
 from rules.models import Catalog
 
+BACKFILL_ALERTS_HELP = (
+    "Queue alerts for what is still open and for breaches decided within "
+    "PROMISE_BACKFILL_ALERT_WINDOW (default 24h) of now (or of the latest record, if later); "
+    "older breaches are "
+    "history: stored and counted in reports as backfilled, not alerted. --no-alerts queues none."
+)
+
 
 def replay_(
     files: Annotated[list[Path], typer.Argument(help="JSONL or CSV files of interaction records.")],
@@ -64,8 +71,7 @@ def replay_(
     alerts: Annotated[
         bool,
         typer.Option(
-            help="With --db: queue alerts for at-risk and broken outcomes (--no-alerts "
-            "backfills history without paging anyone)."
+            help=BACKFILL_ALERTS_HELP.replace("Queue", "With --db: queue"),
         ),
     ] = True,
     mapping: Annotated[
@@ -113,7 +119,7 @@ def replay_(
             result = replay(catalog, records, clock, lambda n: bar.advance(evaluating, n))
         else:
             bar.add_task("storing and evaluating", total=None)
-            result = _replay_into(db, catalog, records, clock, alerts, settings.erasure_key)
+            result = _replay_into(db, catalog, records, clock, alerts, settings)
     result.rejected, result.duplicates = rejected, duplicates
     if as_json:
         typer.echo(json.dumps(result.to_json()))
@@ -135,11 +141,17 @@ def _replay_into(
     records: list[Interaction],
     until: datetime | None,
     alerts: bool,
-    erasure_key: str | None,
+    settings: Settings,
 ) -> ReplayResult:
     """Store the records (idempotently) and evaluate what they touch (everything, into an
-    empty database); with ``erasure_key``, erased record ids stay erased."""
-    service = PromiseService(catalog, sessions(url), alerts=alerts, erasure_key=erasure_key)
+    empty database), as history; with an erasure key, erased record ids stay erased."""
+    service = PromiseService(
+        catalog,
+        sessions(url),
+        alerts=alerts,
+        erasure_key=settings.erasure_key,
+        backfill_alert_window=settings.backfill_alert_window,
+    )
 
     def on_answers(answers: list[IngestResult]) -> None:
         for answer in answers:
@@ -207,10 +219,9 @@ def import_(
     alerts: Annotated[
         bool,
         typer.Option(
-            help="Queue alerts for what the history breaks (off by default: an import "
-            "backfills history nobody needs to be paged about)."
+            help=BACKFILL_ALERTS_HELP,
         ),
-    ] = False,
+    ] = True,
 ) -> None:
     """Import CSV exports through a mapping into the database, then evaluate the promises.
 
@@ -238,6 +249,7 @@ def import_(
             sessions(db or settings.database_url),
             alerts=alerts,
             erasure_key=settings.erasure_key,
+            backfill_alert_window=settings.backfill_alert_window,
         )
         storing = bar.add_task("storing records", total=len(records))
         stored = 0

@@ -35,7 +35,7 @@ AlertNumber = Annotated[
 DeliveryStatus = Annotated[
     str | None, Query(pattern="^(pending|held|delivered|digested|silenced|dead)$")
 ]
-Kind = Annotated[str | None, Query(pattern="^(alert|correction|digest)$")]
+Kind = Annotated[str | None, Query(pattern="^(alert|correction|digest|objective|backfilled)$")]
 
 
 @router.get("/alerts", response_model=AlertPage)

@@ -6,10 +6,10 @@ them, so a crash in the rules core cannot take the API down.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -58,11 +58,22 @@ _EXAMPLE_RECORD = {
     },
 )
 async def post_interactions(
-    request: Request, state: StateDep, _: Ingester
+    request: Request,
+    state: StateDep,
+    _: Ingester,
+    backfill: Annotated[
+        bool,
+        Query(
+            description="The records are history: their outcomes are stored and reported, "
+            "but only opportunities still open or decided within PROMISE_BACKFILL_ALERT_WINDOW "
+            "(default 24h) of now (or of the engine's clock, if later) raise alerts."
+        ),
+    ] = False,
 ) -> IngestAnswer | JSONResponse:
     """Store one record or a list of at most 1,000 (16 MiB), each answered on its own:
     `accepted` (stored, to be evaluated), `duplicate` (already stored, same content) or
-    `rejected` (with the field and reason). A bad record never loses the others.
+    `rejected` (with the field and reason). A bad record never loses the others. Loading
+    months of history? Send `?backfill=true` so old breaches page nobody.
 
     200 when at least one record is stored now or was before (a batch sent again, all
     `duplicate`, is a success: sending again is how a client retries); 422 when every
@@ -92,7 +103,7 @@ async def post_interactions(
             413,
             f"{len(records)} records in one request; the limit is {MAX_BATCH}: split the batch",
         )
-    answers = await run_in_threadpool(state.service.accept, records)
+    answers = await run_in_threadpool(state.service.accept, records, backfill=backfill)
     results = [
         RecordResult(
             # A lone surrogate in an echoed id cannot be encoded as JSON: escape it.

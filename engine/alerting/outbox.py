@@ -4,6 +4,10 @@ An outcome that becomes at risk or broken owes its team one alert per (opportuni
 state); a breach that stops being one (a late record turned it into kept) owes a
 correction on the same routes. Because the rows are written with the outcome, a crash
 can lose neither: the dispatcher (``engine.alerting.dispatch``) delivers them afterwards.
+
+Backfilled history alerts only what is recent: a breach decided before ``quiet_before``
+(the engine's clock less PROMISE_BACKFILL_ALERT_WINDOW) is written as a ``backfilled`` row
+with no delivery, so that reports can say how many breaches nobody was paged about.
 """
 
 from __future__ import annotations
@@ -19,9 +23,13 @@ from engine.alerting import routes
 from engine.clock import now
 from engine.outcomes import Outcome
 from engine.storage.schema import AlertRow, DeliveryRow
-from rules.models import Promise, Team
+from rules.models import Promise, Route, Team
 
 ALERTING = ("at_risk", "broken")
+OBJECTIVE = "objective"
+"""The kind of a burn-rate alert on a promise's objective (engine.alerting.burn)."""
+BACKFILLED = "backfilled"
+"""The kind of a row that records an alert not sent: its breach was old backfilled history."""
 WITHDRAWN = "withdrawn"
 """The state a correction names when the opportunity itself disappeared."""
 
@@ -30,10 +38,15 @@ Change = tuple[Outcome | None, Outcome | None]
 
 
 def owed(
-    session: Session, promise: Promise, changes: Sequence[Change], reason: str
+    session: Session,
+    promise: Promise,
+    changes: Sequence[Change],
+    reason: str,
+    quiet_before: datetime | None = None,
 ) -> list[dict[str, Any]]:
     """The alert and correction rows that ``changes`` owe ``promise``'s owner, for
-    :func:`queue` (which can take those of many scopes at once)."""
+    :func:`queue` (which can take those of many scopes at once). With ``quiet_before`` (a
+    backfill), a breach decided before it is recorded as backfilled instead of alerted."""
     rows: list[dict[str, Any]] = []
     moment = now()
     for before, after in changes:
@@ -42,7 +55,8 @@ def owed(
             and after.state in ALERTING
             and _newly(session, promise, before, after)
         ):
-            rows.append(_row("alert", promise, after, after.state, reason, moment))
+            kind = BACKFILLED if _history(after, quiet_before) else "alert"
+            rows.append(_row(kind, promise, after, after.state, reason, moment))
         if (
             before is not None
             and before.state == "broken"
@@ -60,37 +74,49 @@ def queue(
     session: Session, rows: list[dict[str, Any]], team: Team | None, moment: datetime
 ) -> None:
     """Insert alert rows and one pending delivery per route of their team (the dispatcher
-    holds them for a digest if the team wants one when they are due)."""
+    holds them for a digest if the team wants one when they are due), if the route
+    :func:`takes` the row's kind; backfilled rows get none."""
     if not rows:
         return
     ids = session.scalars(
         insert(AlertRow).returning(AlertRow.id, sort_by_parameter_order=True), rows
     ).all()
-    stored_routes = [routes.stored(r) for r in team.routes] if team else []
     deliveries = [
         {
             "alert_id": alert_id,
-            "route": route,
+            "route": routes.stored(route),
             "status": "pending",
             "attempts": 0,
             "next_attempt_at": moment,
         }
-        for alert_id in ids
-        for route in stored_routes
+        for alert_id, row in zip(ids, rows, strict=True)
+        for route in (team.routes if team else ())
+        if takes(route, row["kind"])
     ]
     if deliveries:
         session.execute(insert(DeliveryRow), deliveries)
 
 
-def active_alert(session: Session, promise_id: str, key: str, state: str) -> int | None:
-    """The alert already raised for this opportunity and state, unless a correction took it
-    back (then the state may be alerted again)."""
+def takes(route: Route, kind: str) -> bool:
+    """Whether ``route`` is sent alerts of ``kind``: objective alerts to routes that chose
+    them (``alerts: objective`` or ``all``), the others to routes that did not choose only
+    objective ones; backfilled ones to none."""
+    if kind == BACKFILLED:
+        return False
+    return route.alerts == "all" or (route.alerts == "objective") == (kind == OBJECTIVE)
+
+
+def active_alert(
+    session: Session, promise_id: str, key: str, state: str, kind: str = "alert"
+) -> int | None:
+    """The alert (of ``kind``) already raised for this opportunity and state, unless a
+    correction took it back (then the state may be alerted again)."""
     latest = session.scalar(
         select(AlertRow.id)
         .where(
             AlertRow.promise_id == promise_id,
             AlertRow.outcome_key == key,
-            AlertRow.kind == "alert",
+            AlertRow.kind == kind,
             AlertRow.state == state,
         )
         .order_by(AlertRow.id.desc())
@@ -109,6 +135,17 @@ def _newly(session: Session, promise: Promise, before: Outcome | None, after: Ou
     return (
         before.state != after.state
         and active_alert(session, promise.id, after.key, after.state) is None
+    )
+
+
+def _history(outcome: Outcome, quiet_before: datetime | None) -> bool:
+    """A breach decided before the backfill's alert window: stored and reported, not sent.
+    Open outcomes (at risk) always alert: they can still be acted on."""
+    return (
+        quiet_before is not None
+        and outcome.state == "broken"
+        and outcome.decided_at is not None
+        and outcome.decided_at < quiet_before
     )
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.alerting import routes
+from engine.alerting.outbox import OBJECTIVE
 from engine.clock import now
 from engine.storage.paging import decode_cursor, encode_cursor
 from engine.storage.schema import AlertRow, DeliveryRow
@@ -117,6 +118,24 @@ def delivery_counts(
     if until is not None:
         query = query.where(AlertRow.created_at < until)
     return {status: count for status, count in session.execute(query).tuples()}
+
+
+def burning(session: Session, team: str) -> list[Alert]:
+    """``team``'s objective (burn-rate) alerts open now: not yet resolved."""
+    resolved = select(AlertRow.corrects).where(
+        AlertRow.kind == OBJECTIVE, AlertRow.corrects.is_not(None)
+    )
+    rows = session.scalars(
+        select(AlertRow)
+        .where(
+            AlertRow.team == team,
+            AlertRow.kind == OBJECTIVE,
+            AlertRow.corrects.is_(None),
+            AlertRow.id.not_in(resolved),
+        )
+        .order_by(AlertRow.id)
+    )
+    return _with_deliveries(session, list(rows))
 
 
 def dead(session: Session, team: str, limit: int = 50) -> list[Alert]:

@@ -173,18 +173,24 @@ def queued(session: Session, ids: Iterable[str]) -> set[str]:
     return found
 
 
-def enqueue(session: Session, records: list[Interaction]) -> None:
-    insert_rows(session, PendingRow, [{"record_id": r.id} for r in records])
+def enqueue(session: Session, records: list[Interaction], *, backfill: bool = False) -> None:
+    insert_rows(session, PendingRow, [{"record_id": r.id, "backfill": backfill} for r in records])
 
 
-def take_pending(session: Session, limit: int) -> list[Interaction]:
-    """The oldest queued records, locked so that another worker skips them (PostgreSQL)."""
-    ids = select(PendingRow.record_id).limit(limit)
-    if session.get_bind().dialect.name == "postgresql":
-        ids = ids.with_for_update(skip_locked=True)
-    chosen = list(session.scalars(ids))
-    query = select(*_RECORD_COLUMNS).where(InteractionRow.id.in_(chosen))
-    return sorted((Interaction(*row) for row in session.execute(query)), key=lambda r: r.order)
+def take_pending(session: Session, limit: int) -> tuple[list[Interaction], bool]:
+    """The oldest queued records, locked so that another worker skips them (PostgreSQL), and
+    whether they are backfilled history. Live records go first, and a round never mixes the
+    two: history alerts by its own rule (engine.alerting.outbox)."""
+    for backfill in (False, True):
+        ids = select(PendingRow.record_id).where(PendingRow.backfill == backfill).limit(limit)
+        if session.get_bind().dialect.name == "postgresql":
+            ids = ids.with_for_update(skip_locked=True)
+        chosen = list(session.scalars(ids))
+        if chosen:
+            query = select(*_RECORD_COLUMNS).where(InteractionRow.id.in_(chosen))
+            records = [Interaction(*row) for row in session.execute(query)]
+            return sorted(records, key=lambda r: r.order), backfill
+    return [], False
 
 
 def dequeue(session: Session, ids: list[str]) -> None:

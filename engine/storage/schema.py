@@ -14,6 +14,7 @@ from sqlalchemy import (
     Integer,
     String,
     TypeDecorator,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -79,6 +80,9 @@ class PendingRow(Base):
     record_id: Mapped[str] = mapped_column(
         ForeignKey("interactions.id", ondelete="CASCADE"), primary_key=True
     )
+    backfill: Mapped[bool] = mapped_column(default=False, server_default=false())
+    """Sent as history (``POST /interactions?backfill=true``): its old breaches are stored
+    and reported but not alerted (engine.alerting.outbox)."""
 
 
 class ScopeKeyRow(Base):

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine import outcomes
 from engine.alerting import status as alerts
+from engine.alerting.outbox import BACKFILLED
 from engine.alerting.status import Alert
 from engine.errors import NotFound
 from engine.explain import explain
@@ -26,7 +27,7 @@ from engine.reading.period import DEFAULT_BOUNDS, Bounds
 from engine.reading.reports.trend import WeekPoint, decided_in, weekly_trend
 from engine.records import Interaction
 from engine.storage import outcome_table, record_table
-from engine.storage.schema import OutcomeRow
+from engine.storage.schema import AlertRow, OutcomeRow
 from rules.models import (
     Catalog,
     Promise,
@@ -162,8 +163,13 @@ class Report:
     """The team's alert deliveries raised in the period, per status."""
     dead_alerts: list[Alert] = field(default_factory=list)
     """Alerts a route gave up on (whenever raised): they need someone to look."""
+    burning: list[Alert] = field(default_factory=list)
+    """Objective (burn-rate) alerts open now: promises on course to miss their objective."""
     at_risk_not_shown: int = 0
     """Outcomes at risk now beyond those listed."""
+    backfilled: int = 0
+    """Breaches decided in the period that raised no alert: backfilled history, older than
+    PROMISE_BACKFILL_ALERT_WINDOW when it was loaded."""
 
     @property
     def breaches(self) -> list[Breach]:
@@ -198,6 +204,8 @@ def build_report(
         by_channel, acting = _drivers(session, ids, since, until)
         deliveries = alerts.delivery_counts(session, team, since, until)
         dead_alerts = alerts.dead(session, team)
+        burning = alerts.burning(session, team)
+        backfilled = _backfilled(session, ids, since, until)
     zones = {p.id: catalog.timezone_for(p) for p in owned}
     breaches = [_breach(row, catalog.promises[row.promise_id], zones, records) for row in broken]
     promises = [
@@ -239,7 +247,9 @@ def build_report(
         by_agent=_top(Counter(agent for _, agent in acting), top),
         deliveries=deliveries,
         dead_alerts=dead_alerts,
+        burning=burning,
         at_risk_not_shown=risky_total - len(risky),
+        backfilled=backfilled,
     )
 
 
@@ -263,6 +273,25 @@ def _broken(
     query = select(OutcomeRow).where(OutcomeRow.promise_id == promise, OutcomeRow.state == "broken")
     query = decided_in(query, since, until).order_by(OutcomeRow.decided_at, OutcomeRow.id)
     return list(session.scalars(query.limit(limit)))
+
+
+def _backfilled(
+    session: Session, ids: list[str], since: datetime | None, until: datetime | None
+) -> int:
+    """Breaches of the period whose alert was not sent because they were backfilled history."""
+    held_back = (
+        select(AlertRow.id)
+        .where(
+            AlertRow.kind == BACKFILLED,
+            AlertRow.promise_id == OutcomeRow.promise_id,
+            AlertRow.outcome_key == OutcomeRow.key,
+        )
+        .exists()
+    )
+    query = select(func.count()).where(
+        OutcomeRow.promise_id.in_(ids), OutcomeRow.state == "broken", held_back
+    )
+    return session.scalar(decided_in(query, since, until)) or 0
 
 
 def _drivers(
