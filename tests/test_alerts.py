@@ -902,6 +902,12 @@ def test_a_burn_rate_alert_opens_once_and_resolves_when_the_burn_stops(
     ]
     assert opened.json["promise"] == "travel-guarantee"
     assert "OBJECTIVE BURNING" in opened.json["text"]
+    # Read like the other alerts: state and promise first, the link people follow on the
+    # dashboard (the promise's page: the alert is on no one outcome), no outcome times.
+    assert opened.json["subject"] == "Objective at risk: travel-guarantee burns its error budget"
+    assert opened.json["dashboard_link"].endswith("/ui/promises/travel-guarantee")
+    assert opened.json["timezone"] and opened.json["opened_local"] is None
+    assert "opened:" not in opened.json["text"]
     assert opened.json["reason"].startswith(
         "error budget burning 16.7x over 1h and 50.0x over 10m at 2024-03-01T10:25:00+00:00"
     )

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import orjson
@@ -23,6 +24,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.alerting import digests, notify, routes, silences
+from engine.alerting.outbox import OBJECTIVE
 from engine.alerting.readable import readable
 from engine.clock import now
 from engine.settings import Settings
@@ -173,7 +175,7 @@ class Dispatcher:
         )
         promise = self.catalog.promises.get(alert.promise_id or "")
         base = self.settings.public_url.rstrip("/")
-        page = f"{base}/ui/outcomes/{outcome_id}" if outcome_id else None
+        page = _dashboard_link(base, alert, outcome_id)
         return {
             "id": routes.alert_key(alert.id),
             "kind": alert.kind,
@@ -192,7 +194,15 @@ class Dispatcher:
             "created_at": alert.created_at.isoformat(),
             "outcome_id": outcome_id,
             "link": f"{base}/outcomes/{outcome_id}" if outcome_id else None,
-            **readable(session, self.catalog, outcome, alert.outcome_key or "", alert.state, page),
+            **readable(
+                session,
+                self.catalog,
+                alert.promise_id or "",
+                alert.outcome,
+                alert.outcome_key or "",
+                alert.state,
+                page,
+            ),
         }
 
     # --- sending -----------------------------------------------------------------------------
@@ -340,3 +350,13 @@ def _route_status(session: Session, alert_id: int | None, route: dict[str, Any])
         select(DeliveryRow.route, DeliveryRow.status).where(DeliveryRow.alert_id == alert_id)
     )
     return next((status for r, status in rows if r == route), None)
+
+
+def _dashboard_link(base: str, alert: AlertRow, outcome_id: int | None) -> str | None:
+    """The dashboard page people follow: the outcome's; for an objective alert, which is on
+    the whole promise, the promise's (its attainment and latest outcomes)."""
+    if outcome_id:
+        return f"{base}/ui/outcomes/{outcome_id}"
+    if alert.kind == OBJECTIVE and alert.promise_id:
+        return f"{base}/ui/promises/{quote(alert.promise_id, safe='')}"
+    return None

@@ -23,7 +23,8 @@ from rules.models import Catalog
 def readable(
     session: Session,
     catalog: Catalog,
-    stored: dict[str, Any],
+    promise_id: str,
+    stored: dict[str, Any] | None,
     key: str,
     state: str,
     dashboard_link: str | None,
@@ -32,10 +33,19 @@ def readable(
     in ``state``: ``timezone``, ``opened_local``, ``due_local``, ``decided_local``,
     ``decided_by`` (``clock``, ``record``, or None while open), ``explanation`` (None when the
     promise left the catalog) and ``dashboard_link``. A withdrawn opportunity (a correction's
-    state when it is gone) has nothing left to explain or to have been decided by."""
-    outcome = Outcome.from_json(stored, key)
-    promise = catalog.promises.get(outcome.promise)
+    state when it is gone) has nothing left to explain or to have been decided by; an
+    objective alert (no ``stored`` outcome: it is on the whole promise) has only its zone and
+    link, its ``reason`` saying how fast the error budget burns."""
+    promise = catalog.promises.get(promise_id)
     zone = ZoneInfo(catalog.timezone_for(promise) if promise else "UTC")
+    if stored is None:
+        return {
+            "timezone": zone.key,
+            **dict.fromkeys(("opened_local", "due_local", "decided_local", "decided_by")),
+            "explanation": None,
+            "dashboard_link": dashboard_link,
+        }
+    outcome = Outcome.from_json(stored, key)
     explanation = decided_by = None
     if promise is not None and state != WITHDRAWN:
         records = record_table.records_by_id(session, outcome.evidence)
