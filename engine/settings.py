@@ -6,10 +6,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_serializer, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from rules.durations import parse_duration
+from rules.durations import format_duration, parse_duration
 
 BACKFILL_ALERT_WINDOW = timedelta(hours=24)
 
@@ -93,3 +93,9 @@ class Settings(BaseSettings):
     def _duration(cls, value: Any) -> Any:
         """Written as promises write durations (``24h``, ``90m``, ``2d``)."""
         return parse_duration(value) if isinstance(value, str) else value
+
+    @field_serializer("backfill_alert_window", when_used="json")
+    def _written(self, value: timedelta) -> str:
+        """Dumped as it is read (``1d``), so that the settings a sandbox child is given
+        (``model_dump(mode="json")``) validate again there."""
+        return format_duration(value)
