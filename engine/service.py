@@ -26,14 +26,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from engine.alerting import outbox
 from engine.clock import from_micros, now, to_micros
 from engine.evaluation import history, quarantine
+from engine.evaluation.checkpoint import Checkpoint, columns, from_row
 from engine.evaluation.evaluator import Evaluator
 from engine.ingest.dedup import Deduplicator, IngestResult, Status
 from engine.outcomes import OPEN_STATES, Outcome
 from engine.privacy import pseudonyms
 from engine.records import DEFAULT_LIMITS, Interaction, RecordLimits, parse_record
-from engine.storage import outcome_table, record_table, state_table
+from engine.storage import checkpoint_table, outcome_table, record_table, state_table
 from engine.storage.bulk import chunked
-from engine.storage.schema import OutcomeRow, PromiseVersionRow
+from engine.storage.schema import CheckpointRow, OutcomeRow, PromiseVersionRow
 from rules.models import Catalog, Promise
 from rules.version import canonical
 
@@ -288,19 +289,27 @@ class PromiseService:
         clock: int,
         touched: dict[tuple[str, str], list[Interaction]] | None = None,
     ) -> None:
-        """Evaluate each (promise, scope) of ``work`` afresh; ``touched`` holds the new records
-        of each scope (field, value), whose reasons are worded here. A quarantined promise
-        is skipped (its scopes kept for later), and one whose evaluation raises is
-        quarantined: the other promises go on."""
+        """Evaluate each (promise, scope) of ``work``; ``touched`` holds the new records of
+        each scope (field, value), whose reasons are worded here. A scope continues from its
+        checkpoint when its new records all come after it, else it is judged afresh from
+        all of its records. A quarantined promise is skipped (its scopes kept for later),
+        and one whose evaluation raises is quarantined: the other promises go on."""
         held = quarantine.in_force(session, self.catalog)
         if held:
-            quarantine.defer(session, (key for key in work if key[0] in held))
+            skipped = [key for key in work if key[0] in held]
+            quarantine.defer(session, skipped)
+            checkpoint_table.forget(session, skipped)  # they start afresh once released
             work = {key: reason for key, reason in work.items() if key[0] not in held}
         state_table.lock_scopes(session, work)  # then read: nothing read is stale under the lock
+        saved = checkpoint_table.load(session, work)
+        starts = self._starts(work, saved, touched or {})
+        afresh = [key for key in work if key not in starts]
         cache = record_table.scopes_records(
-            session, {(self.catalog.promises[pid].scope, scope) for pid, scope in work}
+            session, {(self.catalog.promises[pid].scope, scope) for pid, scope in afresh}
         )
-        outcomes = outcome_table.outcomes_in_scopes(session, work)
+        onwards = _onwards(self.catalog, starts, cache)
+        cache.update(record_table.records_after(session, onwards))
+        outcomes = outcome_table.outcomes_in_scopes(session, afresh)
         reasons = _reasons(session, touched or {}, cache)
         for pid, group in groupby(sorted(work.items()), key=lambda item: item[0][0]):
             promise = self.catalog.promises[pid]
@@ -308,21 +317,59 @@ class PromiseService:
             if self.journal is not None:
                 self.journal.entering(promise)
             try:
-                decided = self._decide(promise, [s for (_, s), _ in items], cache, outcomes, clock)
+                decided = self._decide(
+                    promise, [s for (_, s), _ in items], cache, outcomes, starts, clock
+                )
             except Exception as exc:  # isolate the promise; the others are still evaluated
                 log.exception("evaluating promise %s raised", pid)
                 quarantine.put(session, promise, f"its evaluation raised {exc!r}")
                 quarantine.defer(session, (key for key, _ in items))
+                checkpoint_table.forget(session, (key for key, _ in items))
                 continue
+            continued = {
+                k
+                for ((_, scope), _), (fresh, _) in zip(items, decided, strict=True)
+                if (pid, scope) in starts
+                for k in fresh
+            }
+            rows = outcome_table.outcomes_by_key(session, pid, continued)
             writes = _Writes()
-            for ((_, scope), reason), fresh in zip(items, decided, strict=True):
-                key = (promise.scope, scope)
-                stored = outcomes[(pid, scope)]
-                self._sync(session, promise, fresh, stored, reasons.get(key, reason), writes)
+            for ((_, scope), reason), (fresh, checkpoint) in zip(items, decided, strict=True):
+                pair = (pid, scope)
+                start = starts.get(pair)
+                if start is None:  # judged afresh: every stored outcome of the scope
+                    stored, complete = outcomes[pair], True
+                else:  # continued: only the outcomes it changed
+                    stored, complete = {k: rows[k] for k in fresh if k in rows}, False
+                why = reasons.get((promise.scope, scope), reason)
+                self._sync(session, promise, fresh, stored, why, writes, complete=complete)
+                if checkpoint is not start:
+                    kept = None if checkpoint is None else columns(checkpoint, promise.version)
+                    checkpoint_table.save(session, saved, pair, kept)
             self._write(session, promise, writes)
             if (pid, promise.version) in self._suspects:
                 quarantine.forgive(session, promise)
                 self._suspects.discard((pid, promise.version))
+
+    def _starts(
+        self,
+        work: dict[tuple[str, str], str],
+        saved: dict[tuple[str, str], CheckpointRow],
+        touched: dict[tuple[str, str], list[Interaction]],
+    ) -> dict[tuple[str, str], Checkpoint]:
+        """The checkpoints that scopes of ``work`` continue from: one of the promise's
+        version, before every new record of the scope (a record before it arrived late:
+        its scope is judged afresh)."""
+        starts = {}
+        for pid, scope in work:
+            row = saved.get((pid, scope))
+            promise = self.catalog.promises[pid]
+            if row is None or row.version != promise.version:
+                continue
+            start = from_row(row)
+            if all(r.order > start.order for r in touched.get((promise.scope, scope), ())):
+                starts[(pid, scope)] = start
+        return starts
 
     def _decide(
         self,
@@ -330,14 +377,26 @@ class PromiseService:
         scopes: list[str],
         cache: dict[tuple[str, str], list[Interaction]],
         outcomes: dict[tuple[str, str], dict[str, OutcomeRow]],
+        starts: dict[tuple[str, str], Checkpoint],
         clock: int,
-    ) -> list[dict[str, Outcome]]:
-        """The fresh outcomes of each of ``promise``'s ``scopes`` (no database writes)."""
+    ) -> list[tuple[dict[str, Outcome], Checkpoint | None]]:
+        """The fresh outcomes of each of ``promise``'s ``scopes`` (all of them, or from its
+        checkpoint on only those that changed), and the checkpoint to keep; no writes."""
         decided = []
         for scope in scopes:
-            stored = outcomes[(promise.id, scope)]
             records = cache[(promise.scope, scope)]
-            decided.append(history.judge(self.evaluator, promise, scope, records, stored, clock))
+            start = starts.get((promise.id, scope))
+            if start is None:
+                stored = outcomes[(promise.id, scope)]
+                judged = history.judge_afresh(
+                    self.evaluator, promise, scope, records, stored, clock
+                )
+            else:  # the cache may hold the whole scope: another promise judged it afresh
+                onwards = [r for r in records if r.order > start.order]
+                judged = history.judge_onwards(
+                    self.evaluator, promise, scope, start, onwards, clock
+                )
+            decided.append(judged)
         return decided
 
     def _sync(
@@ -348,11 +407,14 @@ class PromiseService:
         stored: dict[str, OutcomeRow],
         reason: str,
         writes: _Writes,
+        *,
+        complete: bool = True,
     ) -> None:
         """Make stored outcomes equal the fresh ones, keeping a revision for each change and
         owing the alerts the changes call for (in this same transaction: the outbox). New
         outcomes and alerts go to ``writes``, inserted by :meth:`_write` for many scopes at
-        once."""
+        once. When ``fresh`` is ``complete``, a stored outcome missing from it is no
+        opportunity any more; else ``fresh`` holds only what changed."""
         created = writes.created
         changes: list[outbox.Change] = []
         for key, outcome in fresh.items():
@@ -368,7 +430,7 @@ class PromiseService:
                 outcome_table.add_revision(session, promise.id, key, before, outcome, reason)
                 changes.append((before, outcome))
             outcome_table.apply_outcome(row, outcome)
-        for key, row in stored.items():
+        for key, row in stored.items() if complete else ():
             before = outcome_table.row_to_outcome(row)
             if not _frozen(before, promise):
                 session.delete(row)
@@ -412,6 +474,7 @@ class PromiseService:
                 mine.setdefault(pid, {})[key] = row
             sealed = history.sealed_scopes(session)  # evaluated scope by scope, after a seal
             state_table.delete_state(session, BULK_LOAD)  # everything stored is evaluated
+            checkpoint_table.forget_all(session)  # records came in that no checkpoint saw
             for pid, promise in self.catalog.promises.items():
                 writes = _Writes()
                 self._sync(
@@ -457,6 +520,23 @@ def _frozen(outcome: Outcome, promise: Promise) -> bool:
         outcome.state == "kept" and promise.kind == "limit" and outcome.key == outcome.scope
     )
     return outcome.version != promise.version and not provisional
+
+
+def _onwards(
+    catalog: Catalog,
+    starts: dict[tuple[str, str], Checkpoint],
+    read: dict[tuple[str, str], list[Interaction]],
+) -> dict[tuple[str, str], tuple[int, str]]:
+    """Where each continued scope (field, value) is read from: after the earliest checkpoint
+    of its promises, unless its records are ``read`` whole already (a promise of the same
+    scope field is judged afresh)."""
+    points: dict[tuple[str, str], tuple[int, str]] = {}
+    for (pid, scope), start in starts.items():
+        key = (catalog.promises[pid].scope, scope)
+        if key not in read:
+            point = (to_micros(start.order[0]), start.order[1])
+            points[key] = min(points.get(key, point), point)
+    return points
 
 
 def _reasons(

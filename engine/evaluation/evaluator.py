@@ -10,7 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
+import orjson
+
 from engine.clock import to_micros
+from engine.evaluation.checkpoint import Checkpoint
 from engine.evaluation.kinds.deadline import DeadlineRunner
 from engine.evaluation.kinds.limit import LimitRunner
 from engine.evaluation.kinds.never import NeverRunner
@@ -102,11 +105,32 @@ class Evaluator:
         scope's outcomes by key; a key held before and missing now is no opportunity any
         more. Other scopes are untouched and keep their verdicts.
         """
+        return self.continue_scope(promise_id, scope, records, clock)[0]
+
+    def continue_scope(
+        self,
+        promise_id: str,
+        scope: str,
+        records: Iterable[Interaction],
+        clock: int | None = None,
+        start: Checkpoint | None = None,
+    ) -> tuple[dict[str, Outcome], Checkpoint | None]:
+        """Evaluate one scope of one promise from ``start`` (else afresh) through
+        ``records`` (those after ``start``), ending at ``clock`` like :meth:`reevaluate`.
+
+        Returns the outcomes that changed on the way (from ``start``: only those; afresh:
+        all of the scope's), and the checkpoint after the last record (``start`` when there
+        was none; None when the runner cannot be continued from its state)."""
         runner = self.runner(promise_id)
         runner.reset_scope(scope)
         bucket = runner.bucket(scope)
         self._capture = {}
+        checkpoint = start
         try:
+            if start is not None:
+                self._seq = max(self._seq, start.seq)
+                runner.restore(scope, start.state)
+            last = None
             for record in sorted(records, key=lambda r: r.order):
                 fields = record.fields()
                 if runner.scope_of(fields) != scope:
@@ -114,10 +138,18 @@ class Evaluator:
                 runner.tick_bucket(bucket, record.at)
                 self._seq += 1
                 runner.feed(record, fields, self._seq)
+                last = record
+            if last is not None:
+                state = runner.snapshot(scope)  # a copy: the final tick changes what it names
+                checkpoint = (
+                    None
+                    if state is None
+                    else Checkpoint(last.order, self._seq, orjson.loads(orjson.dumps(state)))
+                )
             final = clock if clock is not None else self.clock
             if final is not None:
                 runner.tick_bucket(bucket, final)
-            return self._capture
+            return self._capture, checkpoint
         finally:
             self._capture = None
 

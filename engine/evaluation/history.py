@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine.evaluation.checkpoint import Checkpoint
 from engine.evaluation.evaluator import Evaluator
 from engine.outcomes import Outcome
 from engine.records import Interaction
@@ -56,14 +57,46 @@ def judge(
     of the scope's records, in any order) at ``clock`` (µs): evaluated from
     :func:`judged_from`, keyed like the stored outcomes, and every sealed outcome as it
     stands (it is final). What of it differs from ``stored`` is the change to store."""
+    return judge_afresh(evaluator, promise, scope, records, stored, clock)[0]
+
+
+def judge_afresh(
+    evaluator: Evaluator,
+    promise: Promise,
+    scope: str,
+    records: list[Interaction],
+    stored: dict[str, OutcomeRow],
+    clock: int | None,
+) -> tuple[dict[str, Outcome], Checkpoint | None]:
+    """:func:`judge`, and the checkpoint after the scope's last record to continue from
+    (:func:`judge_onwards`). A scope with sealed outcomes has none: it is judged from after
+    its seal, with opportunities numbered after the stored ones (:func:`_rekeyed`)."""
     try:
-        fresh = evaluator.reevaluate(
+        fresh, checkpoint = evaluator.continue_scope(
             promise.id, scope, judged_from(promise, records, stored), clock
         )
     finally:
         evaluator.forget(promise.id, scope)
     sealed = {k: row_to_outcome(row) for k, row in stored.items() if row.sealed_at is not None}
-    return {**_rekeyed(promise, fresh, stored), **sealed}
+    return {**_rekeyed(promise, fresh, stored), **sealed}, None if sealed else checkpoint
+
+
+def judge_onwards(
+    evaluator: Evaluator,
+    promise: Promise,
+    scope: str,
+    start: Checkpoint,
+    records: list[Interaction],
+    clock: int | None,
+) -> tuple[dict[str, Outcome], Checkpoint | None]:
+    """The outcomes that the scope's ``records`` after ``start`` (and the clock reaching
+    ``clock``) change, and the checkpoint after them: what :func:`judge_afresh` would
+    decide of them, reading none of the records before ``start``. Only for a scope
+    without sealed outcomes (sealing drops its checkpoints)."""
+    try:
+        return evaluator.continue_scope(promise.id, scope, records, clock, start)
+    finally:
+        evaluator.forget(promise.id, scope)
 
 
 def _rekeyed(

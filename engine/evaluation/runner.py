@@ -198,5 +198,16 @@ class Runner:
         """Forget a scope's state and facts, before evaluating its records again."""
         raise NotImplementedError
 
+    def snapshot(self, scope: str) -> dict[str, Any] | None:
+        """The scope's state as JSON (engine.evaluation.checkpoint), or None when it cannot
+        be continued from (then the next evaluation starts from the scope's first record)."""
+        raise NotImplementedError
+
+    def restore(self, scope: str, state: dict[str, Any]) -> None:
+        """Take up a :meth:`snapshot` of a scope that holds nothing now: its facts go back
+        to the rules core (what they make fire was acted on when they first came), its
+        times back to the clock."""
+        raise NotImplementedError
+
     def at(self, micros: int) -> datetime:
         return from_micros(micros)

@@ -54,6 +54,11 @@ class InteractionRow(Base):
     """A record as received; ``id`` makes re-sending idempotent, ``fingerprint`` spots conflicts."""
 
     __tablename__ = "interactions"
+    __table_args__ = (
+        # a scope's records after a checkpoint (engine.storage.record_table.records_after)
+        Index("ix_interactions_customer_at", "customer_id", "at_us"),
+        Index("ix_interactions_case_at", "case_id", "at_us"),
+    )
 
     id: Mapped[str] = mapped_column(primary_key=True)
     occurred_at: Mapped[datetime]
@@ -295,3 +300,19 @@ class BacklogRow(Base):
 
     promise_id: Mapped[str] = mapped_column(primary_key=True)
     scope: Mapped[str] = mapped_column(primary_key=True)
+
+
+class CheckpointRow(Base):
+    """Where the evaluation of one (promise, scope) stands after its last evaluated record,
+    so that the next records continue from there (engine.evaluation.checkpoint). Written
+    in the transaction that stores the outcomes it led to."""
+
+    __tablename__ = "checkpoints"
+
+    promise_id: Mapped[str] = mapped_column(primary_key=True)
+    scope: Mapped[str] = mapped_column(primary_key=True)
+    version: Mapped[str]
+    last_at_us: Mapped[int] = mapped_column(BigInteger)
+    last_id: Mapped[str]
+    seq: Mapped[int] = mapped_column(BigInteger)
+    state: Mapped[dict[str, Any]]

@@ -1,0 +1,36 @@
+"""scope checkpoints: incremental evaluation continues each scope from its last record
+
+Revision ID: 0008
+Revises: 0007
+Create Date: 2026-12-06
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0008"
+down_revision = "0007"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "checkpoints",
+        sa.Column("promise_id", sa.String(length=256), nullable=False),
+        sa.Column("scope", sa.String(length=256), nullable=False),
+        sa.Column("version", sa.String(length=256), nullable=False),
+        sa.Column("last_at_us", sa.BigInteger(), nullable=False),
+        sa.Column("last_id", sa.String(length=256), nullable=False),
+        sa.Column("seq", sa.BigInteger(), nullable=False),
+        sa.Column("state", sa.JSON(), nullable=False),
+        sa.PrimaryKeyConstraint("promise_id", "scope"),
+    )
+    op.create_index("ix_interactions_customer_at", "interactions", ["customer_id", "at_us"])
+    op.create_index("ix_interactions_case_at", "interactions", ["case_id", "at_us"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_interactions_case_at", "interactions")
+    op.drop_index("ix_interactions_customer_at", "interactions")
+    op.drop_table("checkpoints")
