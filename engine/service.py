@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from engine.alerting import outbox
 from engine.clock import from_micros, now, to_micros
 from engine.evaluation import history, quarantine
-from engine.evaluation.checkpoint import Checkpoint, columns, from_row
+from engine.evaluation.checkpoint import Checkpoint, Order, columns, from_row
 from engine.evaluation.evaluator import Evaluator
 from engine.ingest.dedup import Deduplicator, IngestResult, Status
 from engine.outcomes import OPEN_STATES, Outcome
@@ -43,6 +43,19 @@ BULK_CHUNK = 5_000
 """Records stored per transaction by :meth:`PromiseService.backfill`."""
 BULK_LOAD = "bulk_load_unfinished"
 """The state row of a bulk load whose records are not all evaluated yet."""
+
+
+@dataclass
+class _Plan:
+    """How one (promise, scope) is judged: afresh (no ``start``), onwards from its
+    ``latest`` checkpoint (``start`` is that one), or from a kept checkpoint before a
+    ``late`` record with the checkpoints ``later`` than it (where the run may meet the
+    stored one again)."""
+
+    start: Checkpoint | None = None
+    latest: CheckpointRow | None = None
+    later: list[Checkpoint] | None = None
+    late: Interaction | None = None
 
 
 @dataclass
@@ -301,103 +314,125 @@ class PromiseService:
             checkpoint_table.forget(session, skipped)  # they start afresh once released
             work = {key: reason for key, reason in work.items() if key[0] not in held}
         state_table.lock_scopes(session, work)  # then read: nothing read is stale under the lock
-        saved = checkpoint_table.load(session, work)
-        starts = self._starts(work, saved, touched or {})
-        afresh = [key for key in work if key not in starts]
+        plans = self._plans(session, work, touched or {})
+        afresh = [key for key, plan in plans.items() if plan.start is None]
         cache = record_table.scopes_records(
             session, {(self.catalog.promises[pid].scope, scope) for pid, scope in afresh}
         )
-        onwards = _onwards(self.catalog, starts, cache)
-        cache.update(record_table.records_after(session, onwards))
+        cache.update(record_table.records_after(session, _onwards(self.catalog, plans, cache)))
         outcomes = outcome_table.outcomes_in_scopes(session, afresh)
-        reasons = _reasons(session, touched or {}, cache)
+        late = {
+            (self.catalog.promises[pid].scope, scope): plan.late
+            for (pid, scope), plan in plans.items()
+            if plan.late is not None
+        }
+        reasons = _reasons(session, touched or {}, cache, late)
         for pid, group in groupby(sorted(work.items()), key=lambda item: item[0][0]):
             promise = self.catalog.promises[pid]
             items = list(group)
             if self.journal is not None:
                 self.journal.entering(promise)
             try:
-                decided = self._decide(
-                    promise, [s for (_, s), _ in items], cache, outcomes, starts, clock
-                )
+                decided = [
+                    self._decide(
+                        session, promise, scope, plans[(pid, scope)], cache, outcomes, clock
+                    )
+                    for (_, scope), _ in items
+                ]
             except Exception as exc:  # isolate the promise; the others are still evaluated
                 log.exception("evaluating promise %s raised", pid)
                 quarantine.put(session, promise, f"its evaluation raised {exc!r}")
                 quarantine.defer(session, (key for key, _ in items))
                 checkpoint_table.forget(session, (key for key, _ in items))
                 continue
-            continued = {
-                k
-                for ((_, scope), _), (fresh, _) in zip(items, decided, strict=True)
-                if (pid, scope) in starts
-                for k in fresh
-            }
-            rows = outcome_table.outcomes_by_key(session, pid, continued)
+            changed = {k for judged in decided if not judged.complete for k in judged.outcomes}
+            rows = outcome_table.outcomes_by_key(session, pid, changed)
             writes = _Writes()
-            for ((_, scope), reason), (fresh, checkpoint) in zip(items, decided, strict=True):
-                pair = (pid, scope)
-                start = starts.get(pair)
-                if start is None:  # judged afresh: every stored outcome of the scope
-                    stored, complete = outcomes[pair], True
-                else:  # continued: only the outcomes it changed
-                    stored, complete = {k: rows[k] for k in fresh if k in rows}, False
+            for ((_, scope), reason), judged in zip(items, decided, strict=True):
+                pair, plan = (pid, scope), plans[(pid, scope)]
+                if judged.complete:  # judged afresh: every stored outcome of the scope
+                    stored = outcomes[pair]
+                else:  # from a checkpoint: the outcomes it changed, and those it decided again
+                    stored = {k: rows[k] for k in judged.outcomes if k in rows}
+                    if plan.later is not None:
+                        since = plan.start.order[0] if plan.start else None
+                        through = judged.met.order[0] if judged.met else None
+                        opened = outcome_table.opened_between(session, pid, scope, since, through)
+                        stored |= {row.key: row for row in opened if judged.redecided(row)}
                 why = reasons.get((promise.scope, scope), reason)
-                self._sync(session, promise, fresh, stored, why, writes, complete=complete)
-                if checkpoint is not start:
-                    kept = None if checkpoint is None else columns(checkpoint, promise.version)
-                    checkpoint_table.save(session, saved, pair, kept)
+                complete = judged.complete or plan.later is not None
+                self._sync(
+                    session,
+                    promise,
+                    fresh=judged.outcomes,
+                    stored=stored,
+                    reason=why,
+                    writes=writes,
+                    complete=complete,
+                )
+                _keep_checkpoints(session, pair, plan, judged, promise.version)
             self._write(session, promise, writes)
             if (pid, promise.version) in self._suspects:
                 quarantine.forgive(session, promise)
                 self._suspects.discard((pid, promise.version))
 
-    def _starts(
+    def _plans(
         self,
+        session: Session,
         work: dict[tuple[str, str], str],
-        saved: dict[tuple[str, str], CheckpointRow],
         touched: dict[tuple[str, str], list[Interaction]],
-    ) -> dict[tuple[str, str], Checkpoint]:
-        """The checkpoints that scopes of ``work`` continue from: one of the promise's
-        version, before every new record of the scope (a record before it arrived late:
-        its scope is judged afresh)."""
-        starts = {}
-        for pid, scope in work:
-            row = saved.get((pid, scope))
+    ) -> dict[tuple[str, str], _Plan]:
+        """How each (promise, scope) of ``work`` is judged: onwards from its latest
+        checkpoint when its new records all come after it; from a kept checkpoint before
+        the earliest new record when one comes before (a late record); else afresh."""
+        saved = checkpoint_table.latest(session, work)
+        plans = {}
+        for pair in work:
+            pid, scope = pair
             promise = self.catalog.promises[pid]
+            row = saved.get(pair)
             if row is None or row.version != promise.version:
+                plans[pair] = _Plan()
                 continue
-            start = from_row(row)
-            if all(r.order > start.order for r in touched.get((promise.scope, scope), ())):
-                starts[(pid, scope)] = start
-        return starts
+            latest = from_row(row)
+            early = [r for r in touched.get((promise.scope, scope), ()) if r.order <= latest.order]
+            if not early:
+                plans[pair] = _Plan(start=latest, latest=row)
+                continue
+            first = min(early, key=lambda r: r.order)
+            kept = checkpoint_table.kept_before(session, pair, (first.at, first.id))
+            if kept is None or kept.version != promise.version:
+                plans[pair] = _Plan(late=first)
+                continue
+            later = checkpoint_table.after(session, pair, (kept.last_at_us, kept.last_id))
+            plans[pair] = _Plan(from_row(kept), row, [from_row(r) for r in later], first)
+        return plans
 
     def _decide(
         self,
+        session: Session,
         promise: Promise,
-        scopes: list[str],
+        scope: str,
+        plan: _Plan,
         cache: dict[tuple[str, str], list[Interaction]],
         outcomes: dict[tuple[str, str], dict[str, OutcomeRow]],
-        starts: dict[tuple[str, str], Checkpoint],
         clock: int,
-    ) -> list[tuple[dict[str, Outcome], Checkpoint | None]]:
-        """The fresh outcomes of each of ``promise``'s ``scopes`` (all of them, or from its
-        checkpoint on only those that changed), and the checkpoint to keep; no writes."""
-        decided = []
-        for scope in scopes:
-            records = cache[(promise.scope, scope)]
-            start = starts.get((promise.id, scope))
-            if start is None:
-                stored = outcomes[(promise.id, scope)]
-                judged = history.judge_afresh(
-                    self.evaluator, promise, scope, records, stored, clock
-                )
-            else:  # the cache may hold the whole scope: another promise judged it afresh
-                onwards = [r for r in records if r.order > start.order]
-                judged = history.judge_onwards(
-                    self.evaluator, promise, scope, start, onwards, clock
-                )
-            decided.append(judged)
-        return decided
+    ) -> history.Judged:
+        """Judge one scope of ``promise`` as its ``plan`` says (no database writes)."""
+        key = (promise.scope, scope)
+        if plan.start is None:
+            stored = outcomes[(promise.id, scope)]
+            return history.judge_afresh(self.evaluator, promise, scope, cache[key], stored, clock)
+        if plan.later is None:  # the cache may hold the whole scope: another promise's read
+            onwards = [r for r in cache[key] if r.order > plan.start.order]
+            return history.judge_onwards(self.evaluator, promise, scope, plan.start, onwards, clock)
+
+        def read(after: Order, through: Order | None) -> list[Interaction]:
+            return record_table.scope_records_between(session, *key, after, through)
+
+        return history.judge_late(
+            self.evaluator, promise, scope, plan.start, plan.later, read, clock
+        )
 
     def _sync(
         self,
@@ -524,28 +559,62 @@ def _frozen(outcome: Outcome, promise: Promise) -> bool:
 
 def _onwards(
     catalog: Catalog,
-    starts: dict[tuple[str, str], Checkpoint],
+    plans: dict[tuple[str, str], _Plan],
     read: dict[tuple[str, str], list[Interaction]],
 ) -> dict[tuple[str, str], tuple[int, str]]:
-    """Where each continued scope (field, value) is read from: after the earliest checkpoint
-    of its promises, unless its records are ``read`` whole already (a promise of the same
-    scope field is judged afresh)."""
+    """Where each scope (field, value) continued from its latest checkpoint is read from:
+    after the earliest such checkpoint of its promises, unless its records are ``read``
+    whole already (a promise of the same scope field is judged afresh)."""
     points: dict[tuple[str, str], tuple[int, str]] = {}
-    for (pid, scope), start in starts.items():
+    for (pid, scope), plan in plans.items():
         key = (catalog.promises[pid].scope, scope)
-        if key not in read:
-            point = (to_micros(start.order[0]), start.order[1])
+        if plan.start is not None and plan.later is None and key not in read:
+            point = (to_micros(plan.start.order[0]), plan.start.order[1])
             points[key] = min(points.get(key, point), point)
     return points
+
+
+def _keep_checkpoints(
+    session: Session, pair: tuple[str, str], plan: _Plan, judged: history.Judged, version: str
+) -> None:
+    """Store the checkpoints a judgement leaves, in place of those it made stale."""
+    rows = [columns(c, version, latest=False, kept=True) for c in judged.kept]
+    if judged.latest is not None:
+        if judged.kept and judged.kept[-1].order == judged.latest.order:
+            rows[-1]["latest"] = True
+        else:
+            rows.append(columns(judged.latest, version, latest=True, kept=False))
+    if plan.start is None:  # afresh: every old one goes
+        checkpoint_table.replace(session, pair, rows)
+    elif plan.later is None:  # onwards: the latest is no longer the latest
+        if judged.latest is plan.start:
+            return  # no new record: nothing moved
+        assert plan.latest is not None
+        if plan.latest.kept:
+            plan.latest.latest = False
+        else:
+            session.delete(plan.latest)
+        session.flush()
+        checkpoint_table.replace(session, pair, rows, after=_place(plan.start))
+    else:  # a late record: the ones between its start and where it met the stored run
+        met = _place(judged.met) if judged.met is not None else None
+        checkpoint_table.replace(session, pair, rows, after=_place(plan.start), before=met)
+
+
+def _place(checkpoint: Checkpoint) -> tuple[int, str]:
+    occurred, record_id = checkpoint.order
+    return (to_micros(occurred), record_id)
 
 
 def _reasons(
     session: Session,
     touched: dict[tuple[str, str], list[Interaction]],
     scopes: dict[tuple[str, str], list[Interaction]],
+    late: dict[tuple[str, str], Interaction],
 ) -> dict[tuple[str, str], str]:
     """Why each touched scope is evaluated: new records, or a late one (it arrived after
-    later records of its scope had been evaluated: a verdict may be revised).
+    later records of its scope had been evaluated: a verdict may be revised). ``late``
+    holds what checkpoints tell; else the scope's records read (``scopes``) do.
 
     Only records after a scope's earliest new one can make it late, and those are rare, so
     the one question to the queue (was such a record evaluated yet?) is usually not asked.
@@ -554,14 +623,15 @@ def _reasons(
     later = {
         key: [r for r in scopes[key] if r.id not in batch and r.order > min(n.order for n in new)]
         for key, new in touched.items()
+        if key not in late
     }
     queued = record_table.queued(session, {r.id for records in later.values() for r in records})
     reasons = {}
     for key, new in touched.items():
-        evaluated = [r for r in later[key] if r.id not in queued]
-        late = [r for r in new if any(r.order < e.order for e in evaluated)]
-        if late:
-            first = min(late, key=lambda r: r.order)
+        evaluated = [r for r in later.get(key, ()) if r.id not in queued]
+        arrived_late = [r for r in new if any(r.order < e.order for e in evaluated)]
+        if key in late or arrived_late:
+            first = late.get(key) or min(arrived_late, key=lambda r: r.order)
             reasons[key] = (
                 f"late record {first.id} (occurred {first.occurred_at.isoformat()}) arrived "
                 "after later records of its scope were evaluated"

@@ -18,24 +18,43 @@ from engine.outcomes import Outcome
 from engine.storage.schema import CheckpointRow
 
 Order = tuple[datetime, str]
+SPACING = 256
+"""Records of a scope between the checkpoints it keeps for late records: a late record
+re-reads at most about this many records before it, and usually as many after it."""
 
 
 @dataclass(frozen=True)
 class Checkpoint:
     """The state of one (promise version, scope) after the record at ``order`` (occurred,
-    id); ``seq`` is the last record rank handed out, which the next records must exceed
-    (the rules compare ranks to tell earlier records from later ones)."""
+    id), the ``n``-th of the scope; ``seq`` is the last record rank handed out, which the
+    next records must exceed (the rules compare ranks to tell earlier records from later
+    ones)."""
 
     order: Order
     seq: int
     state: dict[str, Any]
+    n: int
+
+
+def same_state(a: Checkpoint, b: Checkpoint) -> bool:
+    """Whether two checkpoints hold the same state, whatever ranks their records were given
+    (a run that took in a late record numbers the records after it differently)."""
+    return _unranked(a.state) == _unranked(b.state)
+
+
+def _unranked(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _unranked(v) for k, v in value.items() if k != "seq"}
+    if isinstance(value, list):
+        return [_unranked(v) for v in value]
+    return value
 
 
 def from_row(row: CheckpointRow) -> Checkpoint:
-    return Checkpoint((from_micros(row.last_at_us), row.last_id), row.seq, row.state)
+    return Checkpoint((from_micros(row.last_at_us), row.last_id), row.seq, row.state, row.n)
 
 
-def columns(checkpoint: Checkpoint, version: str) -> dict[str, Any]:
+def columns(checkpoint: Checkpoint, version: str, *, latest: bool, kept: bool) -> dict[str, Any]:
     """A checkpoint of ``version`` of its promise as ``CheckpointRow`` columns."""
     occurred, last_id = checkpoint.order
     return {
@@ -44,6 +63,9 @@ def columns(checkpoint: Checkpoint, version: str) -> dict[str, Any]:
         "last_id": last_id,
         "seq": checkpoint.seq,
         "state": checkpoint.state,
+        "n": checkpoint.n,
+        "latest": latest,
+        "kept": kept,
     }
 
 

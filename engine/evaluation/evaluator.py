@@ -13,7 +13,7 @@ from datetime import datetime
 import orjson
 
 from engine.clock import to_micros
-from engine.evaluation.checkpoint import Checkpoint
+from engine.evaluation.checkpoint import SPACING, Checkpoint
 from engine.evaluation.kinds.deadline import DeadlineRunner
 from engine.evaluation.kinds.limit import LimitRunner
 from engine.evaluation.kinds.never import NeverRunner
@@ -121,38 +121,101 @@ class Evaluator:
         Returns the outcomes that changed on the way (from ``start``: only those; afresh:
         all of the scope's), and the checkpoint after the last record (``start`` when there
         was none; None when the runner cannot be continued from its state)."""
-        runner = self.runner(promise_id)
-        runner.reset_scope(scope)
-        bucket = runner.bucket(scope)
-        self._capture = {}
-        checkpoint = start
-        try:
-            if start is not None:
-                self._seq = max(self._seq, start.seq)
-                runner.restore(scope, start.state)
-            last = None
-            for record in sorted(records, key=lambda r: r.order):
-                fields = record.fields()
-                if runner.scope_of(fields) != scope:
-                    continue
-                runner.tick_bucket(bucket, record.at)
-                self._seq += 1
-                runner.feed(record, fields, self._seq)
-                last = record
-            if last is not None:
-                state = runner.snapshot(scope)  # a copy: the final tick changes what it names
-                checkpoint = (
-                    None
-                    if state is None
-                    else Checkpoint(last.order, self._seq, orjson.loads(orjson.dumps(state)))
-                )
-            final = clock if clock is not None else self.clock
-            if final is not None:
-                runner.tick_bucket(bucket, final)
-            return self._capture, checkpoint
-        finally:
-            self._capture = None
+        with self.scope_run(promise_id, scope, start, forget=False) as run:
+            run.feed(records)
+            return run.finish(clock), run.latest
+
+    def scope_run(
+        self, promise_id: str, scope: str, start: Checkpoint | None, *, forget: bool = True
+    ) -> ScopeRun:
+        """A run over one scope of one promise, from ``start`` or afresh (see ScopeRun);
+        unless told to ``forget`` it at the end, the scope's state stays (pre-flight checks
+        read what a customer gave from it)."""
+        return ScopeRun(self, self.runner(promise_id), scope, start, forget)
 
     def forget(self, promise_id: str, scope: str) -> None:
         """Drop a scope's state and facts (its outcomes are kept elsewhere)."""
         self.runner(promise_id).reset_scope(scope)
+
+
+class ScopeRun:
+    """One scope of one promise evaluated from a checkpoint (or afresh) record by record,
+    as a context: the outcomes it changes are captured, its state is dropped at the end.
+
+    It keeps a checkpoint every ``SPACING`` records of the scope (``kept``), so that a
+    record that arrives late restarts near its time, not at the scope's first record."""
+
+    def __init__(
+        self,
+        evaluator: Evaluator,
+        runner: Runner,
+        scope: str,
+        start: Checkpoint | None,
+        forget: bool,
+    ) -> None:
+        self._evaluator = evaluator
+        self._forget = forget
+        self.runner = runner
+        self.scope = scope
+        self.start = start
+        self.latest = start
+        self.kept: list[Checkpoint] = []
+        self.n = start.n if start is not None else 0
+        self.continuable = True
+        self._bucket = runner.bucket(scope)
+        self._last: Interaction | None = None
+
+    def __enter__(self) -> ScopeRun:
+        evaluator, runner = self._evaluator, self.runner
+        runner.reset_scope(self.scope)
+        evaluator._capture = {}
+        if self.start is not None:
+            evaluator._seq = max(evaluator._seq, self.start.seq)
+            runner.restore(self.scope, self.start.state)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._evaluator._capture = None
+        if self._forget:
+            self.runner.reset_scope(self.scope)
+
+    @property
+    def changed(self) -> dict[str, Outcome]:
+        assert self._evaluator._capture is not None, "only inside the run"
+        return self._evaluator._capture
+
+    def feed(self, records: Iterable[Interaction]) -> None:
+        """Feed the scope's next ``records`` (in any order; all after what was fed)."""
+        evaluator, runner = self._evaluator, self.runner
+        for record in sorted(records, key=lambda r: r.order):
+            fields = record.fields()
+            if runner.scope_of(fields) != self.scope:
+                continue
+            runner.tick_bucket(self._bucket, record.at)
+            evaluator._seq += 1
+            runner.feed(record, fields, evaluator._seq)
+            self._last = record
+            self.n += 1
+            if self.n % SPACING == 0 and (kept := self.checkpoint()) is not None:
+                self.kept.append(kept)
+        if self._last is not None:
+            self.latest = self.checkpoint()
+
+    def checkpoint(self) -> Checkpoint | None:
+        """The state after the last record fed (None when it cannot be continued from)."""
+        if self._last is None:
+            return self.start
+        state = self.runner.snapshot(self.scope)
+        if state is None:
+            self.continuable = False
+            return None
+        # a copy: later records and the final tick change what the snapshot names
+        copied = orjson.loads(orjson.dumps(state))
+        return Checkpoint(self._last.order, self._evaluator._seq, copied, self.n)
+
+    def finish(self, clock: int | None) -> dict[str, Outcome]:
+        """Move the scope's clock to ``clock`` (else the engine's); the changed outcomes."""
+        final = clock if clock is not None else self._evaluator.clock
+        if final is not None:
+            self.runner.tick_bucket(self._bucket, final)
+        return self.changed

@@ -1,5 +1,5 @@
 """SQL for scope checkpoints (what they hold: engine.evaluation.checkpoint); which ones are
-valid is the service's to say."""
+valid is the service's to say. A checkpoint's place is its last record: (µs, id)."""
 
 from __future__ import annotations
 
@@ -9,42 +9,83 @@ from typing import Any
 from sqlalchemy import delete, select, tuple_
 from sqlalchemy.orm import Session
 
-from engine.storage.bulk import chunked
+from engine.storage.bulk import chunked, insert_rows
 from engine.storage.schema import CheckpointRow
 
 Pair = tuple[str, str]
 """(promise id, scope)"""
+Place = tuple[int, str]
+"""A checkpoint's last record: (µs, id)."""
 
 
-def load(session: Session, pairs: Iterable[Pair]) -> dict[Pair, CheckpointRow]:
+def latest(session: Session, pairs: Iterable[Pair]) -> dict[Pair, CheckpointRow]:
+    """Each pair's checkpoint after its last evaluated record."""
     found: dict[Pair, CheckpointRow] = {}
     for chunk in chunked(sorted(set(pairs))):
         rows = session.scalars(
-            select(CheckpointRow).where(
-                tuple_(CheckpointRow.promise_id, CheckpointRow.scope).in_(chunk)
+            select(CheckpointRow)
+            .where(
+                tuple_(CheckpointRow.promise_id, CheckpointRow.scope).in_(chunk),
+                CheckpointRow.latest,
             )
+            .execution_options(populate_existing=True)  # replace() deletes behind the ORM
         )
         found.update(((row.promise_id, row.scope), row) for row in rows)
     return found
 
 
-def save(
-    session: Session, saved: dict[Pair, CheckpointRow], pair: Pair, columns: dict[str, Any] | None
+def _place() -> Any:
+    return tuple_(CheckpointRow.last_at_us, CheckpointRow.last_id)
+
+
+def _of(pair: Pair) -> Any:
+    return (CheckpointRow.promise_id == pair[0]) & (CheckpointRow.scope == pair[1])
+
+
+def kept_before(session: Session, pair: Pair, place: Place) -> CheckpointRow | None:
+    """The pair's last kept checkpoint before ``place``."""
+    query = (
+        select(CheckpointRow)
+        .where(_of(pair), CheckpointRow.kept, _place() < tuple_(*place))
+        .order_by(CheckpointRow.last_at_us.desc(), CheckpointRow.last_id.desc())
+        .limit(1)
+        .execution_options(populate_existing=True)
+    )
+    return session.scalars(query).first()
+
+
+def after(session: Session, pair: Pair, place: Place) -> list[CheckpointRow]:
+    """The pair's checkpoints after ``place``, in order."""
+    query = (
+        select(CheckpointRow)
+        .where(_of(pair), _place() > tuple_(*place))
+        .order_by(CheckpointRow.last_at_us, CheckpointRow.last_id)
+        .execution_options(populate_existing=True)
+    )
+    return list(session.scalars(query))
+
+
+def replace(
+    session: Session,
+    pair: Pair,
+    rows: list[dict[str, Any]],
+    *,
+    after: Place | None = None,
+    before: Place | None = None,
 ) -> None:
-    """Keep a checkpoint's ``columns`` for ``pair`` (``saved`` holds the rows :func:`load`
-    found), or drop the pair's old one when ``columns`` is None."""
-    row = saved.get(pair)
-    if columns is None:
-        if row is not None:
-            session.delete(row)
-            del saved[pair]
-        return
-    if row is None:
-        saved[pair] = row = CheckpointRow(promise_id=pair[0], scope=pair[1], **columns)
-        session.add(row)
-        return
-    for name, value in columns.items():
-        setattr(row, name, value)
+    """Drop the pair's checkpoints after ``after`` and before ``before`` (each bound open;
+    None: no bound), then add ``rows`` (columns of CheckpointRow but the pair's)."""
+    query = delete(CheckpointRow).where(_of(pair))
+    if after is not None:
+        query = query.where(_place() > tuple_(*after))
+    if before is not None:
+        query = query.where(_place() < tuple_(*before))
+    session.execute(query.execution_options(synchronize_session=False))
+    insert_rows(
+        session,
+        CheckpointRow,
+        [{"promise_id": pair[0], "scope": pair[1], **row} for row in rows],
+    )
 
 
 def forget(session: Session, pairs: Iterable[Pair]) -> None:

@@ -72,6 +72,22 @@ def outcomes_by_key(
     return found
 
 
+def opened_between(
+    session: Session,
+    promise_id: str,
+    scope: str,
+    since: datetime | None,
+    through: datetime | None,
+) -> list[OutcomeRow]:
+    """A scope's stored outcomes opened from ``since`` through ``through`` (None: no bound)."""
+    query = select(OutcomeRow).where(OutcomeRow.promise_id == promise_id, OutcomeRow.scope == scope)
+    if since is not None:
+        query = query.where(OutcomeRow.opened_at >= since)
+    if through is not None:
+        query = query.where(OutcomeRow.opened_at <= through)
+    return list(session.scalars(query))
+
+
 def outcomes_of(session: Session, promise_id: str) -> dict[str, OutcomeRow]:
     rows = session.scalars(select(OutcomeRow).where(OutcomeRow.promise_id == promise_id))
     return {row.key: row for row in rows}

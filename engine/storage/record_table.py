@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
-from engine.clock import now
+from engine.clock import now, to_micros
 from engine.records import Interaction
 from engine.storage.bulk import chunked, insert_rows
 from engine.storage.schema import (
@@ -157,6 +158,23 @@ def records_after(
     for records in found.values():
         records.sort(key=lambda r: r.order)
     return found
+
+
+def scope_records_between(
+    session: Session,
+    field: str,
+    value: str,
+    after: tuple[datetime, str],
+    through: tuple[datetime, str] | None,
+) -> list[Interaction]:
+    """A scope's records after one (occurred, id) and up to another (None: all after), in
+    event-time order."""
+    query = _in_scope(field, value).where(InteractionRow.at_us >= to_micros(after[0]))
+    if through is not None:
+        query = query.where(InteractionRow.at_us <= to_micros(through[0]))
+    rows = session.execute(query.order_by(InteractionRow.at_us, InteractionRow.id))
+    records = [Interaction(*row) for row in rows]
+    return [r for r in records if r.order > after and (through is None or r.order <= through)]
 
 
 def records_by_id(session: Session, ids: Iterable[str]) -> dict[str, Interaction]:

@@ -303,16 +303,21 @@ class BacklogRow(Base):
 
 
 class CheckpointRow(Base):
-    """Where the evaluation of one (promise, scope) stands after its last evaluated record,
-    so that the next records continue from there (engine.evaluation.checkpoint). Written
-    in the transaction that stores the outcomes it led to."""
+    """Where the evaluation of one (promise, scope) stood after one of its records, so that
+    later records continue from there (engine.evaluation.checkpoint): the ``latest`` one,
+    after the last evaluated record, and ``kept`` ones every few hundred records, for
+    records that arrive late. Written in the transaction that stores the outcomes."""
 
     __tablename__ = "checkpoints"
+    __table_args__ = (Index("ix_checkpoints_latest", "promise_id", "scope", "latest"),)
 
     promise_id: Mapped[str] = mapped_column(primary_key=True)
     scope: Mapped[str] = mapped_column(primary_key=True)
+    last_at_us: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    last_id: Mapped[str] = mapped_column(primary_key=True)
     version: Mapped[str]
-    last_at_us: Mapped[int] = mapped_column(BigInteger)
-    last_id: Mapped[str]
+    n: Mapped[int] = mapped_column(BigInteger)
     seq: Mapped[int] = mapped_column(BigInteger)
+    latest: Mapped[bool]
+    kept: Mapped[bool]
     state: Mapped[dict[str, Any]]

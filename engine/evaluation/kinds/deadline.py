@@ -13,11 +13,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from engine.clock import to_micros
-from engine.evaluation.checkpoint import micros_of, outcome_from, outcome_state, span_of
+from engine.evaluation.checkpoint import Checkpoint, micros_of, outcome_from, outcome_state, span_of
 from engine.evaluation.rules_core import Fact, Firing
 from engine.evaluation.runner import Runner
 from engine.outcomes import Outcome, Role, State
 from engine.records import Interaction
+from engine.storage.schema import OutcomeRow
 from rules.business_time import BusinessCalendar
 from rules.compiler import DUE, GUARD, WARN
 from rules.durations import BusinessDays
@@ -250,6 +251,16 @@ class DeadlineRunner(Runner):
                 "paused_warn": micros_of(opp.paused_warn),
             },
         }
+
+    def open_keys(self, scope: str) -> set[str]:
+        opp = self.open.get(scope)
+        return {opp.outcome.key} if opp is not None else set()
+
+    def opened_after(self, checkpoint: Checkpoint, row: OutcomeRow) -> bool:
+        """Opportunities are numbered in the order they open: those after the checkpoint's
+        count."""
+        number = row.key.rpartition("#")[2]
+        return number.isdigit() and int(number) > checkpoint.state["opened"]
 
     def restore(self, scope: str, state: dict[str, Any]) -> None:
         if state["opened"]:

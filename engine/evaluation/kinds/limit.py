@@ -18,11 +18,12 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.evaluation.checkpoint import outcome_from, outcome_state
+from engine.evaluation.checkpoint import Checkpoint, outcome_from, outcome_state
 from engine.evaluation.rules_core import Fact, Firing
 from engine.evaluation.runner import Runner
 from engine.outcomes import Outcome
 from engine.records import Interaction
+from engine.storage.schema import OutcomeRow
 from rules.compiler import COUNTED, GUARD
 from rules.models import LimitPromise
 
@@ -128,6 +129,14 @@ class LimitRunner(Runner):
             "live": list(state.live),
             "whole": outcome_state(whole) if whole is not None else None,
         }
+
+    def open_keys(self, scope: str) -> set[str]:
+        state = self.scopes.get(scope)
+        return {state.whole.key} if state is not None and state.whole is not None else set()
+
+    def opened_after(self, checkpoint: Checkpoint, row: OutcomeRow) -> bool:
+        """Without a window, the scope's one opportunity goes on whatever comes later."""
+        return self._windowed and super().opened_after(checkpoint, row)
 
     def restore(self, scope: str, state: dict[str, Any]) -> None:
         if not state["k"]:

@@ -19,13 +19,17 @@ def upgrade() -> None:
         "checkpoints",
         sa.Column("promise_id", sa.String(length=256), nullable=False),
         sa.Column("scope", sa.String(length=256), nullable=False),
-        sa.Column("version", sa.String(length=256), nullable=False),
         sa.Column("last_at_us", sa.BigInteger(), nullable=False),
         sa.Column("last_id", sa.String(length=256), nullable=False),
+        sa.Column("version", sa.String(length=256), nullable=False),
+        sa.Column("n", sa.BigInteger(), nullable=False),
         sa.Column("seq", sa.BigInteger(), nullable=False),
+        sa.Column("latest", sa.Boolean(), nullable=False),
+        sa.Column("kept", sa.Boolean(), nullable=False),
         sa.Column("state", sa.JSON(), nullable=False),
-        sa.PrimaryKeyConstraint("promise_id", "scope"),
+        sa.PrimaryKeyConstraint("promise_id", "scope", "last_at_us", "last_id"),
     )
+    op.create_index("ix_checkpoints_latest", "checkpoints", ["promise_id", "scope", "latest"])
     op.create_index("ix_interactions_customer_at", "interactions", ["customer_id", "at_us"])
     op.create_index("ix_interactions_case_at", "interactions", ["case_id", "at_us"])
 
@@ -33,4 +37,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_interactions_case_at", "interactions")
     op.drop_index("ix_interactions_customer_at", "interactions")
+    op.drop_index("ix_checkpoints_latest", "checkpoints")
     op.drop_table("checkpoints")
