@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from engine.alerting import outbox
 from engine.clock import from_micros, now, to_micros
 from engine.evaluation import history, quarantine
-from engine.evaluation.checkpoint import Checkpoint, Order, columns, from_row
+from engine.evaluation.checkpoint import SPACING, Checkpoint, Order, columns, from_row
 from engine.evaluation.evaluator import Evaluator
 from engine.ingest.dedup import Deduplicator, IngestResult, Status
 from engine.outcomes import OPEN_STATES, Outcome
@@ -54,8 +54,10 @@ class _Plan:
 
     start: Checkpoint | None = None
     latest: CheckpointRow | None = None
+    last: Checkpoint | None = None  # the latest, read
     later: list[Checkpoint] | None = None
     late: Interaction | None = None
+    last_late: Order | None = None  # the latest new record before the latest checkpoint
 
 
 @dataclass
@@ -80,13 +82,16 @@ class PromiseService:
         erasure_key: str | None = None,
         limits: RecordLimits = DEFAULT_LIMITS,
         journal: quarantine.CrashJournal | None = None,
+        checkpoint_spacing: int = SPACING,
     ) -> None:
         """``alerts=False`` stores outcomes without queueing alerts: for backfilling history
         that nobody needs to be paged about now. ``erasure_key`` (PROMISE_ERASURE_KEY)
         checks new record ids against the tombstones of erased ones; without it, ids cannot
         be checked once anything was erased, and are refused. ``limits`` bound the records
         :meth:`accept` validates. ``journal`` notes which promise is being evaluated, for a
-        worker process that a crash in the rules core may kill (engine/quarantine.py)."""
+        worker process that a crash in the rules core may kill (engine/quarantine.py).
+        ``checkpoint_spacing``: records of a scope between the checkpoints kept for late
+        records (engine/evaluation/checkpoint.py)."""
         self.catalog = catalog
         self.sessions = sessions
         self.alerts = alerts
@@ -101,7 +106,9 @@ class PromiseService:
         )
         self.erasure_key = erasure_key
         self.limits = limits
-        self.evaluator = Evaluator(catalog, on_change=lambda outcome: None)
+        self.evaluator = Evaluator(
+            catalog, on_change=lambda outcome: None, spacing=checkpoint_spacing
+        )
         self.scope_fields = sorted({p.scope for p in catalog.promises.values()})
         with sessions.begin() as session:
             state_table.set_clock(session, 0)  # the clock row exists before workers race to move it
@@ -397,7 +404,7 @@ class PromiseService:
             latest = from_row(row)
             early = [r for r in touched.get((promise.scope, scope), ()) if r.order <= latest.order]
             if not early:
-                plans[pair] = _Plan(start=latest, latest=row)
+                plans[pair] = _Plan(start=latest, latest=row, last=latest)
                 continue
             first = min(early, key=lambda r: r.order)
             kept = checkpoint_table.kept_before(session, pair, (first.at, first.id))
@@ -405,7 +412,14 @@ class PromiseService:
                 plans[pair] = _Plan(late=first)
                 continue
             later = checkpoint_table.after(session, pair, (kept.last_at_us, kept.last_id))
-            plans[pair] = _Plan(from_row(kept), row, [from_row(r) for r in later], first)
+            plans[pair] = _Plan(
+                from_row(kept),
+                row,
+                latest,
+                [from_row(r) for r in later],
+                first,
+                max(r.order for r in early),
+            )
         return plans
 
     def _decide(
@@ -430,8 +444,17 @@ class PromiseService:
         def read(after: Order, through: Order | None) -> list[Interaction]:
             return record_table.scope_records_between(session, *key, after, through)
 
+        assert plan.last is not None and plan.last_late is not None
         return history.judge_late(
-            self.evaluator, promise, scope, plan.start, plan.later, read, clock
+            self.evaluator,
+            promise,
+            scope,
+            plan.start,
+            plan.last,
+            plan.later,
+            read,
+            clock,
+            plan.last_late,
         )
 
     def _sync(
@@ -578,27 +601,43 @@ def _keep_checkpoints(
     session: Session, pair: tuple[str, str], plan: _Plan, judged: history.Judged, version: str
 ) -> None:
     """Store the checkpoints a judgement leaves, in place of those it made stale."""
+    if plan.start is None:  # afresh: every old one goes
+        checkpoint_table.replace(session, pair, _rows(judged, version))
+    elif plan.later is None:  # onwards from the latest
+        _go_on(session, pair, plan, judged, version)
+    elif judged.met is None:  # a late record's run to the end
+        checkpoint_table.replace(session, pair, _rows(judged, version), after=_place(plan.start))
+    else:  # a late record's run met the stored one again, then went on from the latest
+        rows = _rows(judged, version)
+        before = _place(judged.met)
+        checkpoint_table.replace(session, pair, rows, after=_place(plan.start), before=before)
+        assert judged.onwards is not None
+        _go_on(session, pair, plan, judged.onwards, version)
+
+
+def _go_on(
+    session: Session, pair: tuple[str, str], plan: _Plan, judged: history.Judged, version: str
+) -> None:
+    """After a run onwards from the latest checkpoint: that one is the latest no more."""
+    assert plan.latest is not None and plan.last is not None
+    if judged.latest is plan.last:
+        return  # no new record: nothing moved
+    if plan.latest.kept:
+        plan.latest.latest = False
+    else:
+        session.delete(plan.latest)
+    session.flush()
+    checkpoint_table.replace(session, pair, _rows(judged, version), after=_place(plan.last))
+
+
+def _rows(judged: history.Judged, version: str) -> list[dict[str, Any]]:
     rows = [columns(c, version, latest=False, kept=True) for c in judged.kept]
     if judged.latest is not None:
         if judged.kept and judged.kept[-1].order == judged.latest.order:
             rows[-1]["latest"] = True
         else:
             rows.append(columns(judged.latest, version, latest=True, kept=False))
-    if plan.start is None:  # afresh: every old one goes
-        checkpoint_table.replace(session, pair, rows)
-    elif plan.later is None:  # onwards: the latest is no longer the latest
-        if judged.latest is plan.start:
-            return  # no new record: nothing moved
-        assert plan.latest is not None
-        if plan.latest.kept:
-            plan.latest.latest = False
-        else:
-            session.delete(plan.latest)
-        session.flush()
-        checkpoint_table.replace(session, pair, rows, after=_place(plan.start))
-    else:  # a late record: the ones between its start and where it met the stored run
-        met = _place(judged.met) if judged.met is not None else None
-        checkpoint_table.replace(session, pair, rows, after=_place(plan.start), before=met)
+    return rows
 
 
 def _place(checkpoint: Checkpoint) -> tuple[int, str]:

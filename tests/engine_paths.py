@@ -214,7 +214,8 @@ def through_service(
     catalog = _catalog(files)
     rnd = random.Random(seed)
     with _database(where) as sessions:
-        service = PromiseService(catalog, sessions)
+        # checkpoints kept every few records, so that late records restart from them
+        service = PromiseService(catalog, sessions, checkpoint_spacing=rnd.randint(1, 6))
         arriving = list(records)
         rnd.shuffle(arriving)
         if rnd.random() < 0.5:  # mostly in order: scopes continue from their checkpoints

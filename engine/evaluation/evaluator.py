@@ -37,9 +37,15 @@ class Evaluator:
     """One catalog, one rules core, one thread. ``on_change`` hears every outcome change."""
 
     def __init__(
-        self, catalog: Catalog, on_change: Callable[[Outcome], None], core: RulesCore | None = None
+        self,
+        catalog: Catalog,
+        on_change: Callable[[Outcome], None],
+        core: RulesCore | None = None,
+        spacing: int = SPACING,
     ) -> None:
+        """``spacing``: records of a scope between the checkpoints a run keeps (ScopeRun)."""
         self.catalog = catalog
+        self.spacing = spacing
         self.core = core or RulesCore()
         self._on_change = on_change
         self._capture: dict[str, Outcome] | None = None
@@ -142,7 +148,7 @@ class ScopeRun:
     """One scope of one promise evaluated from a checkpoint (or afresh) record by record,
     as a context: the outcomes it changes are captured, its state is dropped at the end.
 
-    It keeps a checkpoint every ``SPACING`` records of the scope (``kept``), so that a
+    It keeps a checkpoint every ``spacing`` records of the scope (``kept``), so that a
     record that arrives late restarts near its time, not at the scope's first record."""
 
     def __init__(
@@ -196,7 +202,7 @@ class ScopeRun:
             runner.feed(record, fields, evaluator._seq)
             self._last = record
             self.n += 1
-            if self.n % SPACING == 0 and (kept := self.checkpoint()) is not None:
+            if self.n % evaluator.spacing == 0 and (kept := self.checkpoint()) is not None:
                 self.kept.append(kept)
         if self._last is not None:
             self.latest = self.checkpoint()

@@ -67,8 +67,9 @@ class Judged:
     """What judging one scope decided: its ``outcomes`` (all of the scope's when
     ``complete``, else those that changed), the checkpoints to keep (``kept`` ones, and the
     ``latest``: None when the scope cannot be continued, or when a late record's run met
-    the stored evaluation again at ``met``), and which stored outcomes a late record's run
-    decided again (``redecided``: gone unless in ``outcomes``)."""
+    the stored evaluation again at ``met``, and went ``onwards`` from the latest checkpoint),
+    and which stored outcomes a late record's run decided again (``redecided``: gone
+    unless in ``outcomes``)."""
 
     outcomes: dict[str, Outcome]
     kept: list[Checkpoint]
@@ -76,6 +77,8 @@ class Judged:
     complete: bool = False
     redecided: Callable[[OutcomeRow], bool] = lambda row: False
     met: Checkpoint | None = None
+    onwards: Judged | None = None
+    """After ``met``: what the records after the latest checkpoint decided from it."""
 
 
 def judge_afresh(
@@ -126,30 +129,45 @@ def judge_late(
     promise: Promise,
     scope: str,
     start: Checkpoint,
+    latest: Checkpoint,
     later: list[Checkpoint],
     read: Reader,
     clock: int | None,
+    last_late: Order,
 ) -> Judged:
-    """A scope whose new records come before its latest checkpoint, judged from ``start``
-    (a kept checkpoint before them): page by page up to each ``later`` checkpoint, until
-    the state there is what the stored evaluation had (then nothing after it changes),
-    else to the end. Reads the records after ``start`` only as far as that."""
+    """A scope with new records before its ``latest`` checkpoint (the last of them at
+    ``last_late``), judged from ``start``, a kept checkpoint before them: page by page up
+    to each ``later`` checkpoint at or after ``last_late``, until the state there is what
+    the stored evaluation had. From there on the stored run stands up to ``latest``, and
+    the records after ``latest`` go on from it. Else it is judged to the end. Reads the
+    records after ``start`` only as far as that, and those after ``latest``."""
     with evaluator.scope_run(promise.id, scope, start) as run:
         since = start.order
         for stop in later:
             run.feed(read(since, stop.order))
             since = stop.order
             now = run.latest
-            if now is not None and now.order == stop.order and same_state(now, stop):
-                return _met_again(run, start, stop)
-        run.feed(read(since, None))
-        outcomes = run.finish(clock)
-    return Judged(
-        outcomes,
-        run.kept,
-        run.latest if run.continuable else None,
-        redecided=lambda row: run.runner.opened_after(start, row),
-    )
+            if (
+                stop.order >= last_late
+                and now is not None
+                and now.order == stop.order
+                and same_state(now, stop)
+            ):
+                met = _met_again(run, start, stop)
+                break
+        else:
+            run.feed(read(since, None))
+            outcomes = run.finish(clock)
+            return Judged(
+                outcomes,
+                run.kept,
+                run.latest if run.continuable else None,
+                redecided=lambda row: run.runner.opened_after(start, row),
+            )
+    onwards = judge_onwards(evaluator, promise, scope, latest, read(latest.order, None), clock)
+    met.outcomes.update(onwards.outcomes)
+    met.onwards = onwards
+    return met
 
 
 def _met_again(run: ScopeRun, start: Checkpoint, stop: Checkpoint) -> Judged:
