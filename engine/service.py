@@ -408,12 +408,17 @@ class PromiseService:
                 continue
             first = min(early, key=lambda r: r.order)
             kept = checkpoint_table.kept_before(session, pair, (first.at, first.id))
-            if kept is None or kept.version != promise.version:
+            if kept is not None and kept.version != promise.version:
                 plans[pair] = _Plan(late=first)
                 continue
-            later = checkpoint_table.after(session, pair, (kept.last_at_us, kept.last_id))
+            start = (
+                from_row(kept)
+                if kept is not None
+                else history.beginning(self.evaluator, promise, scope)
+            )
+            later = checkpoint_table.after(session, pair, _place(start))
             plans[pair] = _Plan(
-                from_row(kept),
+                start,
                 row,
                 latest,
                 [from_row(r) for r in later],

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -122,6 +123,17 @@ def judge_onwards(
 
 Reader = Callable[[Order, Order | None], list[Interaction]]
 """The scope's stored records after one place and up to another (None: all after)."""
+
+
+BEGINNING = datetime(1, 1, 1, tzinfo=UTC)
+
+
+def beginning(evaluator: Evaluator, promise: Promise, scope: str) -> Checkpoint:
+    """The checkpoint before a scope's first record (its state then: nothing yet), where a
+    record older than every kept checkpoint restarts."""
+    state = evaluator.runner(promise.id).snapshot(scope)  # a scope it holds nothing of
+    assert state is not None
+    return Checkpoint((BEGINNING, ""), 0, state, 0)
 
 
 def judge_late(

@@ -122,7 +122,8 @@ class OutcomeRow(Base):
     __tablename__ = "outcomes"
     __table_args__ = (
         Index("ix_outcomes_promise_key", "promise_id", "key", unique=True),
-        Index("ix_outcomes_promise_scope", "promise_id", "scope"),
+        # a scope's outcomes, and those opened since a checkpoint (outcome_table.opened_between)
+        Index("ix_outcomes_promise_scope_opened", "promise_id", "scope", "opened_at"),
         Index("ix_outcomes_state_due", "state", "due_at"),
     )
 

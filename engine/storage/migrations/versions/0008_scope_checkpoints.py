@@ -32,9 +32,15 @@ def upgrade() -> None:
     op.create_index("ix_checkpoints_latest", "checkpoints", ["promise_id", "scope", "latest"])
     op.create_index("ix_interactions_customer_at", "interactions", ["customer_id", "at_us"])
     op.create_index("ix_interactions_case_at", "interactions", ["case_id", "at_us"])
+    with op.batch_alter_table("outcomes") as table:
+        table.drop_index("ix_outcomes_promise_scope")
+        table.create_index("ix_outcomes_promise_scope_opened", ["promise_id", "scope", "opened_at"])
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("outcomes") as table:
+        table.drop_index("ix_outcomes_promise_scope_opened")
+        table.create_index("ix_outcomes_promise_scope", ["promise_id", "scope"])
     op.drop_index("ix_interactions_case_at", "interactions")
     op.drop_index("ix_interactions_customer_at", "interactions")
     op.drop_index("ix_checkpoints_latest", "checkpoints")
