@@ -62,11 +62,12 @@ class _Plan:
 
 @dataclass
 class _Writes:
-    """New outcomes and alert rows of one promise, gathered over many scopes so that each
-    kind is inserted in one statement."""
+    """New outcomes, alert rows and checkpoints of one promise, gathered over many scopes so
+    that each kind is inserted in one statement."""
 
     created: list[Outcome] = field(default_factory=list)
     alerts: list[dict[str, Any]] = field(default_factory=list)
+    checkpoints: list[dict[str, Any]] = field(default_factory=list)
 
 
 class PromiseService:
@@ -377,7 +378,8 @@ class PromiseService:
                     writes=writes,
                     complete=complete,
                 )
-                _keep_checkpoints(session, pair, plan, judged, promise.version)
+                leaves = _keep_checkpoints(session, pair, plan, judged, promise.version)
+                writes.checkpoints += [{"promise_id": pid, "scope": scope, **r} for r in leaves]
             self._write(session, promise, writes)
             if (pid, promise.version) in self._suspects:
                 quarantine.forgive(session, promise)
@@ -505,6 +507,8 @@ class PromiseService:
 
     def _write(self, session: Session, promise: Promise, writes: _Writes) -> None:
         outcome_table.add_outcomes(session, writes.created, promise.owner)
+        session.flush()  # a latest checkpoint deleted, or marked so no more, before its heir
+        checkpoint_table.add(session, writes.checkpoints)
         team = self.catalog.teams.get(promise.owner)
         outbox.queue(session, writes.alerts, team, now())
 
@@ -604,35 +608,36 @@ def _onwards(
 
 def _keep_checkpoints(
     session: Session, pair: tuple[str, str], plan: _Plan, judged: history.Judged, version: str
-) -> None:
-    """Store the checkpoints a judgement leaves, in place of those it made stale."""
+) -> list[dict[str, Any]]:
+    """Drop the checkpoints a judgement made stale; returns the rows of those it leaves, for
+    the caller to add with the other scopes' (one statement)."""
+    rows = _rows(judged, version)
     if plan.start is None:  # afresh: every old one goes
-        checkpoint_table.replace(session, pair, _rows(judged, version))
+        checkpoint_table.drop(session, pair)
     elif plan.later is None:  # onwards from the latest
-        _go_on(session, pair, plan, judged, version)
+        return _go_on(session, plan, judged, rows)
     elif judged.met is None:  # a late record's run to the end
-        checkpoint_table.replace(session, pair, _rows(judged, version), after=_place(plan.start))
+        checkpoint_table.drop(session, pair, after=_place(plan.start))
     else:  # a late record's run met the stored one again, then went on from the latest
-        rows = _rows(judged, version)
         before = _place(judged.met)
-        checkpoint_table.replace(session, pair, rows, after=_place(plan.start), before=before)
+        checkpoint_table.drop(session, pair, after=_place(plan.start), before=before)
         assert judged.onwards is not None
-        _go_on(session, pair, plan, judged.onwards, version)
+        return rows + _go_on(session, plan, judged.onwards, _rows(judged.onwards, version))
+    return rows
 
 
 def _go_on(
-    session: Session, pair: tuple[str, str], plan: _Plan, judged: history.Judged, version: str
-) -> None:
-    """After a run onwards from the latest checkpoint: that one is the latest no more."""
+    session: Session, plan: _Plan, judged: history.Judged, rows: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """After a run onwards from the latest checkpoint, that one is the latest no more."""
     assert plan.latest is not None and plan.last is not None
     if judged.latest is plan.last:
-        return  # no new record: nothing moved
+        return []  # no new record: nothing moved
     if plan.latest.kept:
         plan.latest.latest = False
     else:
         session.delete(plan.latest)
-    session.flush()
-    checkpoint_table.replace(session, pair, _rows(judged, version), after=_place(plan.last))
+    return rows
 
 
 def _rows(judged: history.Judged, version: str) -> list[dict[str, Any]]:

@@ -28,7 +28,7 @@ def latest(session: Session, pairs: Iterable[Pair]) -> dict[Pair, CheckpointRow]
                 tuple_(CheckpointRow.promise_id, CheckpointRow.scope).in_(chunk),
                 CheckpointRow.latest,
             )
-            .execution_options(populate_existing=True)  # replace() deletes behind the ORM
+            .execution_options(populate_existing=True)  # drop() deletes behind the ORM
         )
         found.update(((row.promise_id, row.scope), row) for row in rows)
     return found
@@ -65,27 +65,22 @@ def after(session: Session, pair: Pair, place: Place) -> list[CheckpointRow]:
     return list(session.scalars(query))
 
 
-def replace(
-    session: Session,
-    pair: Pair,
-    rows: list[dict[str, Any]],
-    *,
-    after: Place | None = None,
-    before: Place | None = None,
+def drop(
+    session: Session, pair: Pair, *, after: Place | None = None, before: Place | None = None
 ) -> None:
     """Drop the pair's checkpoints after ``after`` and before ``before`` (each bound open;
-    None: no bound), then add ``rows`` (columns of CheckpointRow but the pair's)."""
+    None: no bound)."""
     query = delete(CheckpointRow).where(_of(pair))
     if after is not None:
         query = query.where(_place() > tuple_(*after))
     if before is not None:
         query = query.where(_place() < tuple_(*before))
     session.execute(query.execution_options(synchronize_session=False))
-    insert_rows(
-        session,
-        CheckpointRow,
-        [{"promise_id": pair[0], "scope": pair[1], **row} for row in rows],
-    )
+
+
+def add(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Add checkpoints (CheckpointRow columns), in one statement."""
+    insert_rows(session, CheckpointRow, rows)
 
 
 def forget(session: Session, pairs: Iterable[Pair]) -> None:
