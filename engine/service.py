@@ -47,10 +47,10 @@ BULK_LOAD = "bulk_load_unfinished"
 
 @dataclass
 class _Plan:
-    """How one (promise, scope) is judged: afresh (no ``start``), onwards from its
-    ``latest`` checkpoint (``start`` is that one), or from a kept checkpoint before a
-    ``late`` record with the checkpoints ``later`` than it (where the run may meet the
-    stored one again)."""
+    """How one (promise, scope) is judged: afresh (no ``start``; its ``latest`` checkpoint,
+    if any, is dropped), onwards from its ``latest`` checkpoint (``start`` is that one), or
+    from a kept checkpoint before a ``late`` record with the checkpoints ``later`` than it
+    (where the run may meet the stored one again)."""
 
     start: Checkpoint | None = None
     latest: CheckpointRow | None = None
@@ -68,6 +68,7 @@ class _Writes:
     created: list[Outcome] = field(default_factory=list)
     alerts: list[dict[str, Any]] = field(default_factory=list)
     checkpoints: list[dict[str, Any]] = field(default_factory=list)
+    afresh: list[tuple[str, str]] = field(default_factory=list)  # their old checkpoints go
 
 
 class PromiseService:
@@ -378,8 +379,12 @@ class PromiseService:
                     writes=writes,
                     complete=complete,
                 )
-                leaves = _keep_checkpoints(session, pair, plan, judged, promise.version)
+                leaves = _keep_checkpoints(
+                    session, pair, plan, judged, promise.version, self.evaluator.spacing
+                )
                 writes.checkpoints += [{"promise_id": pid, "scope": scope, **r} for r in leaves]
+                if plan.start is None and plan.latest is not None:
+                    writes.afresh.append(pair)
             self._write(session, promise, writes)
             if (pid, promise.version) in self._suspects:
                 quarantine.forgive(session, promise)
@@ -392,8 +397,10 @@ class PromiseService:
         touched: dict[tuple[str, str], list[Interaction]],
     ) -> dict[tuple[str, str], _Plan]:
         """How each (promise, scope) of ``work`` is judged: onwards from its latest
-        checkpoint when its new records all come after it; from a kept checkpoint before
-        the earliest new record when one comes before (a late record); else afresh."""
+        checkpoint when its new records all come after it; when one comes before (a late
+        record), from a kept checkpoint before it if the scope is long (a late record's
+        restart reads a scope's pages one query at a time, while scopes judged afresh are
+        read together); else afresh."""
         saved = checkpoint_table.latest(session, work)
         plans = {}
         for pair in work:
@@ -401,17 +408,20 @@ class PromiseService:
             promise = self.catalog.promises[pid]
             row = saved.get(pair)
             if row is None or row.version != promise.version:
-                plans[pair] = _Plan()
+                plans[pair] = _Plan(latest=row)
                 continue
             latest = from_row(row)
             early = [r for r in touched.get((promise.scope, scope), ()) if r.order <= latest.order]
             if not early:
                 plans[pair] = _Plan(start=latest, latest=row, last=latest)
                 continue
+            if latest.n < 2 * self.evaluator.spacing:  # small: one batched read is cheaper
+                plans[pair] = _Plan(latest=row, late=min(early, key=lambda r: r.order))
+                continue
             first = min(early, key=lambda r: r.order)
             kept = checkpoint_table.kept_before(session, pair, (first.at, first.id))
             if kept is not None and kept.version != promise.version:
-                plans[pair] = _Plan(late=first)
+                plans[pair] = _Plan(latest=row, late=first)
                 continue
             start = (
                 from_row(kept)
@@ -508,6 +518,7 @@ class PromiseService:
     def _write(self, session: Session, promise: Promise, writes: _Writes) -> None:
         outcome_table.add_outcomes(session, writes.created, promise.owner)
         session.flush()  # a latest checkpoint deleted, or marked so no more, before its heir
+        checkpoint_table.forget(session, writes.afresh)
         checkpoint_table.add(session, writes.checkpoints)
         team = self.catalog.teams.get(promise.owner)
         outbox.queue(session, writes.alerts, team, now())
@@ -607,23 +618,34 @@ def _onwards(
 
 
 def _keep_checkpoints(
-    session: Session, pair: tuple[str, str], plan: _Plan, judged: history.Judged, version: str
+    session: Session,
+    pair: tuple[str, str],
+    plan: _Plan,
+    judged: history.Judged,
+    version: str,
+    spacing: int,
 ) -> list[dict[str, Any]]:
     """Drop the checkpoints a judgement made stale; returns the rows of those it leaves, for
-    the caller to add with the other scopes' (one statement)."""
+    the caller to add with the other scopes' (one statement). A scope that cannot be
+    continued keeps none (a kept one without a latest would outlive what it stands for);
+    a short one keeps none either (judged afresh with the others, it costs less)."""
+    final = judged.onwards if judged.onwards is not None else judged
+    if final.latest is None:
+        if plan.latest is not None:
+            checkpoint_table.drop(session, pair)
+        return []
     rows = _rows(judged, version)
-    if plan.start is None:  # afresh: every old one goes
-        checkpoint_table.drop(session, pair)
-    elif plan.later is None:  # onwards from the latest
+    if plan.start is None:  # afresh: the caller drops the old ones, in bulk
+        return rows if final.latest.n >= spacing // 4 else []
+    if plan.later is None:  # onwards from the latest
         return _go_on(session, plan, judged, rows)
-    elif judged.met is None:  # a late record's run to the end
+    if judged.met is None:  # a late record's run to the end
         checkpoint_table.drop(session, pair, after=_place(plan.start))
-    else:  # a late record's run met the stored one again, then went on from the latest
-        before = _place(judged.met)
-        checkpoint_table.drop(session, pair, after=_place(plan.start), before=before)
-        assert judged.onwards is not None
-        return rows + _go_on(session, plan, judged.onwards, _rows(judged.onwards, version))
-    return rows
+        return rows
+    # a late record's run met the stored one again, then went on from the latest
+    before = _place(judged.met)
+    checkpoint_table.drop(session, pair, after=_place(plan.start), before=before)
+    return rows + _go_on(session, plan, final, _rows(final, version))
 
 
 def _go_on(
