@@ -215,7 +215,9 @@ def catalog_to(receiver: Receiver, target: Path) -> Path:
 class Server:
     """`promise serve --no-live` in a session of its own, stopped with its children."""
 
-    def __init__(self, database_url: str, promises: Path, workdir: Path, interval: float):
+    def __init__(
+        self, database_url: str, promises: Path, workdir: Path, interval: float, workers: int = 1
+    ):
         self.env = {
             **os.environ,
             "PROMISE_DATABASE_URL": database_url,
@@ -228,7 +230,7 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = workdir / f"serve-{self.port}.log"
         command = [PROMISE, "serve", "--no-live", "--port", str(self.port)]
-        command += ["--interval", str(interval)]
+        command += ["--interval", str(interval), "--workers", str(workers)]
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
                 command,
@@ -448,7 +450,8 @@ def run_backend(
                 url = f"sqlite:///{workdir}/{name}.db"
             else:
                 url = stack.enter_context(fresh_postgres(args.postgres))
-            server = Server(url, promises, workdir, args.interval)
+            workers = args.workers if url.startswith("postgresql") else 1
+            server = Server(url, promises, workdir, args.interval, workers)
             stack.callback(server.stop)
             profiles = _profile(server, workdir, f"{backend}-{name}", args)
             before = load_average()
@@ -511,6 +514,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200, help="single POSTs per second")
     parser.add_argument("--breaches", type=int, default=200)
     parser.add_argument("--interval", type=float, default=0.5, help="worker/dispatcher poll")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="evaluation workers on PostgreSQL (serve --workers)"
+    )
     parser.add_argument(
         "--drain-timeout", type=float, default=120, help="seconds to wait for the worker"
     )

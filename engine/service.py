@@ -26,15 +26,16 @@ from sqlalchemy.orm import Session, sessionmaker
 from engine.alerting import burn, outbox
 from engine.clock import from_micros, now, to_micros
 from engine.evaluation import history, quarantine
+from engine.evaluation.checkpoint import SPACING, Checkpoint, Order, columns, from_row
 from engine.evaluation.evaluator import Evaluator
 from engine.ingest.dedup import Deduplicator, IngestResult, Status
 from engine.outcomes import OPEN_STATES, Outcome
 from engine.privacy import pseudonyms
 from engine.records import DEFAULT_LIMITS, Interaction, RecordLimits, parse_record
 from engine.settings import BACKFILL_ALERT_WINDOW
-from engine.storage import outcome_table, record_table, state_table
+from engine.storage import checkpoint_table, outcome_table, record_table, state_table
 from engine.storage.bulk import chunked
-from engine.storage.schema import OutcomeRow, PromiseVersionRow
+from engine.storage.schema import CheckpointRow, OutcomeRow, PromiseVersionRow
 from rules.models import Catalog, Promise
 from rules.version import canonical
 
@@ -46,12 +47,29 @@ BULK_LOAD = "bulk_load_unfinished"
 
 
 @dataclass
+class _Plan:
+    """How one (promise, scope) is judged: afresh (no ``start``; its ``latest`` checkpoint,
+    if any, is dropped), onwards from its ``latest`` checkpoint (``start`` is that one), or
+    from a kept checkpoint before a ``late`` record with the checkpoints ``later`` than it
+    (where the run may meet the stored one again)."""
+
+    start: Checkpoint | None = None
+    latest: CheckpointRow | None = None
+    last: Checkpoint | None = None  # the latest, read
+    later: list[Checkpoint] | None = None
+    late: Interaction | None = None
+    last_late: Order | None = None  # the latest new record before the latest checkpoint
+
+
+@dataclass
 class _Writes:
-    """New outcomes and alert rows of one promise, gathered over many scopes so that each
-    kind is inserted in one statement."""
+    """New outcomes, alert rows and checkpoints of one promise, gathered over many scopes so
+    that each kind is inserted in one statement."""
 
     created: list[Outcome] = field(default_factory=list)
     alerts: list[dict[str, Any]] = field(default_factory=list)
+    checkpoints: list[dict[str, Any]] = field(default_factory=list)
+    afresh: list[tuple[str, str]] = field(default_factory=list)  # their old checkpoints go
 
 
 class PromiseService:
@@ -68,6 +86,7 @@ class PromiseService:
         limits: RecordLimits = DEFAULT_LIMITS,
         journal: quarantine.CrashJournal | None = None,
         backfill_alert_window: timedelta = BACKFILL_ALERT_WINDOW,
+        checkpoint_spacing: int = SPACING,
     ) -> None:
         """``alerts=False`` stores outcomes without queueing alerts: for backfilling history
         that nobody needs to be paged about now. ``erasure_key`` (PROMISE_ERASURE_KEY)
@@ -76,7 +95,9 @@ class PromiseService:
         :meth:`accept` validates. ``journal`` notes which promise is being evaluated, for a
         worker process that a crash in the rules core may kill (engine/quarantine.py).
         ``backfill_alert_window`` (PROMISE_BACKFILL_ALERT_WINDOW): backfilled history alerts
-        only breaches decided this long before the clock, or later."""
+        only breaches decided this long before the clock, or later. ``checkpoint_spacing``:
+        records of a scope between the checkpoints kept for late records
+        (engine/evaluation/checkpoint.py)."""
         self.catalog = catalog
         self.backfill_alert_window = backfill_alert_window
         self.sessions = sessions
@@ -92,7 +113,9 @@ class PromiseService:
         )
         self.erasure_key = erasure_key
         self.limits = limits
-        self.evaluator = Evaluator(catalog, on_change=lambda outcome: None)
+        self.evaluator = Evaluator(
+            catalog, on_change=lambda outcome: None, spacing=checkpoint_spacing
+        )
         self.scope_fields = sorted({p.scope for p in catalog.promises.values()})
         with sessions.begin() as session:
             state_table.set_clock(session, 0)  # the clock row exists before workers race to move it
@@ -304,59 +327,171 @@ class PromiseService:
         *,
         backfilled: bool = False,
     ) -> None:
-        """Evaluate each (promise, scope) of ``work`` afresh; ``touched`` holds the new records
-        of each scope (field, value), whose reasons are worded here. A quarantined promise
-        is skipped (its scopes kept for later), and one whose evaluation raises is
-        quarantined: the other promises go on. ``backfilled``: alert only recent breaches."""
+        """Evaluate each (promise, scope) of ``work``; ``touched`` holds the new records of
+        each scope (field, value), whose reasons are worded here. A scope continues from its
+        checkpoint when its new records all come after it, else it is judged afresh from
+        all of its records. A quarantined promise is skipped (its scopes kept for later),
+        and one whose evaluation raises is quarantined: the other promises go on.
+        ``backfilled``: alert only recent breaches."""
         quiet_before = self._quiet_before(clock, backfilled)
         held = quarantine.in_force(session, self.catalog)
         if held:
-            quarantine.defer(session, (key for key in work if key[0] in held))
+            skipped = [key for key in work if key[0] in held]
+            quarantine.defer(session, skipped)
+            checkpoint_table.forget(session, skipped)  # they start afresh once released
             work = {key: reason for key, reason in work.items() if key[0] not in held}
         state_table.lock_scopes(session, work)  # then read: nothing read is stale under the lock
+        plans = self._plans(session, work, touched or {})
+        afresh = [key for key, plan in plans.items() if plan.start is None]
         cache = record_table.scopes_records(
-            session, {(self.catalog.promises[pid].scope, scope) for pid, scope in work}
+            session, {(self.catalog.promises[pid].scope, scope) for pid, scope in afresh}
         )
-        outcomes = outcome_table.outcomes_in_scopes(session, work)
-        reasons = _reasons(session, touched or {}, cache)
+        cache.update(record_table.records_after(session, _onwards(self.catalog, plans, cache)))
+        outcomes = outcome_table.outcomes_in_scopes(session, afresh)
+        late = {
+            (self.catalog.promises[pid].scope, scope): plan.late
+            for (pid, scope), plan in plans.items()
+            if plan.late is not None
+        }
+        reasons = _reasons(session, touched or {}, cache, late)
         for pid, group in groupby(sorted(work.items()), key=lambda item: item[0][0]):
             promise = self.catalog.promises[pid]
             items = list(group)
             if self.journal is not None:
                 self.journal.entering(promise)
             try:
-                decided = self._decide(promise, [s for (_, s), _ in items], cache, outcomes, clock)
+                decided = [
+                    self._decide(
+                        session, promise, scope, plans[(pid, scope)], cache, outcomes, clock
+                    )
+                    for (_, scope), _ in items
+                ]
             except Exception as exc:  # isolate the promise; the others are still evaluated
                 log.exception("evaluating promise %s raised", pid)
                 quarantine.put(session, promise, f"its evaluation raised {exc!r}")
                 quarantine.defer(session, (key for key, _ in items))
+                checkpoint_table.forget(session, (key for key, _ in items))
                 continue
+            changed = {k for judged in decided if not judged.complete for k in judged.outcomes}
+            rows = outcome_table.outcomes_by_key(session, pid, changed)
             writes = _Writes()
-            for ((_, scope), reason), fresh in zip(items, decided, strict=True):
-                key = (promise.scope, scope)
-                stored = outcomes[(pid, scope)]
-                why = reasons.get(key, reason)
-                self._sync(session, promise, fresh, stored, why, writes, quiet_before)
+            for ((_, scope), reason), judged in zip(items, decided, strict=True):
+                pair, plan = (pid, scope), plans[(pid, scope)]
+                if judged.complete:  # judged afresh: every stored outcome of the scope
+                    stored = outcomes[pair]
+                else:  # from a checkpoint: the outcomes it changed, and those it decided again
+                    stored = {k: rows[k] for k in judged.outcomes if k in rows}
+                    if plan.later is not None:
+                        since = plan.start.order[0] if plan.start else None
+                        through = judged.met.order[0] if judged.met else None
+                        opened = outcome_table.opened_between(session, pid, scope, since, through)
+                        stored |= {row.key: row for row in opened if judged.redecided(row)}
+                why = reasons.get((promise.scope, scope), reason)
+                complete = judged.complete or plan.later is not None
+                self._sync(
+                    session,
+                    promise,
+                    fresh=judged.outcomes,
+                    stored=stored,
+                    reason=why,
+                    writes=writes,
+                    complete=complete,
+                    quiet_before=quiet_before,
+                )
+                leaves = _keep_checkpoints(
+                    session, pair, plan, judged, promise.version, self.evaluator.spacing
+                )
+                writes.checkpoints += [{"promise_id": pid, "scope": scope, **r} for r in leaves]
+                if plan.start is None and plan.latest is not None:
+                    writes.afresh.append(pair)
             self._write(session, promise, writes)
             if (pid, promise.version) in self._suspects:
                 quarantine.forgive(session, promise)
                 self._suspects.discard((pid, promise.version))
 
+    def _plans(
+        self,
+        session: Session,
+        work: dict[tuple[str, str], str],
+        touched: dict[tuple[str, str], list[Interaction]],
+    ) -> dict[tuple[str, str], _Plan]:
+        """How each (promise, scope) of ``work`` is judged: onwards from its latest
+        checkpoint when its new records all come after it; when one comes before (a late
+        record), from a kept checkpoint before it if the scope is long (a late record's
+        restart reads a scope's pages one query at a time, while scopes judged afresh are
+        read together); else afresh."""
+        saved = checkpoint_table.latest(session, work)
+        plans = {}
+        for pair in work:
+            pid, scope = pair
+            promise = self.catalog.promises[pid]
+            row = saved.get(pair)
+            if row is None or row.version != promise.version:
+                plans[pair] = _Plan(latest=row)
+                continue
+            latest = from_row(row)
+            early = [r for r in touched.get((promise.scope, scope), ()) if r.order <= latest.order]
+            if not early:
+                plans[pair] = _Plan(start=latest, latest=row, last=latest)
+                continue
+            if latest.n < 2 * self.evaluator.spacing:  # small: one batched read is cheaper
+                plans[pair] = _Plan(latest=row, late=min(early, key=lambda r: r.order))
+                continue
+            first = min(early, key=lambda r: r.order)
+            kept = checkpoint_table.kept_before(session, pair, (first.at, first.id))
+            if kept is not None and kept.version != promise.version:
+                plans[pair] = _Plan(latest=row, late=first)
+                continue
+            start = (
+                from_row(kept)
+                if kept is not None
+                else history.beginning(self.evaluator, promise, scope)
+            )
+            later = checkpoint_table.after(session, pair, _place(start))
+            plans[pair] = _Plan(
+                start,
+                row,
+                latest,
+                [from_row(r) for r in later],
+                first,
+                max(r.order for r in early),
+            )
+        return plans
+
     def _decide(
         self,
+        session: Session,
         promise: Promise,
-        scopes: list[str],
+        scope: str,
+        plan: _Plan,
         cache: dict[tuple[str, str], list[Interaction]],
         outcomes: dict[tuple[str, str], dict[str, OutcomeRow]],
         clock: int,
-    ) -> list[dict[str, Outcome]]:
-        """The fresh outcomes of each of ``promise``'s ``scopes`` (no database writes)."""
-        decided = []
-        for scope in scopes:
+    ) -> history.Judged:
+        """Judge one scope of ``promise`` as its ``plan`` says (no database writes)."""
+        key = (promise.scope, scope)
+        if plan.start is None:
             stored = outcomes[(promise.id, scope)]
-            records = cache[(promise.scope, scope)]
-            decided.append(history.judge(self.evaluator, promise, scope, records, stored, clock))
-        return decided
+            return history.judge_afresh(self.evaluator, promise, scope, cache[key], stored, clock)
+        if plan.later is None:  # the cache may hold the whole scope: another promise's read
+            onwards = [r for r in cache[key] if r.order > plan.start.order]
+            return history.judge_onwards(self.evaluator, promise, scope, plan.start, onwards, clock)
+
+        def read(after: Order, through: Order | None) -> list[Interaction]:
+            return record_table.scope_records_between(session, *key, after, through)
+
+        assert plan.last is not None and plan.last_late is not None
+        return history.judge_late(
+            self.evaluator,
+            promise,
+            scope,
+            plan.start,
+            plan.last,
+            plan.later,
+            read,
+            clock,
+            plan.last_late,
+        )
 
     def _sync(
         self,
@@ -367,11 +502,15 @@ class PromiseService:
         reason: str,
         writes: _Writes,
         quiet_before: datetime | None = None,
+        *,
+        complete: bool = True,
     ) -> None:
         """Make stored outcomes equal the fresh ones, keeping a revision for each change and
         owing the alerts the changes call for (in this same transaction: the outbox). New
         outcomes and alerts go to ``writes``, inserted by :meth:`_write` for many scopes at
-        once. Breaches decided before ``quiet_before`` (history) are recorded, not alerted."""
+        once. Breaches decided before ``quiet_before`` (history) are recorded, not alerted.
+        When ``fresh`` is ``complete``, a stored outcome missing from it is no opportunity any
+        more; else ``fresh`` holds only what changed."""
         created = writes.created
         changes: list[outbox.Change] = []
         for key, outcome in fresh.items():
@@ -387,7 +526,7 @@ class PromiseService:
                 outcome_table.add_revision(session, promise.id, key, before, outcome, reason)
                 changes.append((before, outcome))
             outcome_table.apply_outcome(row, outcome)
-        for key, row in stored.items():
+        for key, row in stored.items() if complete else ():
             before = outcome_table.row_to_outcome(row)
             if not _frozen(before, promise):
                 session.delete(row)
@@ -399,6 +538,9 @@ class PromiseService:
 
     def _write(self, session: Session, promise: Promise, writes: _Writes) -> None:
         outcome_table.add_outcomes(session, writes.created, promise.owner)
+        session.flush()  # a latest checkpoint deleted, or marked so no more, before its heir
+        checkpoint_table.forget(session, writes.afresh)
+        checkpoint_table.add(session, writes.checkpoints)
         team = self.catalog.teams.get(promise.owner)
         outbox.queue(session, writes.alerts, team, now())
 
@@ -436,6 +578,7 @@ class PromiseService:
                 mine.setdefault(pid, {})[key] = row
             sealed = history.sealed_scopes(session)  # evaluated scope by scope, after a seal
             state_table.delete_state(session, BULK_LOAD)  # everything stored is evaluated
+            checkpoint_table.forget_all(session)  # records came in that no checkpoint saw
             for pid, promise in self.catalog.promises.items():
                 writes = _Writes()
                 self._sync(
@@ -507,13 +650,92 @@ def _frozen(outcome: Outcome, promise: Promise) -> bool:
     return outcome.version != promise.version and not provisional
 
 
+def _onwards(
+    catalog: Catalog,
+    plans: dict[tuple[str, str], _Plan],
+    read: dict[tuple[str, str], list[Interaction]],
+) -> dict[tuple[str, str], tuple[int, str]]:
+    """Where each scope (field, value) continued from its latest checkpoint is read from:
+    after the earliest such checkpoint of its promises, unless its records are ``read``
+    whole already (a promise of the same scope field is judged afresh)."""
+    points: dict[tuple[str, str], tuple[int, str]] = {}
+    for (pid, scope), plan in plans.items():
+        key = (catalog.promises[pid].scope, scope)
+        if plan.start is not None and plan.later is None and key not in read:
+            point = (to_micros(plan.start.order[0]), plan.start.order[1])
+            points[key] = min(points.get(key, point), point)
+    return points
+
+
+def _keep_checkpoints(
+    session: Session,
+    pair: tuple[str, str],
+    plan: _Plan,
+    judged: history.Judged,
+    version: str,
+    spacing: int,
+) -> list[dict[str, Any]]:
+    """Drop the checkpoints a judgement made stale; returns the rows of those it leaves, for
+    the caller to add with the other scopes' (one statement). A scope that cannot be
+    continued keeps none (a kept one without a latest would outlive what it stands for);
+    a short one keeps none either (judged afresh with the others, it costs less)."""
+    final = judged.onwards if judged.onwards is not None else judged
+    if final.latest is None:
+        if plan.latest is not None:
+            checkpoint_table.drop(session, pair)
+        return []
+    rows = _rows(judged, version)
+    if plan.start is None:  # afresh: the caller drops the old ones, in bulk
+        return rows if final.latest.n >= spacing // 4 else []
+    if plan.later is None:  # onwards from the latest
+        return _go_on(session, plan, judged, rows)
+    if judged.met is None:  # a late record's run to the end
+        checkpoint_table.drop(session, pair, after=_place(plan.start))
+        return rows
+    # a late record's run met the stored one again, then went on from the latest
+    before = _place(judged.met)
+    checkpoint_table.drop(session, pair, after=_place(plan.start), before=before)
+    return rows + _go_on(session, plan, final, _rows(final, version))
+
+
+def _go_on(
+    session: Session, plan: _Plan, judged: history.Judged, rows: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """After a run onwards from the latest checkpoint, that one is the latest no more."""
+    assert plan.latest is not None and plan.last is not None
+    if judged.latest is plan.last:
+        return []  # no new record: nothing moved
+    if plan.latest.kept:
+        plan.latest.latest = False
+    else:
+        session.delete(plan.latest)
+    return rows
+
+
+def _rows(judged: history.Judged, version: str) -> list[dict[str, Any]]:
+    rows = [columns(c, version, latest=False, kept=True) for c in judged.kept]
+    if judged.latest is not None:
+        if judged.kept and judged.kept[-1].order == judged.latest.order:
+            rows[-1]["latest"] = True
+        else:
+            rows.append(columns(judged.latest, version, latest=True, kept=False))
+    return rows
+
+
+def _place(checkpoint: Checkpoint) -> tuple[int, str]:
+    occurred, record_id = checkpoint.order
+    return (to_micros(occurred), record_id)
+
+
 def _reasons(
     session: Session,
     touched: dict[tuple[str, str], list[Interaction]],
     scopes: dict[tuple[str, str], list[Interaction]],
+    late: dict[tuple[str, str], Interaction],
 ) -> dict[tuple[str, str], str]:
     """Why each touched scope is evaluated: new records, or a late one (it arrived after
-    later records of its scope had been evaluated: a verdict may be revised).
+    later records of its scope had been evaluated: a verdict may be revised). ``late``
+    holds what checkpoints tell; else the scope's records read (``scopes``) do.
 
     Only records after a scope's earliest new one can make it late, and those are rare, so
     the one question to the queue (was such a record evaluated yet?) is usually not asked.
@@ -522,14 +744,15 @@ def _reasons(
     later = {
         key: [r for r in scopes[key] if r.id not in batch and r.order > min(n.order for n in new)]
         for key, new in touched.items()
+        if key not in late
     }
     queued = record_table.queued(session, {r.id for records in later.values() for r in records})
     reasons = {}
     for key, new in touched.items():
-        evaluated = [r for r in later[key] if r.id not in queued]
-        late = [r for r in new if any(r.order < e.order for e in evaluated)]
-        if late:
-            first = min(late, key=lambda r: r.order)
+        evaluated = [r for r in later.get(key, ()) if r.id not in queued]
+        arrived_late = [r for r in new if any(r.order < e.order for e in evaluated)]
+        if key in late or arrived_late:
+            first = late.get(key) or min(arrived_late, key=lambda r: r.order)
             reasons[key] = (
                 f"late record {first.id} (occurred {first.occurred_at.isoformat()}) arrived "
                 "after later records of its scope were evaluated"

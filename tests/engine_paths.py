@@ -12,6 +12,8 @@ check`` does) and returns outcomes in the reference's form (SPEC §6 fields, UTC
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import multiprocessing
 import os
 import random
@@ -28,7 +30,11 @@ from typing import Any, TypeVar
 from sqlalchemy.orm import Session, sessionmaker
 
 import engine_adapter
+from engine.clock import to_micros
+from engine.evaluation.checkpoint import Checkpoint
+from engine.evaluation.evaluator import Evaluator
 from engine.outcomes import Outcome
+from engine.records import Interaction
 from engine.sandbox.backtest import backtest
 from engine.sandbox.preflight import would_break
 from engine.service import PromiseService
@@ -136,6 +142,43 @@ def in_memory(files: Files, records: Records, until: datetime | None) -> Outcome
     return engine_adapter.evaluate(_catalog(files), records, until)
 
 
+def continued(files: Files, records: Records, until: datetime | None, seed: int) -> Outcomes:
+    """Each scope of each promise evaluated in random slices of its records, each slice
+    continuing from the checkpoint the one before left (through JSON, as it is stored),
+    under a clock that may run ahead of the next slice (another scope moved it): what the
+    worker does when records arrive in order."""
+    catalog = _catalog(files)
+    rnd = random.Random(seed)
+    interactions = sorted(
+        (engine_adapter.to_interaction(r) for r in records), key=lambda r: r.order
+    )
+    last = max([r.at for r in interactions] + ([to_micros(until)] if until else []), default=0)
+    evaluator = Evaluator(catalog, lambda outcome: None)
+    found: dict[tuple[str, str], Outcome] = {}
+    for pid in catalog.promises:
+        runner = evaluator.runner(pid)
+        scopes: dict[str, list[Interaction]] = {}
+        for record in interactions:
+            if (scope := runner.scope_of(record.fields())) is not None:
+                scopes.setdefault(scope, []).append(record)
+        for scope, mine in scopes.items():
+            start: Checkpoint | None = None
+            clock = 0
+            while mine:
+                size = rnd.randint(1, 4)
+                piece, mine = mine[:size], mine[size:]
+                ahead = mine[min(len(mine) - 1, rnd.randint(0, 3))].at if mine else last
+                clock = max(clock, piece[-1].at, rnd.choice([piece[-1].at, ahead]))
+                if not mine:
+                    clock = max(clock, last)
+                fresh, start = evaluator.continue_scope(pid, scope, piece, clock, start)
+                evaluator.forget(pid, scope)
+                assert start is not None, f"{pid}: no checkpoint after {piece[-1].id}"
+                start = dataclasses.replace(start, state=json.loads(json.dumps(start.state)))
+                found.update(((pid, k), dataclasses.replace(o)) for k, o in fresh.items())
+    return sorted_outcomes([_spec(o) for o in found.values()])
+
+
 def into_database(files: Files, records: Records, until: datetime | None, where: str) -> Outcomes:
     """``promise replay --db``: the records stored in bulk, then evaluated in one pass."""
     with _database(where) as sessions:
@@ -171,9 +214,15 @@ def through_service(
     catalog = _catalog(files)
     rnd = random.Random(seed)
     with _database(where) as sessions:
-        service = PromiseService(catalog, sessions)
+        # checkpoints kept every few records, so that late records restart from them
+        service = PromiseService(catalog, sessions, checkpoint_spacing=rnd.randint(1, 6))
         arriving = list(records)
         rnd.shuffle(arriving)
+        if rnd.random() < 0.5:  # mostly in order: scopes continue from their checkpoints
+            arriving.sort(key=lambda r: (r["occurred_at"], r["id"]))
+            for _ in range(rnd.randint(0, 2)):  # and a late record or two
+                i, j = sorted(rnd.sample(range(len(arriving)), 2)) if len(arriving) > 1 else (0, 0)
+                arriving.insert(j, arriving.pop(i))
         while arriving:
             size = rnd.randint(1, 6)
             batch, arriving = arriving[:size], arriving[size:]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -315,3 +316,20 @@ def test_every_command_explains_itself_with_an_example(command: list[str]) -> No
     result = run(*command, "--help")
     assert result.returncode == 0
     assert "Example" in result.stdout
+
+
+def test_serve_refuses_several_workers_on_sqlite(tmp_path: Path) -> None:
+    """Several workers only share a PostgreSQL queue; on SQLite they would wait for the one
+    writer, so the server says so instead of starting."""
+    env = {**os.environ, "PROMISE_DATABASE_URL": f"sqlite:///{tmp_path / 'p.db'}"}
+    done = subprocess.run(
+        [str(PROMISE), "serve", "--workers", "3"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "--workers 3: SQLite has one writer" in done.stderr
+    assert "PROMISE_DATABASE_URL=postgresql://" in done.stderr

@@ -121,6 +121,19 @@ def test_in_memory_replay_agrees_with_the_reference(
     assert paths.run(engine_paths.in_memory, generated.files, records, until) == expected
 
 
+@budget(0.5)
+@given(st.data())
+def test_continuing_from_checkpoints_agrees_with_the_reference(
+    paths: engine_paths.Paths, data: st.DataObject
+) -> None:
+    generated = data.draw(catalogs(), "catalog")
+    records = data.draw(histories(generated), "records")
+    until = data.draw(untils(records), "until")
+    seed = data.draw(st.integers(0, 2**32), "slices and clocks")
+    found = paths.run(engine_paths.continued, generated.files, records, until, seed)
+    assert found == reference.evaluate(generated.catalog, records, until)
+
+
 @budget(0.3)
 @given(st.data())
 def test_replay_into_a_database_agrees_with_the_reference(

@@ -38,8 +38,16 @@ def serve(
         ),
     ] = True,
     interval: Annotated[float, typer.Option(help="Worker poll interval, seconds.")] = 0.5,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Evaluation worker processes. Several share a PostgreSQL queue (each takes "
+            "its own records, scopes are locked); SQLite has one writer, so one worker.",
+        ),
+    ] = 1,
 ) -> None:
-    """Run the HTTP API, with an evaluation worker and an alert dispatcher process beside it
+    """Run the HTTP API, with evaluation workers and an alert dispatcher process beside it
     (each restarted if it dies).
 
     Uses $PROMISE_DATABASE_URL (default: sqlite:///promise.db in this directory) and
@@ -55,6 +63,13 @@ def serve(
     from api.worker import Supervisor, stop_all
 
     settings = Settings()
+    if workers > 1 and not settings.database_url.startswith("postgresql"):
+        typer.echo(
+            f"--workers {workers}: SQLite has one writer, so several workers would only wait "
+            "for each other; use PostgreSQL (PROMISE_DATABASE_URL=postgresql://...)",
+            err=True,
+        )
+        raise typer.Exit(2)
     # Until the end of startup, and again when uvicorn has shut down and re-raises the
     # signal it caught, SIGTERM and SIGINT leave through the ``finally`` below.
     signal.signal(signal.SIGTERM, _leave)
@@ -65,7 +80,10 @@ def serve(
         typer.echo(f"the promise catalog is invalid (run `promise check`):\n{exc}", err=True)
         raise typer.Exit(1) from None
     supervisors = [
-        Supervisor("worker", "--interval", str(interval), "--live" if live else "--no-live"),
+        *(
+            Supervisor("worker", "--interval", str(interval), "--live" if live else "--no-live")
+            for _ in range(workers)
+        ),
         Supervisor("dispatcher", "--interval", str(interval)),
     ]
 

@@ -9,12 +9,16 @@ and backtests all judge a scope through :func:`judge`, so they cannot disagree.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.evaluation.evaluator import Evaluator
+from engine.evaluation.checkpoint import Checkpoint, Order, same_state
+from engine.evaluation.evaluator import Evaluator, ScopeRun
 from engine.outcomes import Outcome
 from engine.records import Interaction
 from engine.storage.outcome_table import row_to_outcome
@@ -56,14 +60,147 @@ def judge(
     of the scope's records, in any order) at ``clock`` (µs): evaluated from
     :func:`judged_from`, keyed like the stored outcomes, and every sealed outcome as it
     stands (it is final). What of it differs from ``stored`` is the change to store."""
-    try:
-        fresh = evaluator.reevaluate(
-            promise.id, scope, judged_from(promise, records, stored), clock
-        )
-    finally:
-        evaluator.forget(promise.id, scope)
+    return judge_afresh(evaluator, promise, scope, records, stored, clock).outcomes
+
+
+@dataclass
+class Judged:
+    """What judging one scope decided: its ``outcomes`` (all of the scope's when
+    ``complete``, else those that changed), the checkpoints to keep (``kept`` ones, and the
+    ``latest``: None when the scope cannot be continued, or when a late record's run met
+    the stored evaluation again at ``met``, and went ``onwards`` from the latest checkpoint),
+    and which stored outcomes a late record's run decided again (``redecided``: gone
+    unless in ``outcomes``)."""
+
+    outcomes: dict[str, Outcome]
+    kept: list[Checkpoint]
+    latest: Checkpoint | None
+    complete: bool = False
+    redecided: Callable[[OutcomeRow], bool] = lambda row: False
+    met: Checkpoint | None = None
+    onwards: Judged | None = None
+    """After ``met``: what the records after the latest checkpoint decided from it."""
+
+
+def judge_afresh(
+    evaluator: Evaluator,
+    promise: Promise,
+    scope: str,
+    records: list[Interaction],
+    stored: dict[str, OutcomeRow],
+    clock: int | None,
+) -> Judged:
+    """:func:`judge`, with the checkpoints to continue from. A scope with sealed outcomes
+    has none: it is judged from after its seal, with opportunities numbered after the
+    stored ones (:func:`_rekeyed`)."""
+    with evaluator.scope_run(promise.id, scope, None) as run:
+        run.feed(judged_from(promise, records, stored))
+        fresh = run.finish(clock)
     sealed = {k: row_to_outcome(row) for k, row in stored.items() if row.sealed_at is not None}
-    return {**_rekeyed(promise, fresh, stored), **sealed}
+    outcomes = {**_rekeyed(promise, fresh, stored), **sealed}
+    if sealed or not run.continuable:
+        return Judged(outcomes, [], None, complete=True)
+    return Judged(outcomes, run.kept, run.latest, complete=True)
+
+
+def judge_onwards(
+    evaluator: Evaluator,
+    promise: Promise,
+    scope: str,
+    start: Checkpoint,
+    records: list[Interaction],
+    clock: int | None,
+) -> Judged:
+    """The outcomes that the scope's ``records`` after ``start`` (and the clock reaching
+    ``clock``) change: what :func:`judge_afresh` would decide of them, reading none of the
+    records before ``start``. Only for a scope without sealed outcomes (sealing drops its
+    checkpoints)."""
+    with evaluator.scope_run(promise.id, scope, start) as run:
+        run.feed(records)
+        outcomes = run.finish(clock)
+    return Judged(outcomes, run.kept, run.latest if run.continuable else None)
+
+
+Reader = Callable[[Order, Order | None], list[Interaction]]
+"""The scope's stored records after one place and up to another (None: all after)."""
+
+
+BEGINNING = datetime(1, 1, 1, tzinfo=UTC)
+
+
+def beginning(evaluator: Evaluator, promise: Promise, scope: str) -> Checkpoint:
+    """The checkpoint before a scope's first record (its state then: nothing yet), where a
+    record older than every kept checkpoint restarts."""
+    state = evaluator.runner(promise.id).snapshot(scope)  # a scope it holds nothing of
+    assert state is not None
+    return Checkpoint((BEGINNING, ""), 0, state, 0)
+
+
+def judge_late(
+    evaluator: Evaluator,
+    promise: Promise,
+    scope: str,
+    start: Checkpoint,
+    latest: Checkpoint,
+    later: list[Checkpoint],
+    read: Reader,
+    clock: int | None,
+    last_late: Order,
+) -> Judged:
+    """A scope with new records before its ``latest`` checkpoint (the last of them at
+    ``last_late``), judged from ``start``, a kept checkpoint before them: page by page up
+    to each ``later`` checkpoint at or after ``last_late``, until the state there is what
+    the stored evaluation had. From there on the stored run stands up to ``latest``, and
+    the records after ``latest`` go on from it. Else it is judged to the end. Reads the
+    records after ``start`` only as far as that, and those after ``latest``."""
+    with evaluator.scope_run(promise.id, scope, start) as run:
+        since = start.order
+        for stop in later:
+            run.feed(read(since, stop.order))
+            since = stop.order
+            now = run.latest
+            if (
+                stop.order >= last_late
+                and now is not None
+                and now.order == stop.order
+                and same_state(now, stop)
+            ):
+                met = _met_again(run, start, stop)
+                break
+        else:
+            run.feed(read(since, None))
+            outcomes = run.finish(clock)
+            return Judged(
+                outcomes,
+                run.kept,
+                run.latest if run.continuable else None,
+                redecided=lambda row: run.runner.opened_after(start, row),
+            )
+    onwards = judge_onwards(evaluator, promise, scope, latest, read(latest.order, None), clock)
+    met.outcomes.update(onwards.outcomes)
+    met.onwards = onwards
+    return met
+
+
+def _met_again(run: ScopeRun, start: Checkpoint, stop: Checkpoint) -> Judged:
+    """A late record's run whose state at ``stop`` is what the stored run had there: what
+    it decided before ``stop`` stands; an outcome still open there went on as stored."""
+    runner, still_open = run.runner, run.runner.open_keys(run.scope)
+
+    def redecided(row: OutcomeRow) -> bool:
+        return (
+            row.key not in still_open
+            and runner.opened_after(start, row)
+            and not runner.opened_after(stop, row)
+        )
+
+    return Judged(
+        {k: o for k, o in run.changed.items() if k not in still_open},
+        [c for c in run.kept if c.order < stop.order],
+        None,
+        redecided=redecided,
+        met=stop,
+    )
 
 
 def _rekeyed(

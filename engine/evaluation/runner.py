@@ -16,9 +16,11 @@ from datetime import datetime
 from typing import Any
 
 from engine.clock import from_micros
+from engine.evaluation.checkpoint import Checkpoint
 from engine.evaluation.rules_core import DuplicateFact, Fact, Firing, RulesCore
 from engine.outcomes import Outcome
 from engine.records import Interaction
+from engine.storage.schema import OutcomeRow
 from rules.business_time import AlwaysOpen, Calendar
 from rules.compiler import (
     CLOCK,
@@ -196,6 +198,26 @@ class Runner:
 
     def reset_scope(self, scope: str) -> None:
         """Forget a scope's state and facts, before evaluating its records again."""
+        raise NotImplementedError
+
+    def snapshot(self, scope: str) -> dict[str, Any] | None:
+        """The scope's state as JSON (engine.evaluation.checkpoint), or None when it cannot
+        be continued from (then the next evaluation starts from the scope's first record)."""
+        raise NotImplementedError
+
+    def open_keys(self, scope: str) -> set[str]:
+        """The outcomes the scope's state holds open (records still to come change them)."""
+        return set()
+
+    def opened_after(self, checkpoint: Checkpoint, row: OutcomeRow) -> bool:
+        """Whether a stored outcome of the scope was opened after ``checkpoint``: a run
+        from there decides it again (opens it, or finds it is no opportunity any more)."""
+        return (row.opened_at, row.key) > checkpoint.order
+
+    def restore(self, scope: str, state: dict[str, Any]) -> None:
+        """Take up a :meth:`snapshot` of a scope that holds nothing now: its facts go back
+        to the rules core (what they make fire was acted on when they first came), its
+        times back to the clock."""
         raise NotImplementedError
 
     def at(self, micros: int) -> datetime:

@@ -27,7 +27,7 @@ from engine.privacy.held import (
 )
 from engine.privacy.pseudonyms import NoErasureKey, PrivacyError, mac, pseudonym
 from engine.privacy.rewrite import Rewriter, mentioning, set_if_changed
-from engine.storage import database, outcome_table, record_table, state_table
+from engine.storage import checkpoint_table, database, outcome_table, record_table, state_table
 from engine.storage.schema import (
     AlertRow,
     Base,
@@ -52,6 +52,7 @@ TABLES: dict[str, str] = {
     "alert_deliveries": "ids pseudonymised in errors (a receiver's answer may echo an alert)",
     "breach_actions": "notes on the customer's outcomes erased; ids in others pseudonymised",
     "quarantine_backlog": "the customer's scopes (and scopes only they had) removed",
+    "checkpoints": "the customer's scopes dropped (evaluated afresh next), and removed promises'",
     "erased_records": "tombstones: keyed hashes of the erased record ids",
     "erasures": "the log: who, when, why and counts, never whom",
     "promise_versions": "no customer data: the promise definitions",
@@ -136,6 +137,8 @@ def _erase(
     )
     pairs |= set(session.execute(named).tuples())
     state_table.lock_scopes(session, pairs)
+    checkpoint_table.forget(session, pairs)  # they may hold the customer's values
+    checkpoint_table.forget_all(session, keeping=catalog.promises)
     marks = {
         (name, v): latest_in_scope(session, name, v) for name, vs in values.items() for v in vs
     }

@@ -17,7 +17,7 @@ from engine.outcomes import OPEN_STATES
 from engine.privacy.held import delete_records, latest_in_scope, outcomes_in
 from engine.privacy.pseudonyms import EXPIRED, PrivacyError
 from engine.records import Interaction
-from engine.storage import record_table, state_table
+from engine.storage import checkpoint_table, record_table, state_table
 from engine.storage.schema import (
     InteractionRow,
     OutcomeRow,
@@ -136,6 +136,7 @@ def _retire(
         (pid, value): latest_in_scope(session, catalog.promises[pid].scope, value)
         for pid, value in affected
     }
+    checkpoint_table.forget(session, affected)  # they may hold the records' values
     counts = delete_records(session, [r.id for r in doomed])
     report.records += counts["interactions"]
     report.scope_keys += counts["scope_keys"]

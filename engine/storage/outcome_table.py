@@ -59,6 +59,35 @@ def outcomes_in_scopes(
     return found
 
 
+def outcomes_by_key(
+    session: Session, promise_id: str, keys: Iterable[str]
+) -> dict[str, OutcomeRow]:
+    """Stored outcomes of one promise by key (the ones a continued evaluation changed)."""
+    found: dict[str, OutcomeRow] = {}
+    for chunk in chunked(sorted(set(keys))):
+        rows = session.scalars(
+            select(OutcomeRow).where(OutcomeRow.promise_id == promise_id, OutcomeRow.key.in_(chunk))
+        )
+        found.update((row.key, row) for row in rows)
+    return found
+
+
+def opened_between(
+    session: Session,
+    promise_id: str,
+    scope: str,
+    since: datetime | None,
+    through: datetime | None,
+) -> list[OutcomeRow]:
+    """A scope's stored outcomes opened from ``since`` through ``through`` (None: no bound)."""
+    query = select(OutcomeRow).where(OutcomeRow.promise_id == promise_id, OutcomeRow.scope == scope)
+    if since is not None:
+        query = query.where(OutcomeRow.opened_at >= since)
+    if through is not None:
+        query = query.where(OutcomeRow.opened_at <= through)
+    return list(session.scalars(query))
+
+
 def outcomes_of(session: Session, promise_id: str) -> dict[str, OutcomeRow]:
     rows = session.scalars(select(OutcomeRow).where(OutcomeRow.promise_id == promise_id))
     return {row.key: row for row in rows}

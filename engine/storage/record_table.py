@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
-from engine.clock import now
+from engine.clock import now, to_micros
 from engine.records import Interaction
 from engine.storage.bulk import chunked, insert_rows
 from engine.storage.schema import (
@@ -124,6 +125,56 @@ def scopes_records(
     for records in found.values():
         records.sort(key=lambda r: r.order)
     return found
+
+
+def records_after(
+    session: Session, after: dict[tuple[str, str], tuple[int, str]]
+) -> dict[tuple[str, str], list[Interaction]]:
+    """The records of many scopes (field, value) that come after a point (µs, id) of each,
+    in event-time order: a checkpoint's scope reads what follows it, not its history."""
+    found: dict[tuple[str, str], list[Interaction]] = {key: [] for key in after}
+    by_field: dict[str, list[tuple[str, int]]] = {}
+    for (field, value), (at, _) in after.items():
+        by_field.setdefault(field, []).append((value, at))
+    for field, points in by_field.items():
+        for part in chunked(sorted(points), 200):
+            if field in _COLUMNS:
+                column = _COLUMNS[field]
+                query = select(column, *_RECORD_COLUMNS)
+            else:
+                column = ScopeKeyRow.value
+                query = select(column, *_RECORD_COLUMNS).join(
+                    ScopeKeyRow, ScopeKeyRow.record_id == InteractionRow.id
+                )
+                query = query.where(ScopeKeyRow.field == field)
+            query = query.where(
+                or_(*((column == value) & (InteractionRow.at_us >= at) for value, at in part))
+            )
+            for value, *columns in session.execute(query):
+                record = Interaction(*columns)
+                key = (field, str(value))
+                if (record.at, record.id) > after[key]:
+                    found[key].append(record)
+    for records in found.values():
+        records.sort(key=lambda r: r.order)
+    return found
+
+
+def scope_records_between(
+    session: Session,
+    field: str,
+    value: str,
+    after: tuple[datetime, str],
+    through: tuple[datetime, str] | None,
+) -> list[Interaction]:
+    """A scope's records after one (occurred, id) and up to another (None: all after), in
+    event-time order."""
+    query = _in_scope(field, value).where(InteractionRow.at_us >= to_micros(after[0]))
+    if through is not None:
+        query = query.where(InteractionRow.at_us <= to_micros(through[0]))
+    rows = session.execute(query.order_by(InteractionRow.at_us, InteractionRow.id))
+    records = [Interaction(*row) for row in rows]
+    return [r for r in records if r.order > after and (through is None or r.order <= through)]
 
 
 def records_by_id(session: Session, ids: Iterable[str]) -> dict[str, Interaction]:

@@ -55,6 +55,11 @@ class InteractionRow(Base):
     """A record as received; ``id`` makes re-sending idempotent, ``fingerprint`` spots conflicts."""
 
     __tablename__ = "interactions"
+    __table_args__ = (
+        # a scope's records after a checkpoint (engine.storage.record_table.records_after)
+        Index("ix_interactions_customer_at", "customer_id", "at_us"),
+        Index("ix_interactions_case_at", "case_id", "at_us"),
+    )
 
     id: Mapped[str] = mapped_column(primary_key=True)
     occurred_at: Mapped[datetime]
@@ -121,7 +126,8 @@ class OutcomeRow(Base):
     __tablename__ = "outcomes"
     __table_args__ = (
         Index("ix_outcomes_promise_key", "promise_id", "key", unique=True),
-        Index("ix_outcomes_promise_scope", "promise_id", "scope"),
+        # a scope's outcomes, and those opened since a checkpoint (outcome_table.opened_between)
+        Index("ix_outcomes_promise_scope_opened", "promise_id", "scope", "opened_at"),
         Index("ix_outcomes_state_due", "state", "due_at"),
     )
 
@@ -299,3 +305,24 @@ class BacklogRow(Base):
 
     promise_id: Mapped[str] = mapped_column(primary_key=True)
     scope: Mapped[str] = mapped_column(primary_key=True)
+
+
+class CheckpointRow(Base):
+    """Where the evaluation of one (promise, scope) stood after one of its records, so that
+    later records continue from there (engine.evaluation.checkpoint): the ``latest`` one,
+    after the last evaluated record, and ``kept`` ones every few hundred records, for
+    records that arrive late. Written in the transaction that stores the outcomes."""
+
+    __tablename__ = "checkpoints"
+    __table_args__ = (Index("ix_checkpoints_latest", "promise_id", "scope", "latest"),)
+
+    promise_id: Mapped[str] = mapped_column(primary_key=True)
+    scope: Mapped[str] = mapped_column(primary_key=True)
+    last_at_us: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    last_id: Mapped[str] = mapped_column(primary_key=True)
+    version: Mapped[str]
+    n: Mapped[int] = mapped_column(BigInteger)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    latest: Mapped[bool]
+    kept: Mapped[bool]
+    state: Mapped[dict[str, Any]]

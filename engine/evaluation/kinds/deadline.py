@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from engine.clock import to_micros
+from engine.evaluation.checkpoint import Checkpoint, micros_of, outcome_from, outcome_state, span_of
 from engine.evaluation.rules_core import Fact, Firing
 from engine.evaluation.runner import Runner
 from engine.outcomes import Outcome, Role, State
 from engine.records import Interaction
+from engine.storage.schema import OutcomeRow
 from rules.business_time import BusinessCalendar
 from rules.compiler import DUE, GUARD, WARN
 from rules.durations import BusinessDays
@@ -170,16 +173,23 @@ class DeadlineRunner(Runner):
     def _set_times(self, opp: _Opportunity, due_at: datetime, warn_at: datetime | None) -> None:
         opp.due = to_micros(due_at)
         opp.outcome.due_at = due_at
-        bucket = self.bucket(opp.scope)
-        self._clocks += 1
-        opp.due_id = f"{DUE}#{self._clocks}"
-        self.wait(opp.due + 1, bucket, (opp, opp.due_id))  # "passed" means strictly after
+        self._wait_due(opp)
         if warn_at is not None:
             opp.warn = to_micros(warn_at)
             opp.outcome.warn_at = warn_at
-            self._clocks += 1
-            opp.warn_id = f"{WARN}#{self._clocks}"
-            self.wait(opp.warn, bucket, (opp, opp.warn_id))
+            self._wait_warn(opp)
+
+    def _wait_due(self, opp: _Opportunity) -> None:
+        assert opp.due is not None
+        self._clocks += 1
+        opp.due_id = f"{DUE}#{self._clocks}"
+        self.wait(opp.due + 1, self.bucket(opp.scope), (opp, opp.due_id))  # strictly after
+
+    def _wait_warn(self, opp: _Opportunity) -> None:
+        assert opp.warn is not None
+        self._clocks += 1
+        opp.warn_id = f"{WARN}#{self._clocks}"
+        self.wait(opp.warn, self.bucket(opp.scope), (opp, opp.warn_id))
 
     def on_time(self, item: tuple[_Opportunity, str]) -> None:
         """The clock reached a due or warning point: show its fact to the rules."""
@@ -218,6 +228,60 @@ class DeadlineRunner(Runner):
         del self.open[opp.scope]
         del self._by_key[opp.outcome.key]
         self.emit(opp.outcome)
+
+    def snapshot(self, scope: str) -> dict[str, Any] | None:
+        """How many opportunities the scope opened, and the open one: its outcome, times,
+        the business time left if paused, and which points still wait for the clock. A
+        due or warning fact is held only within the tick that reached it, so none is held
+        between records; were one held, the scope is not continued from here."""
+        opp = self.open.get(scope)
+        if opp is None:
+            return {"opened": self.opened.get(scope, 0), "open": None}
+        if opp.held:
+            return None
+        return {
+            "opened": self.opened.get(scope, 0),
+            "open": {
+                "outcome": outcome_state(opp.outcome),
+                "due": opp.due,
+                "warn": opp.warn,
+                "due_waits": opp.due_id is not None,
+                "warn_waits": opp.warn_id is not None,
+                "paused_due": micros_of(opp.paused_due),
+                "paused_warn": micros_of(opp.paused_warn),
+            },
+        }
+
+    def open_keys(self, scope: str) -> set[str]:
+        opp = self.open.get(scope)
+        return {opp.outcome.key} if opp is not None else set()
+
+    def opened_after(self, checkpoint: Checkpoint, row: OutcomeRow) -> bool:
+        """Opportunities are numbered in the order they open: those after the checkpoint's
+        count."""
+        number = row.key.rpartition("#")[2]
+        return number.isdigit() and int(number) > checkpoint.state["opened"]
+
+    def restore(self, scope: str, state: dict[str, Any]) -> None:
+        if state["opened"]:
+            self.opened[scope] = state["opened"]
+        saved = state["open"]
+        if saved is None:
+            return
+        opp = _Opportunity(
+            outcome_from(saved["outcome"]),
+            scope,
+            due=saved["due"],
+            warn=saved["warn"],
+            paused_due=span_of(saved["paused_due"]),
+            paused_warn=span_of(saved["paused_warn"]),
+        )
+        self.open[scope] = opp
+        self._by_key[opp.outcome.key] = opp
+        if saved["due_waits"]:
+            self._wait_due(opp)
+        if saved["warn_waits"]:
+            self._wait_warn(opp)
 
     def reset_scope(self, scope: str) -> None:
         opp = self.open.pop(scope, None)

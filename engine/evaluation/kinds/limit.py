@@ -16,11 +16,14 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
+from engine.evaluation.checkpoint import Checkpoint, outcome_from, outcome_state
 from engine.evaluation.rules_core import Fact, Firing
 from engine.evaluation.runner import Runner
 from engine.outcomes import Outcome
 from engine.records import Interaction
+from engine.storage.schema import OutcomeRow
 from rules.compiler import COUNTED, GUARD
 from rules.models import LimitPromise
 
@@ -45,10 +48,7 @@ class LimitRunner(Runner):
         self.retract(fact)
         if not any(f.rule == "count" for f in firings):
             return
-        state = self.scopes.get(scope)
-        if state is None:
-            state = _Scope(deque(maxlen=self.promise.max + 1 if self._windowed else None))
-            self.scopes[scope] = state
+        state = self.scopes.get(scope) or self._new_scope(scope)
         state.ids.append(record.id)
         state.k += 1
         counted = {
@@ -110,6 +110,45 @@ class LimitRunner(Runner):
             state="kept",
             opened_at=record.occurred_at,
         )
+
+    def _new_scope(self, scope: str) -> _Scope:
+        state = _Scope(deque(maxlen=self.promise.max + 1 if self._windowed else None))
+        self.scopes[scope] = state
+        return state
+
+    def snapshot(self, scope: str) -> dict[str, Any] | None:
+        """The count, the counted ids the evidence may name, the counted facts that can
+        still join, and without a window the scope's opportunity."""
+        state = self.scopes.get(scope)
+        if state is None:
+            return {"k": 0}
+        whole = state.whole
+        return {
+            "k": state.k,
+            "ids": list(state.ids),
+            "live": list(state.live),
+            "whole": outcome_state(whole) if whole is not None else None,
+        }
+
+    def open_keys(self, scope: str) -> set[str]:
+        state = self.scopes.get(scope)
+        return {state.whole.key} if state is not None and state.whole is not None else set()
+
+    def opened_after(self, checkpoint: Checkpoint, row: OutcomeRow) -> bool:
+        """Without a window, the scope's one opportunity goes on whatever comes later."""
+        return self._windowed and super().opened_after(checkpoint, row)
+
+    def restore(self, scope: str, state: dict[str, Any]) -> None:
+        if not state["k"]:
+            return
+        restored = self._new_scope(scope)
+        restored.k = state["k"]
+        restored.ids.extend(state["ids"])
+        for fact in state["live"]:
+            self.assert_held(fact)
+            restored.live.append(fact)
+        if state["whole"] is not None:
+            restored.whole = outcome_from(state["whole"])
 
     def reset_scope(self, scope: str) -> None:
         state = self.scopes.pop(scope, None)

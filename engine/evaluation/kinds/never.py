@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from engine.evaluation.rules_core import Fact, Firing
 from engine.evaluation.runner import Runner
 from engine.outcomes import Outcome
 from engine.records import Interaction
-from rules.compiler import MICROSECOND
+from rules.compiler import MICROSECOND, TAG
 from rules.models import NeverPromise
 
 
@@ -56,12 +58,15 @@ class NeverRunner(Runner):
                 outcome.roles = ["first", "then"]
             self.emit(outcome)
         if "first" in rules:
-            self.firsts.setdefault(scope, {})[record.id] = fact
-            self._held += 1
-            if self._window is not None:  # once the clock passes it, nothing can repeat it
-                self.wait(fact["at"] + self._window + 1, fact["sid"], (scope, record.id, fact))
+            self._hold(scope, record.id, fact)
         else:
             self.retract(fact)
+
+    def _hold(self, scope: str, record_id: str, fact: Fact) -> None:
+        self.firsts.setdefault(scope, {})[record_id] = fact
+        self._held += 1
+        if self._window is not None:  # once the clock passes it, nothing can repeat it
+            self.wait(fact["at"] + self._window + 1, fact["sid"], (scope, record_id, fact))
 
     def given(self, scope: str, now: int) -> dict[str, dict[str, Any]]:
         """What the customer of ``scope`` has already given, as of ``now`` (µs): for each
@@ -90,6 +95,27 @@ class NeverRunner(Runner):
 
     def live_waits(self) -> int:
         return self._held
+
+    def snapshot(self, scope: str) -> dict[str, Any] | None:
+        """The held ``first`` records, only the latest of each distinct ``same`` value: a
+        later ``then`` repeats the latest one if it repeats any (the verdict names the
+        latest), so the state grows with what a customer gave, not with how often."""
+        latest: dict[bytes, tuple[str, Fact]] = {}
+        for record_id, fact in self.firsts.get(scope, {}).items():  # in event-time order
+            latest[self._given_key(fact)] = (record_id, fact)
+        return {"firsts": sorted(latest.values(), key=lambda item: item[1]["seq"])}
+
+    def _given_key(self, fact: Fact) -> bytes:
+        """What the ``same`` joins compare: each value, its presence, and its kind."""
+        return orjson.dumps(
+            [[name in fact, fact.get(name), fact.get(TAG + name)] for name in self.promise.same]
+        )
+
+    def restore(self, scope: str, state: dict[str, Any]) -> None:
+        for record_id, fact in state["firsts"]:
+            if self.assert_fact(fact) is None:
+                raise AssertionError(f"{self.ruleset}: no rule wants a restored first record")
+            self._hold(scope, record_id, fact)
 
     def reset_scope(self, scope: str) -> None:
         held = self.firsts.pop(scope, {})
