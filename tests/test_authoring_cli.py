@@ -270,3 +270,18 @@ def test_the_shipped_features_are_the_shipped_catalogs_features() -> None:
     ran = [line for line in tested.stdout.splitlines() if line.startswith("  PASS")]
     assert len(ran) >= 3
     assert all("arrives late" in line for line in ran)
+
+
+def test_promise_docs_shows_the_results_of_the_last_promise_test(tmp_path: Path) -> None:
+    """The loop of the README's tour ends in a site that says which scenarios passed."""
+    assert run("new", "reply-1h", "--kind", "deadline", "rules", cwd=tmp_path).returncode == 0
+    before = run("docs", "rules", "--out", "site", "--results", "none.json", cwd=tmp_path)
+    assert before.returncode == 0, before.stderr
+    assert "not run yet" in (tmp_path / "site/promises/reply-1h.html").read_text()
+    tested = run("test", "rules", "--cucumber-json", "results.json", cwd=tmp_path)
+    assert tested.returncode == 0, tested.stdout
+    built = run("docs", "rules", "--out", "site", "--results", "results.json", cwd=tmp_path)
+    assert built.returncode == 0, built.stderr
+    page = (tmp_path / "site/promises/reply-1h.html").read_text()
+    assert "not run yet" not in page
+    assert page.count("passed") >= 2, page  # the kept and the broken scenario
