@@ -696,8 +696,8 @@ def test_alerts_are_written_in_the_outcomes_transaction(
 
     original = service._sync
 
-    def crash_after_sync(*args: Any) -> None:
-        original(*args)
+    def crash_after_sync(*args: Any, **kwargs: Any) -> None:
+        original(*args, **kwargs)
         raise Crash
 
     service._sync = crash_after_sync  # type: ignore[method-assign]
