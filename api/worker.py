@@ -25,6 +25,7 @@ from engine.privacy import retention
 from engine.runtime import Runtime
 from engine.service import PromiseService
 from engine.settings import Settings
+from engine.shards import EVERY, SHARDS, Share
 from rules.loader import files_fingerprint
 
 log = logging.getLogger("promise.worker")
@@ -40,10 +41,13 @@ def run_worker(
     once: bool = False,
     batch: int = 2_000,
     stop: threading.Event | None = None,
+    share: Share = EVERY,
 ) -> int:
-    """Run until ``stop`` is set (or, with ``once``, until the queue is empty); returns how
-    many records this worker evaluated. A round under way when ``stop`` is set is finished:
-    it is one transaction, so stopping mid-round would only waste it."""
+    """Run until ``stop`` is set (or, with ``once``, until the queue is empty and what fell
+    due by the last clock is decided); returns how many records this worker evaluated. A
+    round under way when ``stop`` is set is finished: it is one transaction, so stopping
+    mid-round would only waste it. ``share``: this worker's shards of the scopes, when
+    several share the database (engine/shards.py)."""
     stop = stop or threading.Event()
     runtime = Runtime.open(settings, quarantine_refused=True)
     journal = quarantine.CrashJournal(settings.database_url)
@@ -58,11 +62,20 @@ def run_worker(
             runtime.sessions,
             journal=journal,
             backfill_alert_window=settings.backfill_alert_window,
+            share=share,
         )
 
     service = evaluator()
     edits = _Edits(runtime)
-    log.info("worker %d started", os.getpid())
+    shards = share.shards
+    log.info(
+        "worker %d started: share %s, shards %d-%d of %d",
+        os.getpid(),
+        share,
+        shards.start,
+        shards.stop - 1,
+        SHARDS,
+    )
     evaluated = 0
     retention_due = time.monotonic()
     outage = _Outage(stop)
@@ -71,7 +84,7 @@ def run_worker(
         if edits.reloaded():
             service = evaluator()
         try:
-            if settings.retention_days and time.monotonic() >= retention_due:
+            if share.leads and settings.retention_days and time.monotonic() >= retention_due:
                 retention_due = time.monotonic() + RETENTION_EVERY
                 retained = retention.apply_retention(
                     runtime.sessions, service.catalog, settings.retention_days
@@ -82,15 +95,18 @@ def run_worker(
             done = service.evaluate_pending(size.records)
             size.took(done, time.monotonic() - started)
             evaluated += done
+            drained = not done and service.queue_empty()  # then the clock read next is final
             done += service.evaluate_released()
             if live:
                 service.advance(datetime.now(UTC))
+            else:  # what fell due in my shards by the clock other workers moved
+                done += service.catch_up()
             runtime.heartbeat()
         except DATABASE_DOWN as exc:
             outage.wait(exc)
             continue
         outage.rounds = 0
-        if once and not done:
+        if once and drained and not done:
             break
         if not done:
             stop.wait(interval)

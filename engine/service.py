@@ -1,10 +1,11 @@
 """The engine as a service over a database: ingest records, keep outcomes and their history.
 
 Each batch is one transaction: new records, and every outcome they change with a
-revision saying why. A scope touched by a batch is evaluated afresh from all its stored
-records, so arrival order and batch boundaries never change a verdict, and a record that
-arrives late simply re-decides its scope. Outcomes decided under an older promise version
-keep that version's verdict.
+revision saying why. A scope touched by a batch goes on from its checkpoint, or from an
+earlier one before a late record, and gives the verdicts of evaluating all its stored
+records afresh, so arrival order and batch boundaries never change a verdict. Outcomes
+decided under an older promise version keep that version's verdict. Several workers split
+the scopes by shard (engine/shards.py).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -33,6 +35,7 @@ from engine.outcomes import OPEN_STATES, Outcome
 from engine.privacy import pseudonyms
 from engine.records import DEFAULT_LIMITS, Interaction, RecordLimits, parse_record
 from engine.settings import BACKFILL_ALERT_WINDOW
+from engine.shards import EVERY, SHARDS, Share, shard, shards_of
 from engine.storage import checkpoint_table, outcome_table, record_table, state_table
 from engine.storage.bulk import chunked
 from engine.storage.schema import CheckpointRow, OutcomeRow, PromiseVersionRow
@@ -87,6 +90,7 @@ class PromiseService:
         journal: quarantine.CrashJournal | None = None,
         backfill_alert_window: timedelta = BACKFILL_ALERT_WINDOW,
         checkpoint_spacing: int = SPACING,
+        share: Share = EVERY,
     ) -> None:
         """``alerts=False`` stores outcomes without queueing alerts: for backfilling history
         that nobody needs to be paged about now. ``erasure_key`` (PROMISE_ERASURE_KEY)
@@ -97,12 +101,16 @@ class PromiseService:
         ``backfill_alert_window`` (PROMISE_BACKFILL_ALERT_WINDOW): backfilled history alerts
         only breaches decided this long before the clock, or later. ``checkpoint_spacing``:
         records of a scope between the checkpoints kept for late records
-        (engine/evaluation/checkpoint.py)."""
+        (engine/evaluation/checkpoint.py). ``share``: the shards of the scopes this service
+        evaluates, one worker's among several (engine/shards.py)."""
         self.catalog = catalog
         self.backfill_alert_window = backfill_alert_window
         self.sessions = sessions
         self.alerts = alerts
         self.journal = journal
+        self.share = share
+        self._looked_at = 0
+        """The latest clock at which this service looked for what fell due."""
         # SQLite has one writer, and its busy handler sleeps up to 100 ms between tries:
         # concurrent API requests queue on this lock instead, woken as soon as it is free.
         bind = sessions.kw.get("bind")
@@ -203,7 +211,7 @@ class PromiseService:
             if new:
                 record_table.add_records(session, new, self.scope_fields)
                 if queue:
-                    record_table.enqueue(session, new, backfill=backfill)
+                    record_table.enqueue(session, new, self.scope_fields, backfill=backfill)
                 else:
                     state_table.set_clock(session, max(r.at for r in new))
         return answers
@@ -215,16 +223,26 @@ class PromiseService:
         crash part-way leaves them queued for the next attempt: none lost, none doubled.
         """
         with self._journaled(), self.sessions.begin() as session:
-            records, backfilled = record_table.take_pending(session, limit)
-            if records:
-                self._evaluate_new(session, records, backfilled=backfilled)
-                self._objectives(session, backfilled=backfilled)
-                record_table.dequeue(session, [r.id for r in records])
-            return len(records)
+            taken = record_table.take_pending(
+                session, limit, self.share.shards, max(1, len(self.scope_fields))
+            )
+            if taken.records:
+                clock = self._evaluate_new(session, taken)
+                record_table.dequeue(session, taken)
+                self._objectives(session, clock, backfilled=taken.backfill)
+                state_table.set_clock(session, clock)  # last: other workers wait for its row
+            return len(taken.records)
+
+    def queue_empty(self) -> bool:
+        """Whether no worker has records left to evaluate."""
+        with self.sessions() as session:
+            return record_table.queue_empty(session)
 
     def evaluate_released(self, limit: int = 500) -> int:
         """Evaluate up to ``limit`` scopes that a quarantined promise skipped and may now
         evaluate (it was released, or a changed version replaced it); returns how many."""
+        if not self.share.leads:
+            return 0
         with self._journaled(), self.sessions.begin() as session:
             held = quarantine.in_force(session, self.catalog)
             pairs = quarantine.released_backlog(session, self.catalog, held, limit)
@@ -270,20 +288,17 @@ class PromiseService:
                 new.append(item)
         return answers, new
 
-    def _evaluate_new(
-        self, session: Session, records: list[Interaction], *, backfilled: bool = False
-    ) -> None:
-        """Evaluate the scopes that stored, not yet evaluated, ``records`` touch
-        (``backfilled`` history or not)."""
+    def _evaluate_new(self, session: Session, taken: record_table.Taken) -> int:
+        """Evaluate the scopes, of the shards they were taken for, that stored, not yet
+        evaluated, records touch; returns the clock they moved to."""
         touched: dict[tuple[str, str], list[Interaction]] = {}
-        for record in records:
+        for record in taken.records:
             fields = record.fields()
             for name in self.scope_fields:
                 value = record_table.scope_value(fields, name)
-                if value is not None:
+                if value is not None and shard(name, value) in taken.shards[record.id]:
                     touched.setdefault((name, value), []).append(record)
-        clock = max(state_table.get_clock(session) or 0, max(r.at for r in records))
-        state_table.set_clock(session, clock)
+        clock = max(state_table.get_clock(session) or 0, max(r.at for r in taken.records))
         work: dict[tuple[str, str], str] = {
             (pid, value): ""  # worded once the scope's records are read, under its lock
             for pid, promise in self.catalog.promises.items()
@@ -291,29 +306,46 @@ class PromiseService:
             if name == promise.scope
         }
         work.update(self._falling_due(session, clock, exclude=work))
-        self._evaluate(session, work, clock, touched, backfilled=backfilled)
+        self._evaluate(session, work, clock, touched, backfilled=taken.backfill)
+        return clock
 
     # --- the clock -----------------------------------------------------------------------------
 
     def advance(self, moment: datetime) -> int:
-        """Move the clock to ``moment`` and decide what fell due; returns scopes looked at."""
+        """Move the clock to ``moment`` and decide what fell due in this worker's shards;
+        returns scopes looked at."""
         with self._journaled(), self.sessions.begin() as session:
             clock = max(state_table.get_clock(session) or 0, to_micros(moment))
-            state_table.set_clock(session, clock)
             work = self._falling_due(session, clock)
             self._evaluate(session, work, clock)
-            self._objectives(session)
+            self._objectives(session, clock)
+            state_table.set_clock(session, clock)
             return len(work)
+
+    def catch_up(self) -> int:
+        """Decide what fell due in this worker's shards since the clock that other workers
+        moved; returns scopes looked at (0, with no query but the clock's, when it has not
+        moved since this worker last looked)."""
+        with self.sessions() as session:
+            clock = state_table.get_clock(session) or 0
+        if clock <= self._looked_at:
+            return 0
+        return self.advance(from_micros(clock))
 
     def _falling_due(
         self, session: Session, clock: int, exclude: dict[tuple[str, str], str] | None = None
     ) -> dict[tuple[str, str], str]:
-        """Scopes whose open outcome the clock has made at risk or broken."""
+        """Scopes of this worker's shards whose open outcome the clock has made at risk or
+        broken."""
+        self._looked_at = max(self._looked_at, clock)
         reason = f"clock advanced to {from_micros(clock).isoformat()}"
+        mine = self.share.shards
         return {
             (pid, scope): reason
             for pid, scope in outcome_table.open_scopes_due(session, from_micros(clock))
-            if pid in self.catalog.promises and (pid, scope) not in (exclude or {})
+            if pid in self.catalog.promises
+            and (pid, scope) not in (exclude or {})
+            and shard(self.catalog.promises[pid].scope, scope) in mine
         }
 
     # --- evaluation and outcome history --------------------------------------------------------
@@ -340,7 +372,8 @@ class PromiseService:
             quarantine.defer(session, skipped)
             checkpoint_table.forget(session, skipped)  # they start afresh once released
             work = {key: reason for key, reason in work.items() if key[0] not in held}
-        state_table.lock_scopes(session, work)  # then read: nothing read is stale under the lock
+        state_table.lock_shards(session, shards_of(self.catalog, work))  # then read
+        started = time.monotonic()  # nothing read is stale under the locks
         plans = self._plans(session, work, touched or {})
         afresh = [key for key, plan in plans.items() if plan.start is None]
         cache = record_table.scopes_records(
@@ -408,6 +441,14 @@ class PromiseService:
             if (pid, promise.version) in self._suspects:
                 quarantine.forgive(session, promise)
                 self._suspects.discard((pid, promise.version))
+        if work:  # for operators, and for the test that no two workers judge a shard at once
+            log.debug(
+                "judged %d scopes of shards %s from %.6f to %.6f (monotonic)",
+                len(work),
+                sorted(shards_of(self.catalog, work)),
+                started,
+                time.monotonic(),
+            )
 
     def _plans(
         self,
@@ -567,6 +608,7 @@ class PromiseService:
                 evaluator.clock or 0,
                 to_micros(until) if until else 0,
             )
+            state_table.lock_shards(session, range(SHARDS))  # every scope is judged again
             if clock:
                 state_table.set_clock(session, clock)
                 evaluator.advance(from_micros(clock))
@@ -595,12 +637,14 @@ class PromiseService:
                 s: "recomputed from all records" for s in sealed if s[0] in self.catalog.promises
             }
             self._evaluate(session, again, clock, backfilled=backfilled)
-            self._objectives(session, backfilled=backfilled)
+            self._objectives(session, clock, backfilled=backfilled)
 
-    def _objectives(self, session: Session, *, backfilled: bool = False) -> None:
-        """Open and resolve the objective (burn-rate) alerts at the clock, once its outcomes are
-        written. A backfill whose clock is older than its alert window is history: no alert."""
-        clock = state_table.get_clock(session) or 0
+    def _objectives(self, session: Session, clock: int, *, backfilled: bool = False) -> None:
+        """Open and resolve the objective (burn-rate) alerts at ``clock``, once its outcomes are
+        written: the leading worker's job. A backfill whose clock is older than its alert
+        window is history: no alert."""
+        if not self.share.leads:
+            return
         quiet_before = self._quiet_before(clock, backfilled)
         moment = from_micros(clock)
         if not self.alerts or (quiet_before is not None and moment < quiet_before):

@@ -23,10 +23,12 @@ BASE = {
     "engine.spreadsheet",
     "engine.lifeline",
     "engine.explain",
+    "engine.shards",
 }
 """Plain values every room may use: time, settings, errors, outcomes, records, the one CSV
-writer, the lifeline that ties a child process to its parent, and the one wording of an
-outcome in plain words (reports, alerts and the dashboard say it alike)."""
+writer, the lifeline that ties a child process to its parent, the one wording of an
+outcome in plain words (reports, alerts and the dashboard say it alike), and the shards
+that split the scopes between workers."""
 
 ROOMS_BELOW: dict[str, set[str]] = {
     "engine.storage": set(),

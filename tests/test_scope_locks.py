@@ -1,11 +1,11 @@
-"""Scope locks on PostgreSQL: a batch of any size can be evaluated, and a transaction that
-evaluates a scope keeps every other worker out of it until it commits.
+"""Shard locks on PostgreSQL: a batch of any size can be evaluated, a transaction that
+evaluates a scope keeps every other worker out of its shard until it commits, and workers
+with disjoint shares never wait for each other.
 
 A worker that fell behind (after a restart, a kill or an outage) takes batches of 2,000
-queued records, which touch thousands of (promise, scope) pairs: more advisory locks than
-the server's shared lock table holds (``max_locks_per_transaction`` x ``max_connections``).
-Each attempt then failed with "out of shared memory", was retried as an outage, and the
-queue never drained (the kill test's CI failure).
+queued records, which touch thousands of (promise, scope) pairs: one advisory lock per
+scope was more than the server's shared lock table holds, and its replacement, one lock on
+every scope for a large batch, made every worker wait for every other.
 """
 
 from __future__ import annotations
@@ -15,13 +15,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from engine.service import PromiseService
+from engine.shards import SHARDS, Share
 from engine.storage import state_table
-from engine.storage.database import session_factory
+from engine.storage.database import make_engine, session_factory
 from rules.models import Catalog
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
@@ -31,12 +32,18 @@ from synthetic import history
 @pytest.fixture
 def postgres(db_engine: Engine) -> Engine:
     if db_engine.dialect.name != "postgresql":
-        pytest.skip("advisory scope locks exist on PostgreSQL only (SQLite has one writer)")
+        pytest.skip("advisory shard locks exist on PostgreSQL only (SQLite has one writer)")
     return db_engine
 
 
-def _pairs(count: int, prefix: str = "S") -> list[tuple[str, str]]:
-    return [("ask-once", f"{prefix}-{n}") for n in range(count)]
+@pytest.fixture
+def impatient(postgres: Engine) -> Iterator[Engine]:
+    """The same database, where waiting 300 ms for a lock fails the transaction."""
+    engine = make_engine(
+        postgres.url.render_as_string(False), connect_args={"options": "-c lock_timeout=300"}
+    )
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture
@@ -46,12 +53,11 @@ def holding(postgres: Engine) -> Iterator[Session]:
         yield session
 
 
-def _blocked(postgres: Engine, pairs: list[tuple[str, str]]) -> bool:
-    """Whether locking ``pairs`` waits for another transaction."""
-    with session_factory(postgres)() as session, session.begin():
-        session.execute(text("SET LOCAL lock_timeout = '300ms'"))
+def _blocked(impatient: Engine, shards: range) -> bool:
+    """Whether locking ``shards`` waits for another transaction."""
+    with session_factory(impatient)() as session, session.begin():
         try:
-            state_table.lock_scopes(session, pairs)
+            state_table.lock_shards(session, shards)
         except OperationalError as exc:
             assert "lock timeout" in str(exc)
             return True
@@ -70,21 +76,25 @@ def test_a_worker_far_behind_drains_its_backlog_in_one_batch(
     assert service.outcomes()
 
 
-def test_many_scopes_lock_every_scope_and_wait_for_one(postgres: Engine, holding: Session) -> None:
-    many = _pairs(state_table.MAX_SCOPE_LOCKS + 1, "many")
-    with session_factory(postgres)() as session, session.begin():
-        state_table.lock_scopes(session, _pairs(20_000, "huge"))  # more than the lock table
-    state_table.lock_scopes(holding, [("ask-once", "C-1")])
-    assert _blocked(postgres, many)  # a scope in use elsewhere holds up a large batch
-    assert not _blocked(postgres, [("ask-once", "C-2")])  # other scopes are free
+def test_a_shard_in_use_holds_up_only_itself(impatient: Engine, holding: Session) -> None:
+    state_table.lock_shards(holding, [3])
+    assert _blocked(impatient, range(3, 4))
+    assert _blocked(impatient, range(SHARDS))
+    assert not _blocked(impatient, range(4, SHARDS))
 
 
-def test_a_large_batch_keeps_every_scope_to_itself(postgres: Engine, holding: Session) -> None:
-    state_table.lock_scopes(holding, _pairs(state_table.MAX_SCOPE_LOCKS + 1, "many"))
-    assert _blocked(postgres, [("ask-once", "anything")])
-
-
-def test_small_batches_of_other_scopes_do_not_wait(postgres: Engine, holding: Session) -> None:
-    state_table.lock_scopes(holding, _pairs(state_table.MAX_SCOPE_LOCKS, "mine"))
-    assert not _blocked(postgres, _pairs(state_table.MAX_SCOPE_LOCKS, "yours"))
-    assert _blocked(postgres, [("ask-once", "mine-7")])
+def test_workers_with_disjoint_shares_never_wait_for_each_other(
+    postgres: Engine, impatient: Engine, holding: Session, catalog: Catalog
+) -> None:
+    """While one worker's round holds every shard of its share, the other worker evaluates
+    its own whole queue, and a worker of the same share would wait."""
+    service = PromiseService(catalog, session_factory(postgres))
+    service.accept(history(600, seed=4))
+    first, second = Share(1, 2), Share(2, 2)
+    state_table.lock_shards(holding, first.shards)
+    other = PromiseService(catalog, session_factory(impatient), share=second)
+    assert other.evaluate_pending() > 0
+    assert other.evaluate_pending() == 0
+    rival = PromiseService(catalog, session_factory(impatient), share=first)
+    with pytest.raises(OperationalError, match="lock timeout"):
+        rival.evaluate_pending()

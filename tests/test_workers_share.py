@@ -1,10 +1,11 @@
-"""Several workers share one PostgreSQL database: each record evaluated once, scopes never
-evaluated by two at once, and the outcomes equal a single-process evaluation."""
+"""Several workers share one PostgreSQL database: each takes its share of the scopes, no two
+judge a scope at once, and the outcomes equal a single-process evaluation."""
 
 from __future__ import annotations
 
 import os
 import random
+import re
 import subprocess
 import sys
 from datetime import datetime
@@ -21,6 +22,8 @@ from rules.models import Catalog
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 from synthetic import history  # noqa: E402
+
+_JUDGED = re.compile(r"judged \d+ scopes of shards \[([\d, ]+)\] from ([\d.]+) to ([\d.]+)")
 
 
 @pytest.mark.slow
@@ -56,15 +59,30 @@ def test_three_workers_agree_with_a_single_process(
         "40",
     ]
     workers = [
-        subprocess.Popen(command, env=env, cwd=tmp_path, stderr=subprocess.PIPE) for _ in range(3)
+        subprocess.Popen(
+            [*command, "--share", f"{k}/3", "--log-level", "debug"],
+            env=env,
+            cwd=tmp_path,
+            stderr=subprocess.PIPE,
+        )
+        for k in (1, 2, 3)
     ]
-    shares = []
-    for worker in workers:
+    rounds: list[tuple[int, set[int], float, float]] = []  # worker, shards, start, end
+    for number, worker in enumerate(workers):
         _, err = worker.communicate(timeout=300)
-        assert worker.returncode == 0, err.decode()[-2000:]
-        shares.append(int(err.decode().split("evaluated ")[-1].split()[0]))
-    assert sum(shares) == len(records), shares  # each record evaluated exactly once
-    assert sum(share > 0 for share in shares) >= 2, shares  # the work was really shared
+        log = err.decode()
+        assert worker.returncode == 0, log[-2000:]
+        assert int(log.split("evaluated ")[-1].split()[0]) > 0, log[-2000:]  # all took part
+        for shards, start, end in _JUDGED.findall(log):
+            rounds.append((number, set(map(int, shards.split(", "))), float(start), float(end)))
+    assert service.queue_empty()
+    # The work really overlapped in time, and yet no shard (so no scope) had two judges.
+    overlapping = [
+        (a, b) for a in rounds for b in rounds if a[0] < b[0] and a[2] < b[3] and b[2] < a[3]
+    ]
+    assert overlapping, "the workers never ran at once: the test proves nothing"
+    for a, b in overlapping:
+        assert not a[1] & b[1], f"workers {a[0] + 1} and {b[0] + 1} judged shards {a[1] & b[1]}"
 
     stored = sorted(
         (

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from enum import StrEnum
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated
 
@@ -12,12 +13,19 @@ import typer
 
 from engine.errors import InvalidDefinition
 from engine.settings import Settings
+from engine.shards import SHARDS, Share
 from rules.errors import DefinitionError
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from api.worker import Supervisor
+
+
+class LogLevel(StrEnum):
+    debug = "debug"
+    info = "info"
+    warning = "warning"
 
 
 Lifeline = Annotated[
@@ -42,8 +50,9 @@ def serve(
         int,
         typer.Option(
             min=1,
-            help="Evaluation worker processes. Several share a PostgreSQL queue (each takes "
-            "its own records, scopes are locked); SQLite has one writer, so one worker.",
+            help="Evaluation worker processes. Several split the scopes of a PostgreSQL "
+            "database between them (each owns a share, see `promise worker --help`); "
+            "SQLite has one writer, so one worker.",
         ),
     ] = 1,
 ) -> None:
@@ -63,6 +72,9 @@ def serve(
     from api.worker import Supervisor, stop_all
 
     settings = Settings()
+    if workers > SHARDS:
+        typer.echo(f"--workers {workers}: at most {SHARDS} workers share the scopes", err=True)
+        raise typer.Exit(2)
     if workers > 1 and not settings.database_url.startswith("postgresql"):
         typer.echo(
             f"--workers {workers}: SQLite has one writer, so several workers would only wait "
@@ -81,8 +93,15 @@ def serve(
         raise typer.Exit(1) from None
     supervisors = [
         *(
-            Supervisor("worker", "--interval", str(interval), "--live" if live else "--no-live")
-            for _ in range(workers)
+            Supervisor(
+                "worker",
+                "--interval",
+                str(interval),
+                "--live" if live else "--no-live",
+                "--share",
+                f"{index}/{workers}",
+            )
+            for index in range(1, workers + 1)
         ),
         Supervisor("dispatcher", "--interval", str(interval)),
     ]
@@ -143,24 +162,43 @@ def worker(
     interval: Annotated[float, typer.Option(help="Poll interval when idle, seconds.")] = 0.5,
     once: Annotated[bool, typer.Option("--once", help="Drain the queue, then exit.")] = False,
     batch: Annotated[int, typer.Option(min=1, help="Records per transaction.")] = 2_000,
+    share: Annotated[
+        str,
+        typer.Option(
+            help=f"This worker's share of the scopes when several evaluate one PostgreSQL "
+            f"database: K/N, the K-th of N workers (N up to {SHARDS}). Each owns its scopes, "
+            "so none waits for another; the first also raises objective alerts, applies "
+            "retention and evaluates scopes released from quarantine.",
+        ),
+    ] = "1/1",
+    log_level: Annotated[
+        LogLevel, typer.Option(help="debug: also each round's shards and timing.")
+    ] = LogLevel.info,
     lifeline: Lifeline = None,
 ) -> None:
-    """Evaluate accepted records from the database queue (started by `promise serve`).
+    """Evaluate accepted records from the database queue (started by `promise serve`,
+    which gives each of its --workers its --share).
 
-    Run several against one PostgreSQL database to share the work. SIGTERM or SIGINT: the
-    round under way is finished, then it exits.
+    SIGTERM or SIGINT: the round under way is finished, then it exits. With --once it
+    exits when every worker's queue is empty and what fell due by the last record's time
+    in its shards is decided.
 
-    Example: `promise worker --no-live --once`
+    Examples: `promise worker --no-live --once`; two workers of one PostgreSQL database:
+    `promise worker --share 1/2 & promise worker --share 2/2`
     """
     import logging
 
     from api.worker import run_worker
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    try:
+        portion = Share.parse(share)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--share") from None
+    logging.basicConfig(level=log_level.value.upper(), format="%(asctime)s %(name)s %(message)s")
     settings = Settings()
     stop = _stop_when_told(lifeline, settings)
     evaluated = run_worker(
-        settings, live=live, interval=interval, once=once, batch=batch, stop=stop
+        settings, live=live, interval=interval, once=once, batch=batch, stop=stop, share=portion
     )
     typer.echo(f"evaluated {evaluated} records", err=True)
 

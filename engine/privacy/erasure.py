@@ -27,6 +27,7 @@ from engine.privacy.held import (
 )
 from engine.privacy.pseudonyms import NoErasureKey, PrivacyError, mac, pseudonym
 from engine.privacy.rewrite import Rewriter, mentioning, set_if_changed
+from engine.shards import shards_of
 from engine.storage import checkpoint_table, database, outcome_table, record_table, state_table
 from engine.storage.schema import (
     AlertRow,
@@ -136,7 +137,7 @@ def _erase(
         OutcomeRow.customer_id == customer_id
     )
     pairs |= set(session.execute(named).tuples())
-    state_table.lock_scopes(session, pairs)
+    state_table.lock_shards(session, shards_of(catalog, pairs))
     checkpoint_table.forget(session, pairs)  # they may hold the customer's values
     checkpoint_table.forget_all(session, keeping=catalog.promises)
     marks = {

@@ -17,6 +17,7 @@ from engine.outcomes import OPEN_STATES
 from engine.privacy.held import delete_records, latest_in_scope, outcomes_in
 from engine.privacy.pseudonyms import EXPIRED, PrivacyError
 from engine.records import Interaction
+from engine.shards import shards_of
 from engine.storage import checkpoint_table, record_table, state_table
 from engine.storage.schema import (
     InteractionRow,
@@ -113,7 +114,7 @@ def _retire(
             if (value := record_table.scope_value(flat, p.scope)) is not None
         ]
     pairs = {pair for found in scopes_of.values() for pair in found}
-    state_table.lock_scopes(session, pairs)
+    state_table.lock_shards(session, shards_of(catalog, pairs))
     busy = {
         (row.promise_id, row.scope)
         for row in outcomes_in(session, pairs)

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
+from engine import shards
 from engine.clock import now, to_micros
 from engine.records import Interaction
 from engine.storage.bulk import chunked, insert_rows
@@ -224,33 +225,81 @@ def queued(session: Session, ids: Iterable[str]) -> set[str]:
     return found
 
 
-def enqueue(session: Session, records: list[Interaction], *, backfill: bool = False) -> None:
-    insert_rows(session, PendingRow, [{"record_id": r.id, "backfill": backfill} for r in records])
+def enqueue(
+    session: Session, records: list[Interaction], scope_fields: Iterable[str], *, backfill: bool
+) -> None:
+    """Queue each record once per shard its scopes fall in (a record with no scope, once:
+    it still moves the clock)."""
+    rows = []
+    for record in records:
+        flat = record.fields()
+        scopes = [(f, v) for f in scope_fields if (v := scope_value(flat, f)) is not None]
+        numbers = {shards.shard(f, v) for f, v in scopes} or {shards.shard("", record.id)}
+        rows += [{"record_id": record.id, "shard": n, "backfill": backfill} for n in numbers]
+    insert_rows(session, PendingRow, rows)
 
 
-def take_pending(session: Session, limit: int) -> tuple[list[Interaction], bool]:
-    """The oldest queued records, locked so that another worker skips them (PostgreSQL), and
-    whether they are backfilled history. Live records go first, and a round never mixes the
-    two: history alerts by its own rule (engine.alerting.outbox)."""
+@dataclasses.dataclass
+class Taken:
+    """Queued records a worker took: in event-time order, each with the shards it was taken
+    for; whether they are backfilled history."""
+
+    records: list[Interaction]
+    shards: dict[str, set[int]]
+    backfill: bool = False
+
+
+def take_pending(session: Session, limit: int, share: range, per_record: int) -> Taken:
+    """Up to ``limit`` queued records with their rows of the shards in ``share``, locked so
+    that another worker skips them (PostgreSQL); a record has up to ``per_record`` rows.
+    Live records go first, and a round never mixes the two: history alerts by its own rule
+    (engine.alerting.outbox)."""
     for backfill in (False, True):
-        ids = select(PendingRow.record_id).where(PendingRow.backfill == backfill).limit(limit)
+        rows = (
+            select(PendingRow.record_id, PendingRow.shard)
+            .where(
+                PendingRow.backfill == backfill,
+                PendingRow.shard >= share.start,
+                PendingRow.shard < share.stop,
+            )
+            .limit(limit * per_record)
+        )
         if session.get_bind().dialect.name == "postgresql":
-            ids = ids.with_for_update(skip_locked=True)
-        chosen = list(session.scalars(ids))
+            rows = rows.with_for_update(skip_locked=True)
+        chosen: dict[str, set[int]] = {}
+        for record_id, number in session.execute(rows):
+            if record_id in chosen or len(chosen) < limit:  # the rest wait for the next round
+                chosen.setdefault(record_id, set()).add(number)
         if chosen:
-            query = select(*_RECORD_COLUMNS).where(InteractionRow.id.in_(chosen))
+            query = select(*_RECORD_COLUMNS).where(InteractionRow.id.in_(list(chosen)))
             records = [Interaction(*row) for row in session.execute(query)]
-            return sorted(records, key=lambda r: r.order), backfill
-    return [], False
+            return Taken(sorted(records, key=lambda r: r.order), chosen, backfill)
+    return Taken([], {})
 
 
-def dequeue(session: Session, ids: list[str]) -> None:
-    for chunk in chunked(ids):
-        session.execute(delete(PendingRow).where(PendingRow.record_id.in_(chunk)))
+def dequeue(session: Session, taken: Taken) -> None:
+    """Remove the rows of ``taken`` (one statement per shard: a list of row values would
+    make PostgreSQL scan the table)."""
+    by_shard: dict[int, list[str]] = {}
+    for record_id, numbers in taken.shards.items():
+        for number in numbers:
+            by_shard.setdefault(number, []).append(record_id)
+    for number, ids in by_shard.items():
+        for chunk in chunked(ids):
+            session.execute(
+                delete(PendingRow).where(
+                    PendingRow.shard == number, PendingRow.record_id.in_(chunk)
+                )
+            )
 
 
 def pending_count(session: Session) -> int:
-    return session.scalar(select(func.count()).select_from(PendingRow)) or 0
+    """Records queued in at least one shard."""
+    return session.scalar(select(func.count(PendingRow.record_id.distinct()))) or 0
+
+
+def queue_empty(session: Session) -> bool:
+    return session.scalar(select(PendingRow.record_id).limit(1)) is None
 
 
 def all_records(session: Session, batch: int = 5_000) -> Iterator[Interaction]:

@@ -77,14 +77,17 @@ class InteractionRow(Base):
 
 
 class PendingRow(Base):
-    """A stored record not yet evaluated: the worker's queue, emptied in the same
-    transaction that stores the record's outcomes, so a crash loses or doubles nothing."""
+    """A stored record not yet evaluated in the scopes of one shard (engine.shards):
+    the workers' queue, emptied in the same transaction that stores the outcomes, so a
+    crash loses or doubles nothing. A record has a row per shard its scopes fall in."""
 
     __tablename__ = "pending_records"
+    __table_args__ = (Index("ix_pending_records_shard", "shard", "backfill"),)
 
     record_id: Mapped[str] = mapped_column(
         ForeignKey("interactions.id", ondelete="CASCADE"), primary_key=True
     )
+    shard: Mapped[int] = mapped_column(primary_key=True, default=0, server_default="0")
     backfill: Mapped[bool] = mapped_column(default=False, server_default=false())
     """Sent as history (``POST /interactions?backfill=true``): its old breaches are stored
     and reported but not alerted (engine.alerting.outbox)."""

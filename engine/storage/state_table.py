@@ -1,10 +1,9 @@
 """The engine's own state rows: the event-time clock, worker heartbeats, named counters and
-scope locks. SQL only.
+shard locks. SQL only.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -48,49 +47,22 @@ def set_clock(session: Session, micros: int) -> None:
     )
 
 
-MAX_SCOPE_LOCKS = 1_000
-"""Most scope locks one transaction takes one by one. PostgreSQL keeps advisory locks in one
-table for the whole server, sized about ``max_locks_per_transaction`` x ``max_connections``
-(6,400 by default): a worker's batch of 2,000 records touches some 7,000 (promise, scope)
-pairs, and a transaction that runs out of that table fails ("out of shared memory"), again
-on every retry. A larger set takes the one exclusive lock on every scope instead."""
-_EVERY_SCOPE = {"a": 0x70726F6D, "b": 0}
-"""The lock on every scope: a key in the two-int space of advisory locks, which never
-overlaps the one-bigint keys of single scopes."""
+_SHARD_LOCK = 0x70726F6D
+"""The first key of the shard locks, in the two-int space of advisory locks."""
 
 
-def lock_scopes(session: Session, keys: Iterable[tuple[str, str]]) -> None:
-    """Serialise evaluation of each (promise, scope) across workers (PostgreSQL advisory
-    locks, released at commit). Up to :data:`MAX_SCOPE_LOCKS` scopes: the shared lock on
-    every scope, then one lock per scope in ascending order, so that workers cannot
-    deadlock. More: the exclusive lock on every scope, which waits for the others and keeps
-    them out, so a transaction holds at most ``MAX_SCOPE_LOCKS + 1`` locks. Call it once per
-    transaction (a shared lock is not upgraded)."""
+def lock_shards(session: Session, shards: Iterable[int]) -> None:
+    """Serialise evaluation of the scopes of ``shards`` (:mod:`engine.shards`) across
+    workers: PostgreSQL advisory locks, released at commit, taken in ascending order so that
+    workers cannot deadlock. Workers that own disjoint ranges never wait for each other. At
+    most :data:`~engine.shards.SHARDS` locks, whatever the batch (a per-scope lock
+    would need thousands, beyond the server's lock table). Call it once per transaction."""
     if session.get_bind().dialect.name != "postgresql":
         return  # SQLite serialises writers itself
-    locks = sorted(
-        {
-            int.from_bytes(
-                hashlib.blake2b(f"{promise}\x00{scope}".encode(), digest_size=8).digest(),
-                "big",
-                signed=True,
-            )
-            for promise, scope in keys
-        }
-    )
-    if not locks:
-        return
-    if len(locks) > MAX_SCOPE_LOCKS:
-        session.execute(text("SELECT pg_advisory_xact_lock(:a, :b)"), _EVERY_SCOPE)
-        return
-    session.execute(text("SELECT pg_advisory_xact_lock_shared(:a, :b)"), _EVERY_SCOPE)
-    session.execute(
-        text(
-            "SELECT count(pg_advisory_xact_lock(k)) FROM "
-            "(SELECT k FROM unnest(CAST(:locks AS bigint[])) AS t(k) ORDER BY k) AS ordered"
-        ),
-        {"locks": locks},
-    )
+    for number in sorted(set(shards)):
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(:a, :b)"), {"a": _SHARD_LOCK, "b": number}
+        )
 
 
 def beat(session: Session, name: str) -> None:
