@@ -38,6 +38,7 @@ from engine.records import Interaction
 from engine.sandbox.backtest import backtest
 from engine.sandbox.preflight import would_break
 from engine.service import PromiseService
+from engine.shards import Share
 from engine.storage.database import make_engine, migrate, session_factory
 from engine.storage.schema import Base
 from rules.models import Catalog
@@ -209,13 +210,20 @@ def through_service(
     next_record: dict[str, Any],
 ) -> ServiceRun:
     """Records arrive in random batches and orders and are evaluated as the worker does, in
-    random slices, and the clock is advanced to ``until``; then each promise is backtested;
-    then ``next_record`` is checked before it is sent, and sent."""
+    random slices, by one worker or by two or three that share the scopes (each when it
+    happens to run), and the clock is advanced to ``until``; then each promise is
+    backtested; then ``next_record`` is checked before it is sent, and sent."""
     catalog = _catalog(files)
     rnd = random.Random(seed)
     with _database(where) as sessions:
         # checkpoints kept every few records, so that late records restart from them
-        service = PromiseService(catalog, sessions, checkpoint_spacing=rnd.randint(1, 6))
+        spacing = rnd.randint(1, 6)
+        count = rnd.choice([1, 1, 2, 3])
+        workers = [
+            PromiseService(catalog, sessions, checkpoint_spacing=spacing, share=Share(k, count))
+            for k in range(1, count + 1)
+        ]
+        service = workers[0]
         arriving = list(records)
         rnd.shuffle(arriving)
         if rnd.random() < 0.5:  # mostly in order: scopes continue from their checkpoints
@@ -228,11 +236,15 @@ def through_service(
             batch, arriving = arriving[:size], arriving[size:]
             answers = service.accept([_sent(r) for r in batch])
             assert {a.status for a in answers} == {"accepted"}, answers
-            if rnd.random() < 0.7 or not arriving:  # sometimes two batches queue up
-                while service.evaluate_pending(limit=rnd.randint(1, 8)):
-                    pass
-        if until is not None:
-            service.advance(until)
+            if rnd.random() < 0.7:  # sometimes two batches queue up, for some workers
+                for worker in rnd.sample(workers, rnd.randint(1, count)):
+                    _worker_round(worker, rnd)
+        for worker in rnd.sample(workers, count):  # each drains its share...
+            _worker_round(worker, rnd)
+        for worker in workers:  # ...and decides what fell due by the final clock
+            worker.catch_up()
+            if until is not None:
+                worker.advance(until)
         stored = _stored(service)
         backtests = {}
         for pid, promise in catalog.promises.items():
@@ -242,6 +254,16 @@ def through_service(
         answer = would_break(catalog, sessions, engine_adapter.to_interaction(next_record))
         preflight = sorted((v.promise, tuple(e.id for e in v.evidence)) for v in answer)
         service.accept([_sent(next_record)])
-        while service.evaluate_pending():
-            pass
+        for worker in workers:
+            _worker_round(worker, rnd)
+        for worker in workers:
+            worker.catch_up()
         return ServiceRun(stored, backtests, preflight, _stored(service))
+
+
+def _worker_round(worker: PromiseService, rnd: random.Random) -> None:
+    """What ``promise worker --no-live`` does when it runs: its queue in random slices, then
+    what fell due in its shards by the clock other workers moved."""
+    while worker.evaluate_pending(limit=rnd.randint(1, 8)):
+        pass
+    worker.catch_up()
