@@ -223,6 +223,31 @@ def test_pre_flight_warns_of_each_excess_of_a_windowed_limit(
     assert assert_service_agrees(catalog, records, None, following, run) == [("p0", ("r01",))]
 
 
+@pytest.mark.parametrize("seed", range(24))  # one, two and three workers, in several orders
+def test_a_worker_decides_what_another_workers_records_made_fall_due(
+    paths: engine_paths.Paths, database: str, seed: int
+) -> None:
+    """Shared scopes: C1's reply falls due when C3's later record moves the clock, which the
+    worker owning C3's shard does; the worker owning C1's must still break it (it catches up
+    with the clock when its queue is empty). The random histories seldom leave a deadline's
+    scope without a later record of its own, so the generator did not find this."""
+    files = _one_promise(
+        {"kind": "deadline", "start": {"direction": "inbound"}, "stop": {"direction": "outbound"}}
+        | {"within": "1h"}
+    )
+    catalog = load(files)
+    assert catalog is not None
+    records = [
+        {**MESSAGE, "id": "r1", "occurred_at": ANCHOR},
+        {**MESSAGE, "id": "r2", "occurred_at": ANCHOR + timedelta(days=2), "customer_id": "C3"},
+    ]
+    following = {**records[1], "id": "r3", "direction": "outbound"} | {
+        "occurred_at": ANCHOR + timedelta(days=3)
+    }
+    run = paths.run(engine_paths.through_service, files, records, None, database, seed, following)
+    assert_service_agrees(catalog, records, None, following, run)
+
+
 # --- values of different kinds: found by the generator, decided as JSON does ------------------
 # The rules core alone compared values of different kinds its own way ("3" <= 6, 1 == "1", an
 # object attribute absent); docs/semantics.md ("Matching") now says values compare as JSON
