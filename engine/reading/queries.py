@@ -21,6 +21,7 @@ from engine.reading import breaches, objectives
 from engine.reading.breaches import Handling
 from engine.reading.objectives import Objective
 from engine.storage import outcome_table, record_table, state_table
+from engine.storage.filters import where_given
 from engine.storage.paging import decode_cursor, encode_cursor
 from engine.storage.schema import AlertRow, DeliveryRow, OutcomeRow, PromiseVersionRow
 from rules.models import Catalog, Promise
@@ -178,17 +179,17 @@ class Queries:
         ]
 
     def _filtered(self, where: OutcomeFilter) -> Select[tuple[OutcomeRow]]:
-        query = select(OutcomeRow)
         moment = OutcomeRow.decided_at if where.by_decision else OutcomeRow.opened_at
-        for column, value in (
-            (OutcomeRow.promise_id, where.promise),
-            (OutcomeRow.owner, where.team),
-            (OutcomeRow.customer_id, where.customer_id),
-            (OutcomeRow.state, where.state),
-            (OutcomeRow.scope, where.scope),
-        ):
-            if value is not None:
-                query = query.where(column == value)
+        query = where_given(
+            select(OutcomeRow),
+            (
+                (OutcomeRow.promise_id, where.promise),
+                (OutcomeRow.owner, where.team),
+                (OutcomeRow.customer_id, where.customer_id),
+                (OutcomeRow.state, where.state),
+                (OutcomeRow.scope, where.scope),
+            ),
+        )
         if where.case_id is not None:
             by_case = [p.id for p in self.catalog.promises.values() if p.scope == "case_id"]
             query = query.where(
