@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from engine.reading.queries import Queries
+from rules.durations import format_duration
 
 
 class _DatabaseGauges(Collector):
@@ -48,6 +49,33 @@ class _DatabaseGauges(Collector):
         for held in queries.quarantined().values():
             quarantined.add_metric([held.promise_id, held.version], 1)
         yield quarantined
+        yield from _burns(queries)
+
+
+def _burns(queries: Queries) -> Iterator[GaugeMetricFamily]:
+    """Each burn-rate rule's rates over its two windows ending at the engine's clock (none
+    for a window in which nothing was decided), and whether both reach its factor."""
+    rates = GaugeMetricFamily(
+        "promise_burn_rate",
+        "Error budget burn rate (broken share / (1 - objective)) over a window ending at the "
+        "engine's clock, per burn-rate rule; absent while nothing was decided in the window.",
+        labels=["promise", "rule", "window"],
+    )
+    burning = GaugeMetricFamily(
+        "promise_objective_burning",
+        "1 while both windows of a burn-rate rule burn at its factor or more (what opens an "
+        "objective alert), else 0.",
+        labels=["promise", "rule"],
+    )
+    for promise, burns in sorted(queries.burn_rates().items()):
+        for burn in burns:
+            rule = burn.rule
+            for span, rate in ((rule.long, burn.long), (rule.short, burn.short)):
+                if rate is not None:
+                    rates.add_metric([promise, rule.name, format_duration(span)], rate)
+            burning.add_metric([promise, rule.name], int(burn.burning))
+    yield rates
+    yield burning
 
 
 class Metrics:

@@ -27,7 +27,8 @@ class Settings(BaseSettings):
     """Living documentation; unset: beside the catalog (engine.docs.features.features_dir)."""
     """The living documentation (``<promise-id>.feature``), shown on the dashboard."""
     docs_results: Path = Path(".reports/cucumber.json")
-    """pytest-bdd's cucumber JSON of the last test run: each scenario's result in the docs."""
+    """The Cucumber JSON of the last feature run (``promise test --cucumber-json``): each
+    scenario's result in the docs."""
 
     public_url: str = "http://127.0.0.1:8000"
     """Where people reach this service; alerts link to outcomes under it."""

@@ -221,6 +221,7 @@ class TeamDoc(_Strict):
     alerts: list[dict[str, Any]] = []
     digest: DigestDoc | None = None
     silences: list[dict[str, Any]] = []  # each a SilenceDoc, validated on its own
+    burn_rates: list[BurnRateDoc] | None = None  # for promises with an objective naming none
 
 
 class TeamsFileDoc(_Strict):

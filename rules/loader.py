@@ -24,6 +24,7 @@ from rules.compiler import MAX_TYPED_FIELDS
 from rules.documents import (
     KIND_DOCS,
     ROUTE_DOCS,
+    BurnRateDoc,
     CalendarDoc,
     CalendarsFileDoc,
     DeadlineDoc,
@@ -266,6 +267,7 @@ class _Loader:
                 routes=tuple(routes),
                 digest_every=digest,
                 silences=tuple(silences),
+                burn_rates=_rules_of(team.burn_rates),
             )
         return teams
 
@@ -399,7 +401,8 @@ class _Loader:
             if isinstance(parsed, DeadlineDoc) and parsed.calendar and calendars
             else None
         )
-        return _build(parsed, matches, within, str(doc.file), calendar)
+        team = (teams or {}).get(parsed.owner)
+        return _build(parsed, matches, within, str(doc.file), calendar, team)
 
     def _reporter(self, doc: YamlDocument) -> Report:
         def report(
@@ -518,12 +521,21 @@ class _Loader:
                 )
 
 
-def _burn_rates(parsed: PromiseDoc) -> tuple[BurnRate, ...]:
-    """As written, else the defaults for a promise with an error budget, else none."""
-    if parsed.burn_rates is not None:
-        return tuple(BurnRate(b.long, b.short, b.factor) for b in parsed.burn_rates)
-    has_budget = parsed.objective is not None and parsed.objective < 1
-    return DEFAULT_BURN_RATES if has_budget else ()
+def _rules_of(written: list[BurnRateDoc] | None) -> tuple[BurnRate, ...] | None:
+    if written is None:
+        return None
+    return tuple(BurnRate(b.long, b.short, b.factor) for b in written)
+
+
+def _burn_rates(parsed: PromiseDoc, team: Team | None) -> tuple[BurnRate, ...]:
+    """As written (``[]``: none), else for a promise with an error budget its team's, else the
+    defaults; a promise without one has none."""
+    own = _rules_of(parsed.burn_rates)
+    if own is not None:
+        return own
+    if parsed.objective is None or parsed.objective >= 1:
+        return ()
+    return DEFAULT_BURN_RATES if team is None or team.burn_rates is None else team.burn_rates
 
 
 def _build(
@@ -532,6 +544,7 @@ def _build(
     within: timedelta | BusinessDays | None,
     source: str,
     calendar: BusinessCalendar | None,
+    team: Team | None,
 ) -> Promise:
     common = dict(
         id=parsed.id,
@@ -540,7 +553,7 @@ def _build(
         scope=parsed.scope,
         description=parsed.description,
         objective=parsed.objective,
-        burn_rates=_burn_rates(parsed),
+        burn_rates=_burn_rates(parsed, team),
         source=source,
     )
     promise: Promise

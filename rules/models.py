@@ -114,7 +114,8 @@ class PromiseBase:
     objective: float | None = None
     burn_rates: tuple[BurnRate, ...] = field(default=(), compare=False)
     """Alerting, not meaning: not part of the version (an edit re-decides no outcome).
-    :data:`DEFAULT_BURN_RATES` when the promise has an objective below 1 and names none."""
+    For a promise with an objective below 1 that names none: its team's
+    (:attr:`Team.burn_rates`), else :data:`DEFAULT_BURN_RATES`."""
 
 
 @dataclass(frozen=True)
@@ -226,6 +227,9 @@ class Team:
     silences: tuple[Silence, ...] = ()
     timezone: str | None = None
     """Where the team reads times (alerts, reports) for promises without a calendar."""
+    burn_rates: tuple[BurnRate, ...] | None = None
+    """The burn rates of the team's promises that have an objective and name none of their
+    own; None: :data:`DEFAULT_BURN_RATES`."""
 
 
 @dataclass(frozen=True)

@@ -857,21 +857,39 @@ def test_a_backfilled_batch_stores_every_breach_and_alerts_only_recent_ones(
     assert len(receiver.received) == 2
 
 
+ALERTING_RATES = "burn_rates: [{long: 1h, short: 10m, factor: 10}]"
+SILENT_RATES = "burn_rates: [{long: 1h, short: 10m, factor: 100}]"
+
+
+@pytest.mark.parametrize(
+    ("promise_rates", "team_rates"),
+    [
+        pytest.param(ALERTING_RATES, None, id="the promise's"),
+        pytest.param(None, ALERTING_RATES, id="its team's"),
+        pytest.param(ALERTING_RATES, SILENT_RATES, id="the promise's over its team's"),
+    ],
+)
 def test_a_burn_rate_alert_opens_once_and_resolves_when_the_burn_stops(
-    db_engine: Engine, tmp_path: Path, receiver: WebhookReceiver
+    db_engine: Engine,
+    tmp_path: Path,
+    receiver: WebhookReceiver,
+    promise_rates: str | None,
+    team_rates: str | None,
 ) -> None:
-    """travel-guarantee (objective 98%: a 2% budget) alerts at 10x over 1 h and 10 min, on a
-    route that takes only objective alerts. Ten kept by 09:45, then two breaches (10:10,
-    10:20): 2 of 6 decided in the hour before 10:25 (16.7x; over a 6 h window it would be
-    2 of 12, 8.3x: no alert). It stays open while the short window burns, and resolves once
-    it holds only kept outcomes."""
+    """travel-guarantee (objective 98%: a 2% budget) alerts at 10x over 1 h and 10 min (its
+    own rule, or its team's in teams.yaml; the defaults would not alert), on a route that
+    takes only objective alerts. Ten kept by 09:45, then two breaches (10:10, 10:20): 2 of 6
+    decided in the hour before 10:25 (16.7x; over a 6 h window it would be 2 of 12, 8.3x: no
+    alert). It stays open while the short window burns, and resolves once it holds only kept
+    outcomes."""
     route = (
         f"[{{webhook: '{receiver.url}/hooks', secret: '${{PROMISE_TEST_HOOK_SECRET}}', "
         "alerts: objective}]"
     )
-    promises = catalog_dir(tmp_path, route)
-    with (promises / "travel-guarantee.yaml").open("a") as definition:
-        definition.write("burn_rates: [{long: 1h, short: 10m, factor: 10}]\n")
+    promises = catalog_dir(tmp_path, route, {"travel-support": [team_rates] if team_rates else []})
+    if promise_rates is not None:
+        with (promises / "travel-guarantee.yaml").open("a") as definition:
+            definition.write(f"{promise_rates}\n")
     sessions = session_factory(db_engine)
     service = PromiseService(load_catalog(promises), sessions)
     dispatcher = Dispatcher(settings_for(db_engine, promises), service.catalog, sessions)

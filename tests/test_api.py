@@ -5,6 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
 from conftest import ROOT, Server, start_server, stop_server
 
 
@@ -310,6 +313,49 @@ def test_metrics_count_ingested_records_lag_and_outcomes(server: Server) -> None
     assert 'promise_outcomes{promise="ask-once",state="broken"} 1.0' in text
     delivered = 'promise_alert_deliveries{status="delivered",team="customer-care"} 1.0'
     server.wait_for(lambda: delivered in client.get("/metrics").text)  # its log route
+
+
+def test_metrics_show_each_objectives_burn_rates_at_the_engines_clock(server: Server) -> None:
+    """ask-once (objective 99%: a 1% budget, the default rules) decides q1 broken (09:00),
+    q2 broken (10:40) and q3 kept (10:58); the clock is r2's 11:00. Over 1 h: 1 of 2 broken
+    (50x) but nothing broken in the last 5 min (0x): 1h/5m does not burn. Over 6 h 2 of 3
+    (66.7x) and over 30 min 1 of 2 (50x), both past 6x: 6h/30m burns."""
+    asks = [
+        record(
+            f"q{n}",
+            f"2024-03-04T{when}:00Z",
+            direction="outbound",
+            type="info_requested",
+            attributes={"item": item},
+        )
+        for n, when, item in ((2, "10:40", "policy_number"), (3, "10:58", "address"))
+    ]
+    client = server.client()
+    client.post("/interactions", json=[*HISTORY, *asks])
+    server.wait_for(lambda: len(outcomes(server)) == 5)
+    found = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(client.get("/metrics").text)
+        for sample in family.samples
+        if sample.name in ("promise_burn_rate", "promise_objective_burning")
+    }
+
+    def rate(promise: str, rule: str, window: str) -> float | None:
+        labels = (("promise", promise), ("rule", rule), ("window", window))
+        return found.get(("promise_burn_rate", labels))
+
+    def burning(promise: str, rule: str) -> float:
+        return found[("promise_objective_burning", (("promise", promise), ("rule", rule)))]
+
+    assert rate("ask-once", "1h/5m", "1h") == pytest.approx(50)
+    assert rate("ask-once", "1h/5m", "5m") == 0
+    assert rate("ask-once", "6h/30m", "6h") == pytest.approx(200 / 3)
+    assert rate("ask-once", "6h/30m", "30m") == pytest.approx(50)
+    assert (burning("ask-once", "1h/5m"), burning("ask-once", "6h/30m")) == (0, 1)
+    # email-reply-1bd kept K-2 at 11:00; nothing of two-handoffs was decided: no rate yet.
+    assert rate("email-reply-1bd", "1h/5m", "5m") == 0
+    assert rate("two-handoffs", "1h/5m", "1h") is None
+    assert burning("two-handoffs", "1h/5m") == 0
 
 
 def test_a_draft_is_backtested_over_the_history_without_storing_anything(server: Server) -> None:

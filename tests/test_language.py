@@ -14,6 +14,7 @@ from rules.durations import BusinessDays, format_duration, parse_duration
 from rules.errors import DefinitionError
 from rules.loader import check_directory, load_catalog
 from rules.models import (
+    BurnRate,
     Compare,
     DeadlinePromise,
     Equals,
@@ -555,3 +556,53 @@ def test_burn_rates_default_with_an_objective_and_are_checked_where_written(
     (tmp_path / "burny.yaml").write_text(textwrap.dedent(valid_rates % "1").replace(": 0}", ": 1}"))
     [unburnable] = problems_of(tmp_path)
     assert unburnable.startswith("burny.yaml:11: burn_rates need an error budget to burn")
+
+
+def test_a_teams_burn_rates_serve_its_promises_that_name_none(tmp_path: Path) -> None:
+    """teams.yaml may give a team's burn rates: its promises with an objective and no
+    ``burn_rates`` take them, a promise's own win, other teams' promises keep the defaults."""
+    promise = """\
+        id: %s
+        title: t
+        owner: %s
+        kind: limit
+        scope: case_id
+        count: {type: handoff}
+        max: 2
+        objective: 0.9
+        """
+    write_catalog(
+        tmp_path,
+        {
+            "team-rates.yaml": promise % ("team-rates", "operations"),
+            "own-rates.yaml": promise % ("own-rates", "operations")
+            + "burn_rates: [{long: 2h, short: 10m, factor: 5}]\n",
+            "no-rates.yaml": promise % ("no-rates", "operations") + "burn_rates: []\n",
+            "other-team.yaml": promise % ("other-team", "customer-care"),
+        },
+    )
+    teams = (tmp_path / "teams.yaml").read_text()
+    operations = "  operations:\n    name: Operations\n"
+    assert operations in teams
+    rates = "    burn_rates: [{long: 3d, short: 6h, factor: 1}]\n"
+    (tmp_path / "teams.yaml").write_text(teams.replace(operations, operations + rates))
+    catalog = load_catalog(tmp_path)
+    assert catalog.teams["operations"].burn_rates == (
+        BurnRate(timedelta(days=3), timedelta(hours=6), 1.0),
+    )
+    named = {pid: [(r.name, r.factor) for r in p.burn_rates] for pid, p in catalog.promises.items()}
+    assert named["team-rates"] == [("3d/6h", 1.0)]
+    assert named["own-rates"] == [("2h/10m", 5.0)]
+    assert named["no-rates"] == []
+    assert named["other-team"] == [("1h/5m", 14.4), ("6h/30m", 6.0)]
+
+    bad = (
+        "    burn_rates:\n      - {long: 1h, short: 2h, factor: 2}\n      - {long: 1h, short: 5m}\n"
+    )
+    (tmp_path / "teams.yaml").write_text(teams.replace(operations, operations + bad))
+    line = teams.splitlines().index(operations.splitlines()[1]) + 3
+    assert problems_of(tmp_path) == [
+        f"teams.yaml:{line}: the short window must be shorter than the long one (it says the "
+        "burn is still going on), e.g. {long: 1h, short: 5m, factor: 14.4}",
+        f"teams.yaml:{line + 1}: missing required key 'factor'",
+    ]

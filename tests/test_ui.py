@@ -13,8 +13,9 @@ from typing import Any
 import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
+from sqlalchemy import Engine
 
-from conftest import ROOT, Server
+from conftest import ROOT, Server, start_server, stop_server
 
 CHROMIUM = "/usr/bin/chromium"
 SCRIPT = "<script>window.__pwned=1</script>"
@@ -335,3 +336,74 @@ def test_every_page_has_navigation_and_shows_times_in_the_viewers_zone(server: S
         away = browser.post("/ui/zone", data={"zone": "UTC", "back": "//evil.example/ui"})
         assert away.headers["location"] == "/ui"  # back to this dashboard only
         assert "2024-03-01 10:00 UTC" in browser.get("/ui/customers/C-1").text
+
+
+def test_the_overview_shows_burn_rates_and_marks_an_open_objective_alert(
+    db_engine: Engine, tmp_path: Path
+) -> None:
+    """Every team's log route takes objective alerts too. ask-once (objective 99%, default
+    rules) decides q1 and q2 broken and q3 kept; at the clock (11:00) it burns 50x over 1 h
+    but 0x over 5 min, and 66.7x over 6 h and 50x over 30 min: only 6h/30m alerts."""
+    promises = tmp_path / "promises"
+    shutil.copytree(ROOT / "promises", promises)
+    teams = promises / "teams.yaml"
+    teams.write_text(teams.read_text().replace("- log: true", "- {log: true, alerts: all}"))
+    asked = {"direction": "outbound", "type": "info_requested", "channel": "phone"}
+    history = [
+        record("p1", "2024-03-04T08:00:00Z", "C-1", type="info_provided", attributes={"item": "n"}),
+        *(
+            record(f"q{n}", f"2024-03-04T{when}:00Z", "C-1", **asked, attributes={"item": item})
+            for n, when, item in ((1, "09:00", "n"), (2, "10:40", "n"), (3, "10:58", "address"))
+        ),
+        record("e1", "2024-03-04T11:00:00Z", "C-2", case_id="K-1"),  # the clock: 11:00
+    ]
+    url = db_engine.url.render_as_string(hide_password=False)
+    server = start_server(url, tmp_path, "--no-live", promise_dir=promises)
+    try:
+        client = server.client()
+        assert client.post("/interactions", json=history).json()["accepted"] == len(history)
+
+        def alerted() -> list[dict[str, Any]]:
+            return client.get("/alerts", params={"kind": "objective"}).json()["items"]
+
+        server.wait_for(lambda: [a["state"] for a in alerted()][-1:] == ["burning"])
+        key = server.promise("keys", "create", "viewer", "--scopes", "read").strip()
+        centre = server.promise(
+            "keys", "create", "centre", "--scopes", "read", "--team", "contact-centre"
+        ).strip()
+        with _chromium() as browser:
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.goto(f"{server.url}/ui/login")
+            page.fill("#key", key)
+            page.click("button[type=submit]")
+            expect(page).to_have_url(f"{server.url}/ui")
+            burns = page.locator("#promise-ask-once .burn")
+            expect(burns).to_have_count(2)
+            fast, slow = burns.nth(0), burns.nth(1)
+            expect(fast).to_have_attribute("data-rule", "1h/5m")
+            expect(fast).to_contain_text("alert at 14.4x: 1h 50.0x · 5m 0.0x")
+            expect(fast.locator(".badge")).to_have_count(0)
+            expect(slow).to_contain_text("alert at 6x: 6h 66.7x · 30m 50.0x")
+            expect(slow.locator(".badge")).to_have_text("burning")
+            expect(slow.locator(".bad")).to_have_count(2)  # both past the factor
+            # Nothing of email-reply-1bd was decided yet: no rate, no alert.
+            expect(page.locator("#promise-email-reply-1bd .burn").first).to_contain_text(
+                "1h - · 5m -"
+            )
+            expect(page.locator("#promise-email-reply-1bd .badge")).to_have_count(0)
+            _shot(page, tmp_path, "burning")
+
+            page.goto(f"{server.url}/ui/promises/ask-once")  # where the alert links to
+            expect(page.locator(".facts .burn .badge")).to_have_text("burning")
+            page.goto(f"{server.url}/ui/teams/customer-care")
+            expect(page.locator("tr", has_text="ask-once").locator(".burn .badge")).to_have_text(
+                "burning"
+            )
+        # A team's key sees its own promises' burn rates only, as everything else.
+        with httpx.Client(base_url=server.url, headers={"Origin": server.url}) as browser_:
+            assert browser_.post("/ui/login", data={"key": centre}).status_code == 303
+            overview = browser_.get("/ui").text
+            assert 'id="promise-email-reply-1bd"' in overview and "ask-once" not in overview
+            assert "burning</span>" not in overview
+    finally:
+        stop_server(server)

@@ -93,8 +93,8 @@ def docs(
         Path | None,
         typer.Option(
             "--results",
-            help="pytest-bdd cucumber JSON of the last test run [default: "
-            "$PROMISE_DOCS_RESULTS, else .reports/cucumber.json]",
+            help="Cucumber JSON of the last feature run, as `promise test --cucumber-json "
+            "FILE` writes it [default: $PROMISE_DOCS_RESULTS, else .reports/cucumber.json]",
             show_default=False,
         ),
     ] = None,
@@ -112,7 +112,8 @@ def docs(
 
     An index, a page per promise (in plain words, its owner, its scenarios with their
     steps and examples, and each scenario's result in the last test run) and a page per
-    team. Run `pytest` first for results; without them the pages say "not run yet".
+    team. For results, run `promise test DIR --cucumber-json .reports/cucumber.json` first;
+    without them the pages say "not run yet".
 
     Example: `promise docs --out build/living-docs`
     """

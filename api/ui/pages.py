@@ -33,9 +33,11 @@ from engine.docs.features import scenarios
 from engine.keys import UNKNOWN, ApiKey
 from engine.reading.explained import explained_outcome
 from engine.reading.journey import customer_journey
+from engine.reading.objectives import Objective
 from engine.reading.period import Bounds, PeriodTooLong
 from engine.reading.queries import OutcomeFilter
 from engine.reading.reports import build, render, trend
+from rules.durations import format_duration
 from rules.models import Catalog, Promise
 from rules.summary import summarise
 
@@ -66,7 +68,13 @@ def _shown(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
-_env.filters.update(percent=_percent, when=_when, shown=_shown, segment=lambda s: quote(s, safe=""))
+_env.filters.update(
+    percent=_percent,
+    when=_when,
+    shown=_shown,
+    segment=lambda s: quote(s, safe=""),
+    duration=format_duration,
+)
 
 
 def _viewer(
@@ -233,6 +241,8 @@ class PromiseRow:
     at_risk: int
     pending: int
     chart: Markup
+    objective: Objective | None
+    """Its burn-rate rules at the engine's clock; None for a promise without any."""
 
     @property
     def attainment(self) -> float | None:
@@ -250,6 +260,7 @@ def _rows(
     of ``team`` only, when given, like the JSON API for a team-restricted key."""
     decided = {r.group: r for r in state.queries.compliance(since, until, "promise", team=team)}
     now = state.queries.states(team)
+    burns = state.queries.objectives(promises)
     weeks_shown = Bounds.from_settings(state.settings).max_weeks
     rows = []
     for p in promises:
@@ -270,6 +281,7 @@ def _rows(
                 at_risk=now.get((p.id, "at_risk"), 0),
                 pending=now.get((p.id, "pending"), 0),
                 chart=render.trend_svg(weeks, p.objective, width=240, height=80),
+                objective=burns.get(p.id),
             )
         )
     return rows

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from engine.alerting import routes
 from engine.alerting.outbox import OBJECTIVE
 from engine.clock import now
+from engine.storage.filters import where_given
 from engine.storage.paging import decode_cursor, encode_cursor
 from engine.storage.schema import AlertRow, DeliveryRow
 
@@ -61,15 +62,15 @@ def list_alerts(
     sessions: sessionmaker[Session], where: AlertFilter, cursor: str | None, limit: int
 ) -> tuple[list[Alert], str | None]:
     """Alerts, oldest first, and the cursor of the next page."""
-    query = select(AlertRow).order_by(AlertRow.id).limit(limit + 1)
-    for column, value in (
-        (AlertRow.team, where.team),
-        (AlertRow.promise_id, where.promise),
-        (AlertRow.kind, where.kind),
-        (AlertRow.customer_id, where.customer_id),
-    ):
-        if value is not None:
-            query = query.where(column == value)
+    query = where_given(
+        select(AlertRow).order_by(AlertRow.id).limit(limit + 1),
+        (
+            (AlertRow.team, where.team),
+            (AlertRow.promise_id, where.promise),
+            (AlertRow.kind, where.kind),
+            (AlertRow.customer_id, where.customer_id),
+        ),
+    )
     if where.status is not None:
         query = query.where(
             select(DeliveryRow.id)

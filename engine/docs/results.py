@@ -1,4 +1,5 @@
-"""The results of the last feature run, read from pytest-bdd's cucumber JSON."""
+"""The results of the last feature run, read from the Cucumber JSON that
+``promise test --cucumber-json`` writes (pytest-bdd's ``--cucumberjson`` writes the same)."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ class Result:
 
 @dataclass(frozen=True)
 class Results:
-    """Results per (promise id, scenario line), from pytest-bdd's cucumber JSON."""
+    """Results per (promise id, scenario line), from Cucumber JSON."""
 
     source: Path | None = None
     ran_at: datetime | None = None

@@ -14,14 +14,17 @@ from typing import Any, Literal
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from engine.alerting.burn import Burn
 from engine.evaluation import quarantine
 from engine.outcomes import OPEN_STATES, State, attainment, iso_week
-from engine.reading import breaches
+from engine.reading import breaches, objectives
 from engine.reading.breaches import Handling
+from engine.reading.objectives import Objective
 from engine.storage import outcome_table, record_table, state_table
+from engine.storage.filters import where_given
 from engine.storage.paging import decode_cursor, encode_cursor
 from engine.storage.schema import AlertRow, DeliveryRow, OutcomeRow, PromiseVersionRow
-from rules.models import Catalog
+from rules.models import Catalog, Promise
 
 GroupBy = Literal["promise", "team", "channel", "week"]
 
@@ -176,17 +179,17 @@ class Queries:
         ]
 
     def _filtered(self, where: OutcomeFilter) -> Select[tuple[OutcomeRow]]:
-        query = select(OutcomeRow)
         moment = OutcomeRow.decided_at if where.by_decision else OutcomeRow.opened_at
-        for column, value in (
-            (OutcomeRow.promise_id, where.promise),
-            (OutcomeRow.owner, where.team),
-            (OutcomeRow.customer_id, where.customer_id),
-            (OutcomeRow.state, where.state),
-            (OutcomeRow.scope, where.scope),
-        ):
-            if value is not None:
-                query = query.where(column == value)
+        query = where_given(
+            select(OutcomeRow),
+            (
+                (OutcomeRow.promise_id, where.promise),
+                (OutcomeRow.owner, where.team),
+                (OutcomeRow.customer_id, where.customer_id),
+                (OutcomeRow.state, where.state),
+                (OutcomeRow.scope, where.scope),
+            ),
+        )
         if where.case_id is not None:
             by_case = [p.id for p in self.catalog.promises.values() if p.scope == "case_id"]
             query = query.where(
@@ -279,6 +282,16 @@ class Queries:
         """The promises in force that are not evaluated because they crashed evaluation."""
         with self.sessions() as session:
             return quarantine.in_force(session, self.catalog)
+
+    def burn_rates(self) -> dict[str, list[Burn]]:
+        """Each promise's burn rates at the engine's clock: for /metrics."""
+        with self.sessions() as session:
+            return objectives.burn_rates(session, self.catalog.promises.values())
+
+    def objectives(self, promises: list[Promise]) -> dict[str, Objective]:
+        """``promises``' burn rates and open objective alerts: for the dashboard."""
+        with self.sessions() as session:
+            return objectives.objectives(session, promises)
 
     def worker_seen(self) -> datetime | None:
         with self.sessions() as session:
