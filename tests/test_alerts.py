@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from conftest import start_server, stop_server
-from engine.alerting import digests, notify
+from engine.alerting import burn, digests, notify
 from engine.alerting import status as alerts
 from engine.alerting.dispatch import Dispatcher
 from engine.reading.reports import build, render
@@ -855,6 +855,20 @@ def test_a_backfilled_batch_stores_every_breach_and_alerts_only_recent_ones(
     assert stored == {("B-old", "broken"), ("B-new", "broken"), ("B-open", "at_risk")}
     assert "1 breach(es) of the period were not alerted: they were backfilled history" in report
     assert len(receiver.received) == 2
+
+
+@pytest.mark.parametrize(
+    ("broken", "decided", "objective", "factor"),
+    [(1, 10, 0.95, 2), (3, 100, 0.99, 3), (7, 70, 0.9, 1)],
+)
+def test_a_rate_exactly_at_its_factor_burns(
+    broken: int, decided: int, objective: float, factor: float
+) -> None:
+    """The alert opens at the factor "or more": a rate that is exactly the factor in decimal
+    must not come out a hair under it in binary floating point."""
+    found = burn.rate(broken, decided, objective)
+    assert found is not None and found >= factor
+    assert burn.rate(broken - 1, decided, objective) < factor  # one breach fewer: under it
 
 
 ALERTING_RATES = "burn_rates: [{long: 1h, short: 10m, factor: 10}]"

@@ -12,7 +12,7 @@ every alert, to the team's routes that take ``alerts: objective`` (or ``all``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -52,6 +52,13 @@ def wanted(promise: Promise, team: Team | None) -> bool:
     return bool(promise.burn_rates) and any(takes(r, OBJECTIVE) for r in team.routes if team)
 
 
+def rate(broken: int, decided: int, objective: float) -> float | None:
+    """The burn rate of ``broken`` among ``decided`` opportunities; None when none were.
+    Rounded, so that a rate exactly at a factor is not a hair under it in binary floating
+    point (1 broken in 10 against 95% is 2, not 1.9999999999999982)."""
+    return round(broken / decided / (1 - objective), 9) if decided else None
+
+
 def measure(session: Session, promise: Promise, moment: datetime) -> list[Burn]:
     """Each of ``promise``'s burn rates over the windows ending at ``moment``: one query."""
     if promise.objective is None or not promise.burn_rates:
@@ -71,9 +78,8 @@ def measure(session: Session, promise: Promise, moment: datetime) -> list[Burn]:
             OutcomeRow.decided_at <= moment,
         )
     ).one()
-    budget = 1 - promise.objective
-    rates: dict[timedelta, float | None] = {
-        span: counts[2 * i + 1] / counts[2 * i] / budget if counts[2 * i] else None
+    rates = {
+        span: rate(counts[2 * i + 1], counts[2 * i], promise.objective)
         for i, span in enumerate(spans)
     }
     return [Burn(rule, rates[rule.long], rates[rule.short]) for rule in promise.burn_rates]
