@@ -110,7 +110,7 @@ class PromiseService:
         self.journal = journal
         self.share = share
         self._looked_at = 0
-        """The latest clock at which this service looked for what fell due."""
+        """The latest clock at which this service decided what fell due (committed)."""
         # SQLite has one writer, and its busy handler sleeps up to 100 ms between tries:
         # concurrent API requests queue on this lock instead, woken as soon as it is free.
         bind = sessions.kw.get("bind")
@@ -226,12 +226,14 @@ class PromiseService:
             taken = record_table.take_pending(
                 session, limit, self.share.shards, max(1, len(self.scope_fields))
             )
-            if taken.records:
-                clock = self._evaluate_new(session, taken)
-                record_table.dequeue(session, taken)
-                self._objectives(session, clock, backfilled=taken.backfill)
-                state_table.set_clock(session, clock)  # last: other workers wait for its row
-            return len(taken.records)
+            if not taken.records:
+                return 0
+            clock = self._evaluate_new(session, taken)
+            record_table.dequeue(session, taken)
+            self._objectives(session, clock, backfilled=taken.backfill)
+            state_table.set_clock(session, clock)  # last: other workers wait for its row
+        self._looked_at = max(self._looked_at, clock)  # committed: what fell due is decided
+        return len(taken.records)
 
     def queue_empty(self) -> bool:
         """Whether no worker has records left to evaluate."""
@@ -320,7 +322,8 @@ class PromiseService:
             self._evaluate(session, work, clock)
             self._objectives(session, clock)
             state_table.set_clock(session, clock)
-            return len(work)
+        self._looked_at = max(self._looked_at, clock)
+        return len(work)
 
     def catch_up(self) -> int:
         """Decide what fell due in this worker's shards since the clock that other workers
@@ -337,7 +340,6 @@ class PromiseService:
     ) -> dict[tuple[str, str], str]:
         """Scopes of this worker's shards whose open outcome the clock has made at risk or
         broken."""
-        self._looked_at = max(self._looked_at, clock)
         reason = f"clock advanced to {from_micros(clock).isoformat()}"
         mine = self.share.shards
         return {
