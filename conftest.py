@@ -4,6 +4,9 @@ pytest-bdd writes the cucumber JSON named by ``--cucumberjson`` (in pyproject's 
 the end of a run; ``promise docs`` shows each scenario's result from it. Here its directory
 is made, and a run in which no scenario ran (``pytest tests/test_cli.py``, a collection
 error) leaves the previous results in place instead of replacing them with an empty list.
+Under pytest-xdist (``make test`` runs ``-n``) the report is written by the controller from
+the workers' test reports, which pytest-bdd 9 does not carry across: the hooks at the end
+carry each scenario's part along.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import Any
 
 import pytest
 from pytest_bdd.cucumber_json import LogBDDCucumberJSON
+from pytest_bdd.reporting import ReportContext, test_report_context_registry
 
 
 class _KeepLastResults(LogBDDCucumberJSON):
@@ -36,3 +40,27 @@ def pytest_configure(config: pytest.Config) -> None:
         keeper = _KeepLastResults(reporter.logfile)
         config._bddcucumberjson = keeper  # type: ignore[attr-defined]
         config.pluginmanager.register(keeper)
+
+
+_CONTEXT = "pytest_bdd_context"
+"""The key of a serialized test report that holds its scenario's report context."""
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_report_to_serializable(report: pytest.TestReport) -> Any:
+    """A worker's report, with the scenario's part that the reporter reads."""
+    data = yield
+    context = test_report_context_registry.get(report)
+    if data is not None and context is not None:
+        data[_CONTEXT] = {"scenario": context.scenario, "name": context.name}
+    return data
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_report_from_serializable(data: dict[str, Any]) -> Any:
+    """The controller's copy of a worker's report, with its scenario's part put back."""
+    context = data.pop(_CONTEXT, None)
+    report = yield
+    if report is not None and context is not None:
+        test_report_context_registry[report] = ReportContext(**context)
+    return report

@@ -1,27 +1,40 @@
 """Promises as code in the rule authors' own repository (issue #17): ``promise new``,
 ``promise test`` and ``promise check --strict`` on a catalog of its own, in a folder outside
-this repository, run through the real ``promise`` command."""
+this repository.
+
+The commands run in this process (typer's runner over the ``promise`` app, as the shell
+would call it: from the folder, without this run's ``PROMISE_*`` settings): what is tested
+is what they do and print, and tests/test_cli.py runs the real ``promise`` process.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from api.cli.main import app
 from engine.docs.results import load_results
 
-PROMISE = Path(sys.executable).parent / "promise"
-ENV = {k: v for k, v in os.environ.items() if not k.startswith("PROMISE_")}
+
+@dataclass(frozen=True)
+class Ran:
+    returncode: int
+    stdout: str
+    stderr: str
 
 
-def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(PROMISE), *args], cwd=cwd, env=ENV, capture_output=True, text=True, timeout=300
-    )
+def run(*args: str, cwd: Path) -> Ran:
+    """``promise ARGS`` run in ``cwd``; an exception other than an exit fails the test."""
+    unset: dict[str, str | None] = {k: None for k in os.environ if k.startswith("PROMISE_")}
+    with contextlib.chdir(cwd):
+        done = CliRunner(env=unset).invoke(app, list(args), catch_exceptions=False)
+    return Ran(done.exit_code, done.stdout, done.stderr)
 
 
 TICKET = 'type "ticket_opened", channel "web", direction "inbound", customer_id "C-2"'
