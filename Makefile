@@ -53,9 +53,17 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# pytest spreads the tests over $(TEST_WORKERS) processes (pytest-xdist: each starts on its
+# share and then takes over tests still waiting in the other's), each with its own PostgreSQL
+# database and temporary folders; `make test TEST_WORKERS=0` runs them in one process.
+# The suite starts hundreds of Python processes (`promise` commands, servers with their
+# workers): PYTHONDONTWRITEBYTECODE is cleared so that they share the project's bytecode
+# instead of each compiling it again.
+TEST_WORKERS ?= 2
+
 test: lint
 	$(BIN)/promise check --strict promises
-	$(BIN)/pytest
+	PYTHONDONTWRITEBYTECODE= $(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
