@@ -250,10 +250,11 @@ class Taken:
 
 
 def take_pending(session: Session, limit: int, share: range, per_record: int) -> Taken:
-    """Up to ``limit`` queued records with their rows of the shards in ``share``, locked so
-    that another worker skips them (PostgreSQL); a record has up to ``per_record`` rows.
-    Live records go first, and a round never mixes the two: history alerts by its own rule
-    (engine.alerting.outbox)."""
+    """Up to ``limit`` queued records with all their rows of the shards in ``share`` (a
+    record has up to ``per_record``), locked so that another worker skips them (PostgreSQL):
+    each record is taken whole, once. Live records go first, and a round never mixes the
+    two: history alerts by its own rule (engine.alerting.outbox)."""
+    most = limit * per_record
     for backfill in (False, True):
         rows = (
             select(PendingRow.record_id, PendingRow.shard)
@@ -262,14 +263,18 @@ def take_pending(session: Session, limit: int, share: range, per_record: int) ->
                 PendingRow.shard >= share.start,
                 PendingRow.shard < share.stop,
             )
-            .limit(limit * per_record)
+            .order_by(PendingRow.record_id, PendingRow.shard)
+            .limit(most)
         )
         if session.get_bind().dialect.name == "postgresql":
             rows = rows.with_for_update(skip_locked=True)
+        found = list(session.execute(rows))
         chosen: dict[str, set[int]] = {}
-        for record_id, number in session.execute(rows):
-            if record_id in chosen or len(chosen) < limit:  # the rest wait for the next round
-                chosen.setdefault(record_id, set()).add(number)
+        for record_id, number in found:
+            chosen.setdefault(record_id, set()).add(number)
+        if len(found) == most and len(chosen) > 1:  # the last record may have more rows
+            chosen.pop(found[-1][0])
+        chosen = dict(list(chosen.items())[:limit])
         if chosen:
             query = select(*_RECORD_COLUMNS).where(InteractionRow.id.in_(list(chosen)))
             records = [Interaction(*row) for row in session.execute(query)]
