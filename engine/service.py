@@ -374,8 +374,9 @@ class PromiseService:
             quarantine.defer(session, skipped)
             checkpoint_table.forget(session, skipped)  # they start afresh once released
             work = {key: reason for key, reason in work.items() if key[0] not in held}
-        state_table.lock_shards(session, shards_of(self.catalog, work))  # then read
-        started = time.monotonic()  # nothing read is stale under the locks
+        locked = shards_of(self.catalog, work)
+        state_table.lock_shards(session, locked)  # then read: nothing read is stale under them
+        started = time.monotonic()
         plans = self._plans(session, work, touched or {})
         afresh = [key for key, plan in plans.items() if plan.start is None]
         cache = record_table.scopes_records(
@@ -443,11 +444,11 @@ class PromiseService:
             if (pid, promise.version) in self._suspects:
                 quarantine.forgive(session, promise)
                 self._suspects.discard((pid, promise.version))
-        if work:  # for operators, and for the test that no two workers judge a shard at once
-            log.debug(
+        if work and log.isEnabledFor(logging.DEBUG):  # for operators, and for the test that
+            log.debug(  # no two workers judge a shard at once
                 "judged %d scopes of shards %s from %.6f to %.6f (monotonic)",
                 len(work),
-                sorted(shards_of(self.catalog, work)),
+                sorted(locked),
                 started,
                 time.monotonic(),
             )

@@ -42,11 +42,9 @@ class Share:
 
     def __post_init__(self) -> None:
         if not 1 <= self.count <= SHARDS:
-            raise ValueError(f"between 1 and {SHARDS} workers can share the scopes")
+            raise ValueError(f"{self}: N, the number of workers, must be 1 to {SHARDS}")
         if not 1 <= self.index <= self.count:
-            raise ValueError(
-                f"share {self.index}/{self.count}: the first number is 1 to the second"
-            )
+            raise ValueError(f"{self}: K, this worker's place, must be 1 to N ({self.count})")
 
     @classmethod
     def parse(cls, text: str) -> Share:

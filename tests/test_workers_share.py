@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 
 import reference
 from engine.service import PromiseService
+from engine.shards import SHARDS, Share
 from engine.storage.database import session_factory
 from rules.models import Catalog
 
@@ -99,3 +100,26 @@ def test_three_workers_agree_with_a_single_process(
         key=lambda o: (o["promise"], o["scope"], o["evidence"]),
     )
     assert stored == want
+
+
+def test_the_shares_of_n_workers_cover_every_shard_once() -> None:
+    for count in range(1, SHARDS + 1):
+        covered = [n for k in range(1, count + 1) for n in Share(k, count).shards]
+        assert covered == list(range(SHARDS)), count
+    assert Share.parse(" 2 / 3 ") == Share(2, 3)
+    assert [Share(k, 3).leads for k in (1, 2, 3)] == [True, False, False]
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("3/2", "3/2: K, this worker's place, must be 1 to N (2)"),
+        ("0/2", "0/2: K, this worker's place, must be 1 to N (2)"),
+        ("1/17", "1/17: N, the number of workers, must be 1 to 16"),
+        ("half", "'half' is not K/N, e.g. 2/3"),
+    ],
+)
+def test_a_share_that_cannot_be_says_why(text: str, reason: str) -> None:
+    with pytest.raises(ValueError) as raised:
+        Share.parse(text)
+    assert str(raised.value) == reason

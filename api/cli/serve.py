@@ -50,6 +50,7 @@ def serve(
         int,
         typer.Option(
             min=1,
+            max=SHARDS,
             help="Evaluation worker processes. Several split the scopes of a PostgreSQL "
             "database between them (each owns a share, see `promise worker --help`); "
             "SQLite has one writer, so one worker.",
@@ -72,9 +73,6 @@ def serve(
     from api.worker import Supervisor, stop_all
 
     settings = Settings()
-    if workers > SHARDS:
-        typer.echo(f"--workers {workers}: at most {SHARDS} workers share the scopes", err=True)
-        raise typer.Exit(2)
     if workers > 1 and not settings.database_url.startswith("postgresql"):
         typer.echo(
             f"--workers {workers}: SQLite has one writer, so several workers would only wait "
