@@ -53,14 +53,13 @@ BULK_LOAD = "bulk_load_unfinished"
 class _Plan:
     """How one (promise, scope) is judged: afresh (no ``start``; its ``latest`` checkpoint,
     if any, is dropped), onwards from its ``latest`` checkpoint (``start`` is that one), or
-    from a kept checkpoint before a ``late`` record with the checkpoints ``later`` than it
+    from a kept checkpoint before a late record with the checkpoints ``later`` than it
     (where the run may meet the stored one again)."""
 
     start: Checkpoint | None = None
     latest: CheckpointRow | None = None
     last: Checkpoint | None = None  # the latest, read
     later: list[Checkpoint] | None = None
-    late: Interaction | None = None
     last_late: Order | None = None  # the latest new record before the latest checkpoint
 
 
@@ -384,12 +383,12 @@ class PromiseService:
         )
         cache.update(record_table.records_after(session, _onwards(self.catalog, plans, cache)))
         outcomes = outcome_table.outcomes_in_scopes(session, afresh)
-        late = {
-            (self.catalog.promises[pid].scope, scope): plan.late
+        restarted = {
+            (self.catalog.promises[pid].scope, scope)
             for (pid, scope), plan in plans.items()
-            if plan.late is not None
+            if plan.later is not None
         }
-        reasons = _reasons(session, touched or {}, cache, late)
+        reasons = _reasons(session, touched or {}, cache, restarted)
         for pid, group in groupby(sorted(work.items()), key=lambda item: item[0][0]):
             promise = self.catalog.promises[pid]
             items = list(group)
@@ -479,12 +478,12 @@ class PromiseService:
                 plans[pair] = _Plan(start=latest, latest=row, last=latest)
                 continue
             if latest.n < 2 * self.evaluator.spacing:  # small: one batched read is cheaper
-                plans[pair] = _Plan(latest=row, late=min(early, key=lambda r: r.order))
+                plans[pair] = _Plan(latest=row)
                 continue
             first = min(early, key=lambda r: r.order)
             kept = checkpoint_table.kept_before(session, pair, (first.at, first.id))
             if kept is not None and kept.version != promise.version:
-                plans[pair] = _Plan(latest=row, late=first)
+                plans[pair] = _Plan(latest=row)
                 continue
             start = (
                 from_row(kept)
@@ -497,7 +496,6 @@ class PromiseService:
                 row,
                 latest,
                 [from_row(r) for r in later],
-                first,
                 max(r.order for r in early),
             )
         return plans
@@ -778,11 +776,13 @@ def _reasons(
     session: Session,
     touched: dict[tuple[str, str], list[Interaction]],
     scopes: dict[tuple[str, str], list[Interaction]],
-    late: dict[tuple[str, str], Interaction],
+    restarted: set[tuple[str, str]],
 ) -> dict[tuple[str, str], str]:
     """Why each touched scope is evaluated: new records, or a late one (it arrived after
-    later records of its scope had been evaluated: a verdict may be revised). ``late``
-    holds what checkpoints tell; else the scope's records read (``scopes``) do.
+    later records of its scope had been evaluated: a verdict may be revised). The scope's
+    records read (``scopes``) tell, or for a scope ``restarted`` before its latest
+    checkpoint (not read whole), its latest evaluated record does: a record the checkpoint
+    took in while it was still queued is not late.
 
     Only records after a scope's earliest new one can make it late, and those are rare, so
     the one question to the queue (was such a record evaluated yet?) is usually not asked.
@@ -791,15 +791,19 @@ def _reasons(
     later = {
         key: [r for r in scopes[key] if r.id not in batch and r.order > min(n.order for n in new)]
         for key, new in touched.items()
-        if key not in late
+        if key not in restarted
     }
     queued = record_table.queued(session, {r.id for records in later.values() for r in records})
     reasons = {}
     for key, new in touched.items():
-        evaluated = [r for r in later.get(key, ()) if r.id not in queued]
-        arrived_late = [r for r in new if any(r.order < e.order for e in evaluated)]
-        if key in late or arrived_late:
-            first = late.get(key) or min(arrived_late, key=lambda r: r.order)
+        if key in restarted:
+            last = record_table.last_evaluated(session, *key, (r.id for r in new))
+            arrived_late = [r for r in new if last is not None and r.order < last]
+        else:
+            evaluated = [r for r in later[key] if r.id not in queued]
+            arrived_late = [r for r in new if any(r.order < e.order for e in evaluated)]
+        if arrived_late:
+            first = min(arrived_late, key=lambda r: r.order)
             reasons[key] = (
                 f"late record {first.id} (occurred {first.occurred_at.isoformat()}) arrived "
                 "after later records of its scope were evaluated"

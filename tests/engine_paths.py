@@ -23,10 +23,11 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 import engine_adapter
@@ -34,13 +35,14 @@ from engine.clock import to_micros
 from engine.evaluation.checkpoint import Checkpoint
 from engine.evaluation.evaluator import Evaluator
 from engine.outcomes import Outcome
+from engine.privacy import erasure, retention
 from engine.records import Interaction
 from engine.sandbox.backtest import backtest
 from engine.sandbox.preflight import would_break
 from engine.service import PromiseService
 from engine.shards import Share
 from engine.storage.database import make_engine, migrate, session_factory
-from engine.storage.schema import Base
+from engine.storage.schema import Base, OutcomeRow, RevisionRow
 from rules.models import Catalog
 from strategies import load
 
@@ -259,6 +261,68 @@ def through_service(
         for worker in workers:
             worker.catch_up()
         return ServiceRun(stored, backtests, preflight, _stored(service))
+
+
+@dataclass(frozen=True)
+class SealedRun:
+    """What the service stored around erasures and expiries: every outcome with its key and
+    seal, and every revision (what changed and why)."""
+
+    outcomes: list[tuple[Any, ...]]
+    revisions: list[tuple[Any, ...]]
+
+
+ERASURE_KEY = "differential-erasure-key"
+AFRESH = 10**9
+"""A checkpoint spacing no scope reaches: the service keeps no checkpoints."""
+
+
+def around_seals(
+    files: Files, records: Records, until: datetime | None, where: str, seed: int, spacing: int
+) -> SealedRun:
+    """Records arrive mostly in order, in random batches evaluated as the worker does, with
+    a customer erased and records expired by retention at random moments between them; the
+    seed draws the same moments whatever ``spacing`` (records of a scope between kept
+    checkpoints: ``AFRESH`` keeps none, so every scope is judged afresh each time)."""
+    catalog = _catalog(files)
+    rnd = random.Random(seed)
+    with _database(where) as sessions:
+        service = PromiseService(
+            catalog, sessions, erasure_key=ERASURE_KEY, checkpoint_spacing=spacing
+        )
+        arriving = sorted(records, key=lambda r: (r["occurred_at"], r["id"]))
+        if len(arriving) > 1 and rnd.random() < 0.3:  # a late record
+            i, j = sorted(rnd.sample(range(len(arriving)), 2))
+            arriving.insert(j, arriving.pop(i))
+        sent: list[dict[str, Any]] = []
+        while arriving:
+            size = rnd.randint(1, 6)
+            batch, arriving = arriving[:size], arriving[size:]
+            service.accept([_sent(r) for r in batch])
+            sent += batch
+            _worker_round(service, rnd)
+            chance = rnd.random()
+            if chance < 0.15:
+                customer = rnd.choice(sorted({r["customer_id"] for r in sent}))
+                erasure.erase_customer(
+                    sessions, catalog, customer, reason="asked", actor="test", key=ERASURE_KEY
+                )
+            elif chance < 0.35:
+                cutoff = rnd.choice(sent)["occurred_at"]
+                retention.apply_retention(sessions, catalog, 1, now=cutoff + timedelta(days=1))
+        if until is not None:
+            service.advance(until)
+        with sessions() as session:
+            outcomes = [
+                (r.promise_id, r.key, r.scope, r.state, r.opened_at, r.due_at, r.decided_at,
+                 list(r.evidence), r.sealed_at)
+                for r in session.scalars(select(OutcomeRow))
+            ]  # fmt: skip
+            revisions = [
+                (r.promise_id, r.key, r.old_state, r.new_state, r.reason, r.before, r.after)
+                for r in session.scalars(select(RevisionRow))
+            ]
+        return SealedRun(sorted(outcomes, key=repr), sorted(revisions, key=repr))
 
 
 def _worker_round(worker: PromiseService, rnd: random.Random) -> None:

@@ -163,6 +163,27 @@ def test_the_service_backtest_and_preflight_agree_with_the_reference(
     event("pre-flight", "would break a promise" if breaking else "would break none")
 
 
+@budget(0.3)
+@given(st.data())
+def test_checkpoints_give_the_verdicts_of_afresh_evaluation_around_erasure_and_retention(
+    paths: engine_paths.Paths, database: str, data: st.DataObject
+) -> None:
+    """The reference knows nothing of seals, so here the service continuing from checkpoints
+    is held to the service judging every scope afresh, through the same batches, erasures
+    and expiries: the same outcomes (keys and seals too) and the same revisions."""
+    generated = data.draw(catalogs(), "catalog")
+    records = data.draw(histories(generated), "records")
+    until = data.draw(untils(records), "until")
+    seed = data.draw(st.integers(0, 2**32), "batches, erasures and expiries")
+    spacing = data.draw(st.integers(1, 6), "checkpoint spacing")
+    args = (generated.files, records, until, database, seed)
+    continued = paths.run(engine_paths.around_seals, *args, spacing)
+    afresh = paths.run(engine_paths.around_seals, *args, engine_paths.AFRESH)
+    event("sealed", "some outcome sealed" if any(o[-1] for o in afresh.outcomes) else "none")
+    assert continued.outcomes == afresh.outcomes
+    assert continued.revisions == afresh.revisions
+
+
 def assert_service_agrees(
     catalog: Catalog,
     records: list[dict[str, Any]],

@@ -178,6 +178,20 @@ def scope_records_between(
     return [r for r in records if r.order > after and (through is None or r.order <= through)]
 
 
+def last_evaluated(
+    session: Session, field: str, value: str, excluding: Iterable[str]
+) -> tuple[datetime, str] | None:
+    """The scope's latest record, in event time, that has left the queue (evaluated), other
+    than ``excluding``: a new record before it arrived late."""
+    waiting = select(PendingRow.record_id).where(PendingRow.record_id == InteractionRow.id)
+    query = _in_scope(field, value).where(~waiting.exists())
+    if excluding := sorted(excluding):
+        query = query.where(InteractionRow.id.not_in(excluding))
+    query = query.order_by(InteractionRow.at_us.desc(), InteractionRow.id.desc()).limit(1)
+    row = session.execute(query).first()
+    return None if row is None else Interaction(*row).order
+
+
 def records_by_id(session: Session, ids: Iterable[str]) -> dict[str, Interaction]:
     """Stored records by id (evidence), read in chunks under the databases' parameter limits."""
     found: dict[str, Interaction] = {}
