@@ -1,7 +1,7 @@
 """Hot-scope benchmark: one new record's cost when its scope already holds a long history.
 
     .venv/bin/python bench/hot_scope.py [--sizes 1000,4000,16000,64000] [--samples 20]
-                                        [--postgres URL] [--json]
+                                        [--sealed] [--postgres URL] [--json]
 
 A customer-scoped promise (Ask Once: ``scope: customer_id``, a 365-day window) meets long
 histories in any real deployment: a business customer, a household, a shared or anonymous
@@ -15,6 +15,11 @@ that customer are each accepted and evaluated as the worker does (``accept``, th
 - ``in order``: a second after everything stored;
 - ``late 1h``: an hour before the latest stored record (its scope must be re-decided);
 - ``late 30d``: a month before it.
+
+``--sealed``: the customer is also promised a callback every 10th record, called back
+5 minutes later (``callback-2h``, a customer-scoped deadline), and before the single
+records come, retention removes the older half of the history: the customer's callback
+outcomes are sealed, and its scope is judged from after the seal (docs/semantics.md).
 
 Issue #15's goal: p50 at the largest N within 2x of p50 at the smallest, for each mode.
 """
@@ -47,8 +52,9 @@ ITEMS = ["policy_number", "address", "iban", "date_of_birth"]
 MODES = {"in order": None, "late 1h": timedelta(hours=1), "late 30d": timedelta(days=30)}
 
 
-def _record(n: int, at: datetime, prefix: str = "H") -> dict[str, Any]:
-    """The n-th record of the hot customer's history."""
+def _record(n: int, at: datetime, prefix: str = "H", callbacks: bool = False) -> dict[str, Any]:
+    """The n-th record of the hot customer's history (with ``callbacks``: every 10th
+    record promises one, and the 5th after it is the call)."""
     record: dict[str, Any] = {
         "id": f"{prefix}-{n:07d}",
         "occurred_at": at.isoformat(),
@@ -64,10 +70,15 @@ def _record(n: int, at: datetime, prefix: str = "H") -> dict[str, Any]:
             type="info_provided", channel="web", direction="inbound", team="customer-care"
         )
         record["attributes"] = {"item": ITEMS[(n // 7) % len(ITEMS)]}
+    elif callbacks and n % 10 == 3:
+        record.update(type="callback_promised", channel="phone", direction="outbound")
+    elif callbacks and n % 10 == 8:
+        record.update(type="call", channel="phone", direction="outbound")
     return record
 
 
-def measure(size: int, url: str, samples: int) -> list[dict[str, Any]]:
+def measure(size: int, url: str, samples: int, sealed: bool) -> list[dict[str, Any]]:
+    from engine.privacy.retention import apply_retention
     from engine.records import parse_record
     from engine.service import PromiseService
     from engine.storage.database import make_engine, migrate, session_factory
@@ -77,11 +88,15 @@ def measure(size: int, url: str, samples: int) -> list[dict[str, Any]]:
     engine = make_engine(url)
     migrate(engine)
     sessions = session_factory(engine)
-    history = [_record(n, START + timedelta(minutes=n)) for n in range(size)]
+    history = [_record(n, START + timedelta(minutes=n), callbacks=sealed) for n in range(size)]
     started = time.perf_counter()
     PromiseService(catalog, sessions, alerts=False).backfill(
         sorted((parse_record(r) for r in history), key=lambda r: r.order)
     )
+    if sealed:  # the older half of the history expires
+        middle = START + timedelta(minutes=size // 2)
+        report = apply_retention(sessions, catalog, 1, now=middle + timedelta(days=1))
+        print(f"  {report.summary()}", file=sys.stderr)
     filled = time.perf_counter() - started
 
     service = PromiseService(catalog, sessions)  # as the worker: alerts queued
@@ -91,7 +106,8 @@ def measure(size: int, url: str, samples: int) -> list[dict[str, Any]]:
         timings = []
         for i in range(samples + 3):  # the first three warm caches and connections up
             at = latest + timedelta(seconds=i + 1) if late is None else latest - late
-            record = _record(size + i, at + timedelta(milliseconds=i), prefix=f"N{m}")
+            moment = at + timedelta(milliseconds=i)
+            record = _record(size + i, moment, prefix=f"N{m}", callbacks=sealed)
             t0 = time.perf_counter()
             answers = service.accept([record])
             while service.evaluate_pending():
@@ -103,7 +119,7 @@ def measure(size: int, url: str, samples: int) -> list[dict[str, Any]]:
                 latest = max(latest, at)
         rows.append(
             {
-                "mode": mode,
+                "mode": f"{mode}, sealed" if sealed else mode,
                 "stored": size,
                 "fill_s": filled,
                 "p50_ms": percentile(timings, 50),
@@ -121,6 +137,9 @@ def main() -> None:
     )
     parser.add_argument("--sizes", default="1000,4000,16000,64000", help="the scope's records")
     parser.add_argument("--samples", type=int, default=20, help="single records per mode")
+    parser.add_argument(
+        "--sealed", action="store_true", help="with callbacks, the older half expired"
+    )
     parser.add_argument("--postgres", help="on PostgreSQL instead: a server URL")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -138,14 +157,14 @@ def main() -> None:
                 if args.postgres
                 else f"sqlite:///{tmp}/hot.db"
             )
-            found = measure(size, url, args.samples)
+            found = measure(size, url, args.samples, args.sealed)
         for row in found:
             rows.append({"backend": backend, **row, "load_avg": max(before, load_average())})
         print(f"  {backend} N={size:,} done", file=sys.stderr)
 
     goals = []
     for mode in MODES:
-        mine = [r for r in rows if r["mode"] == mode]
+        mine = [r for r in rows if r["mode"].startswith(mode)]
         if len(mine) > 1:
             growth = mine[-1]["p50_ms"] / mine[0]["p50_ms"]
             goals.append(

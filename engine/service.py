@@ -462,7 +462,7 @@ class PromiseService:
         checkpoint when its new records all come after it; when one comes before (a late
         record), from a kept checkpoint before it if the scope is long (a late record's
         restart reads a scope's pages one query at a time, while scopes judged afresh are
-        read together); else afresh."""
+        read together) and has no sealed deadline numbering; else afresh."""
         saved = checkpoint_table.latest(session, work)
         plans = {}
         for pair in work:
@@ -477,8 +477,8 @@ class PromiseService:
             if not early:
                 plans[pair] = _Plan(start=latest, latest=row, last=latest)
                 continue
-            if latest.n < 2 * self.evaluator.spacing:  # small: one batched read is cheaper
-                plans[pair] = _Plan(latest=row)
+            if latest.n < 2 * self.evaluator.spacing or history.SEALED in latest.state:
+                plans[pair] = _Plan(latest=row)  # small: one batched read is cheaper; or sealed
                 continue
             first = min(early, key=lambda r: r.order)
             kept = checkpoint_table.kept_before(session, pair, (first.at, first.id))
@@ -723,7 +723,8 @@ def _keep_checkpoints(
     """Drop the checkpoints a judgement made stale; returns the rows of those it leaves, for
     the caller to add with the other scopes' (one statement). A scope that cannot be
     continued keeps none (a kept one without a latest would outlive what it stands for);
-    a short one keeps none either (judged afresh with the others, it costs less)."""
+    a short one keeps none either (judged afresh with the others, it costs less: what
+    counts is the records read, which after a seal are more than those judged)."""
     final = judged.onwards if judged.onwards is not None else judged
     if final.latest is None:
         if plan.latest is not None:
@@ -731,7 +732,7 @@ def _keep_checkpoints(
         return []
     rows = _rows(judged, version)
     if plan.start is None:  # afresh: the caller drops the old ones, in bulk
-        return rows if final.latest.n >= spacing // 4 else []
+        return rows if judged.read >= spacing // 4 else []
     if plan.later is None:  # onwards from the latest
         return _go_on(session, plan, judged, rows)
     if judged.met is None:  # a late record's run to the end

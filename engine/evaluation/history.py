@@ -70,7 +70,7 @@ class Judged:
     ``latest``: None when the scope cannot be continued, or when a late record's run met
     the stored evaluation again at ``met``, and went ``onwards`` from the latest checkpoint),
     and which stored outcomes a late record's run decided again (``redecided``: gone
-    unless in ``outcomes``)."""
+    unless in ``outcomes``). Judged afresh, it ``read`` that many records."""
 
     outcomes: dict[str, Outcome]
     kept: list[Checkpoint]
@@ -80,6 +80,7 @@ class Judged:
     met: Checkpoint | None = None
     onwards: Judged | None = None
     """After ``met``: what the records after the latest checkpoint decided from it."""
+    read: int = 0
 
 
 def judge_afresh(
@@ -90,17 +91,34 @@ def judge_afresh(
     stored: dict[str, OutcomeRow],
     clock: int | None,
 ) -> Judged:
-    """:func:`judge`, with the checkpoints to continue from. A scope with sealed outcomes
-    has none: it is judged from after its seal, with opportunities numbered after the
-    stored ones (:func:`_rekeyed`)."""
+    """:func:`judge`, with the checkpoints to continue from. A deadline scope with sealed
+    outcomes is judged from after its seal, its opportunities numbered after the stored
+    ones (:func:`_renumbered`); its latest checkpoint carries that numbering (:data:`SEALED`),
+    and it keeps no others (a late record there is judged afresh)."""
     with evaluator.scope_run(promise.id, scope, None) as run:
         run.feed(judged_from(promise, records, stored))
         fresh = run.finish(clock)
     sealed = {k: row_to_outcome(row) for k, row in stored.items() if row.sealed_at is not None}
-    outcomes = {**_rekeyed(promise, fresh, stored), **sealed}
-    if sealed or not run.continuable:
+    if not sealed or promise.kind != "deadline":  # a seal changes neither records nor keys
+        latest = run.latest if run.continuable else None
+        kept = run.kept if latest else []
+        return Judged({**fresh, **sealed}, kept, latest, complete=True, read=len(records))
+    by_start = {row.evidence[0]: key for key, row in stored.items() if row.evidence}
+    last = max((_number(key) for key in stored), default=0)
+
+    def matched(outcome: Outcome) -> str | None:
+        return by_start.get(outcome.evidence[0]) if outcome.evidence else None
+
+    keys, last = _renumbered(fresh, matched, last)
+    outcomes = {**_keyed(fresh, keys), **sealed}
+    since = max(row.sealed_at for row in stored.values() if row.sealed_at is not None)
+    steady = all(row.opened_at > since for row in stored.values() if row.sealed_at is None) and (
+        max(_number(key) for key in outcomes) == last
+    )  # else the next judgement reads other records, or numbers from a lower number
+    if not (steady and run.continuable and run.latest is not None):
         return Judged(outcomes, [], None, complete=True)
-    return Judged(outcomes, run.kept, run.latest, complete=True)
+    latest = _numbering(run.latest, keys, last)
+    return Judged(outcomes, [], latest, complete=True, read=len(records))
 
 
 def judge_onwards(
@@ -113,12 +131,23 @@ def judge_onwards(
 ) -> Judged:
     """The outcomes that the scope's ``records`` after ``start`` (and the clock reaching
     ``clock``) change: what :func:`judge_afresh` would decide of them, reading none of the
-    records before ``start``. Only for a scope without sealed outcomes (sealing drops its
-    checkpoints)."""
+    records before ``start``. A sealed deadline scope's new opportunities are numbered
+    after the stored ones, as :func:`judge_afresh` numbers them."""
     with evaluator.scope_run(promise.id, scope, start) as run:
         run.feed(records)
         outcomes = run.finish(clock)
-    return Judged(outcomes, run.kept, run.latest if run.continuable else None)
+    latest = run.latest if run.continuable else None
+    numbering = start.state.get(SEALED)
+    if numbering is None:
+        return Judged(outcomes, run.kept, latest)
+    keys = {}
+    if (held := _open_key(start)) is not None:
+        keys[held] = numbering["open"]
+    known, last = _renumbered(outcomes, lambda o: keys.get(o.key), numbering["last"])
+    keys.update(known)
+    if latest is not None and latest is not start:
+        latest = _numbering(latest, keys, last)
+    return Judged(_keyed(outcomes, keys), [], latest)
 
 
 Reader = Callable[[Order, Order | None], list[Interaction]]
@@ -203,24 +232,44 @@ def _met_again(run: ScopeRun, start: Checkpoint, stop: Checkpoint) -> Judged:
     )
 
 
-def _rekeyed(
-    promise: Promise, fresh: dict[str, Outcome], stored: dict[str, OutcomeRow]
-) -> dict[str, Outcome]:
-    """In a deadline scope with sealed outcomes, match fresh opportunities to stored ones by
-    their opening record (numbers restart after a seal); new ones are numbered after all
-    stored ones, so they never collide with a sealed outcome."""
-    if promise.kind != "deadline" or all(row.sealed_at is None for row in stored.values()):
-        return fresh
-    by_start = {row.evidence[0]: key for key, row in stored.items() if row.evidence}
-    last = max((_number(key) for key in stored), default=0)
-    matched: dict[str, Outcome] = {}
+SEALED = "sealed"
+"""Where a sealed deadline scope's checkpoint state keeps its numbering: the highest
+opportunity number stored (``last``) and the stored key of the open opportunity (``open``),
+whose run numbered it from 1 after the seal."""
+
+
+def _renumbered(
+    fresh: dict[str, Outcome], known: Callable[[Outcome], str | None], last: int
+) -> tuple[dict[str, str], int]:
+    """In a deadline scope with sealed outcomes, the stored key of each fresh opportunity
+    (keyed as its run numbered it, from 1 after the seal): the one ``known`` gives (a
+    stored opportunity with the same opening record), else the next number after ``last``
+    in opening order, so that none collides with a sealed outcome. Returns the keys and
+    the last number."""
+    keys = {}
     for outcome in sorted(fresh.values(), key=lambda o: (o.opened_at, o.key)):
-        key = by_start.get(outcome.evidence[0]) if outcome.evidence else None
+        key = known(outcome)
         if key is None:
             last += 1
             key = f"{outcome.scope}#{last}"
-        matched[key] = dataclasses.replace(outcome, key=key)
-    return matched
+        keys[outcome.key] = key
+    return keys, last
+
+
+def _keyed(fresh: dict[str, Outcome], keys: dict[str, str]) -> dict[str, Outcome]:
+    return {keys[k]: dataclasses.replace(o, key=keys[k]) for k, o in fresh.items()}
+
+
+def _open_key(checkpoint: Checkpoint) -> str | None:
+    """The run's key of the opportunity open at a deadline scope's checkpoint."""
+    held = checkpoint.state["open"]
+    return None if held is None else held["outcome"]["key"]
+
+
+def _numbering(checkpoint: Checkpoint, keys: dict[str, str], last: int) -> Checkpoint:
+    held = _open_key(checkpoint)
+    numbering = {"last": last, "open": None if held is None else keys[held]}
+    return dataclasses.replace(checkpoint, state={**checkpoint.state, SEALED: numbering})
 
 
 def _number(key: str) -> int:
