@@ -473,7 +473,12 @@ class PromiseService:
                 plans[pair] = _Plan(latest=row)
                 continue
             latest = from_row(row)
-            early = [r for r in touched.get((promise.scope, scope), ()) if r.order <= latest.order]
+            seal = latest.state.get(history.SEALED, {}).get("since")  # none judges before it
+            early = [
+                r
+                for r in touched.get((promise.scope, scope), ())
+                if r.order <= latest.order and (seal is None or r.at > seal)
+            ]
             if not early:
                 plans[pair] = _Plan(start=latest, latest=row, last=latest)
                 continue

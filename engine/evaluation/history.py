@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine.clock import to_micros
 from engine.evaluation.checkpoint import Checkpoint, Order, same_state
 from engine.evaluation.evaluator import Evaluator, ScopeRun
 from engine.outcomes import Outcome
@@ -117,7 +118,7 @@ def judge_afresh(
     )  # else the next judgement reads other records, or numbers from a lower number
     if not (steady and run.continuable and run.latest is not None):
         return Judged(outcomes, [], None, complete=True)
-    latest = _numbering(run.latest, keys, last)
+    latest = _numbering(run.latest, keys, last, to_micros(since))
     return Judged(outcomes, [], latest, complete=True, read=len(records))
 
 
@@ -146,7 +147,7 @@ def judge_onwards(
     known, last = _renumbered(outcomes, lambda o: keys.get(o.key), numbering["last"])
     keys.update(known)
     if latest is not None and latest is not start:
-        latest = _numbering(latest, keys, last)
+        latest = _numbering(latest, keys, last, numbering["since"])
     return Judged(_keyed(outcomes, keys), [], latest)
 
 
@@ -235,7 +236,8 @@ def _met_again(run: ScopeRun, start: Checkpoint, stop: Checkpoint) -> Judged:
 SEALED = "sealed"
 """Where a sealed deadline scope's checkpoint state keeps its numbering: the highest
 opportunity number stored (``last``) and the stored key of the open opportunity (``open``),
-whose run numbered it from 1 after the seal."""
+whose run numbered it from 1 after the seal; and the seal (``since``, µs): records up to it
+are judged by nobody."""
 
 
 def _renumbered(
@@ -266,9 +268,9 @@ def _open_key(checkpoint: Checkpoint) -> str | None:
     return None if held is None else held["outcome"]["key"]
 
 
-def _numbering(checkpoint: Checkpoint, keys: dict[str, str], last: int) -> Checkpoint:
+def _numbering(checkpoint: Checkpoint, keys: dict[str, str], last: int, since: int) -> Checkpoint:
     held = _open_key(checkpoint)
-    numbering = {"last": last, "open": None if held is None else keys[held]}
+    numbering = {"last": last, "open": None if held is None else keys[held], "since": since}
     return dataclasses.replace(checkpoint, state={**checkpoint.state, SEALED: numbering})
 
 
