@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any, TypeVar
 
-from sqlalchemy import insert
+from sqlalchemy import ColumnElement, any_, bindparam, insert
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 _CHUNK = 500
@@ -31,3 +32,12 @@ def insert_rows(session: Session, table: Any, rows: list[dict[str, Any]]) -> Non
     """Core executemany: no ORM unit of work per row (a replay stores millions of rows)."""
     if rows:
         session.execute(insert(table), rows)
+
+
+def among(session: Session, column: Any, values: list[Any]) -> ColumnElement[bool]:
+    """``column IN (values)``; on PostgreSQL ``column = ANY(:array)``, one parameter: a
+    statement with hundreds of placeholders is expanded by SQLAlchemy and parsed again by
+    psycopg on every execution (its parse cache skips long statements)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
+    return column.in_(values)

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import delete, select, tuple_
 from sqlalchemy.orm import Session
 
-from engine.storage.bulk import chunked, insert_rows
+from engine.storage.bulk import among, chunked, insert_rows
 from engine.storage.schema import CheckpointRow
 
 Pair = tuple[str, str]
@@ -37,7 +37,7 @@ def latest(session: Session, pairs: Iterable[Pair]) -> dict[Pair, CheckpointRow]
             select(CheckpointRow)
             .where(
                 CheckpointRow.promise_id == promise_id,
-                CheckpointRow.scope.in_(chunk),
+                among(session, CheckpointRow.scope, chunk),
                 CheckpointRow.latest,
             )
             .execution_options(populate_existing=True)  # drop() deletes behind the ORM
@@ -100,7 +100,7 @@ def forget(session: Session, pairs: Iterable[Pair]) -> None:
     for promise_id, chunk in _by_promise(pairs):
         session.execute(
             delete(CheckpointRow).where(
-                CheckpointRow.promise_id == promise_id, CheckpointRow.scope.in_(chunk)
+                CheckpointRow.promise_id == promise_id, among(session, CheckpointRow.scope, chunk)
             )
         )
 

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from engine.clock import now
 from engine.outcomes import Outcome
-from engine.storage.bulk import chunked, insert_rows
+from engine.storage.bulk import among, chunked, insert_rows
 from engine.storage.schema import (
     OutcomeRow,
     PromiseVersionRow,
@@ -51,7 +51,7 @@ def outcomes_in_scopes(
         for chunk in chunked(sorted(scopes)):
             rows = session.scalars(
                 select(OutcomeRow).where(
-                    OutcomeRow.promise_id == promise_id, OutcomeRow.scope.in_(chunk)
+                    OutcomeRow.promise_id == promise_id, among(session, OutcomeRow.scope, chunk)
                 )
             )
             for row in rows:
@@ -66,7 +66,9 @@ def outcomes_by_key(
     found: dict[str, OutcomeRow] = {}
     for chunk in chunked(sorted(set(keys))):
         rows = session.scalars(
-            select(OutcomeRow).where(OutcomeRow.promise_id == promise_id, OutcomeRow.key.in_(chunk))
+            select(OutcomeRow).where(
+                OutcomeRow.promise_id == promise_id, among(session, OutcomeRow.key, chunk)
+            )
         )
         found.update((row.key, row) for row in rows)
     return found

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from engine import shards
 from engine.clock import now, to_micros
 from engine.records import Interaction
-from engine.storage.bulk import chunked, insert_rows
+from engine.storage.bulk import among, chunked, insert_rows
 from engine.storage.schema import (
     EngineStateRow,
     InteractionRow,
@@ -114,12 +114,12 @@ def scopes_records(
         for part in chunked(sorted(values)):
             if field in _COLUMNS:
                 column = _COLUMNS[field]
-                query = select(column, *_RECORD_COLUMNS).where(column.in_(part))
+                query = select(column, *_RECORD_COLUMNS).where(among(session, column, part))
             else:
                 query = (
                     select(ScopeKeyRow.value, *_RECORD_COLUMNS)
                     .join(ScopeKeyRow, ScopeKeyRow.record_id == InteractionRow.id)
-                    .where(ScopeKeyRow.field == field, ScopeKeyRow.value.in_(part))
+                    .where(ScopeKeyRow.field == field, among(session, ScopeKeyRow.value, part))
                 )
             for value, *columns in session.execute(query):
                 found[(field, str(value))].append(Interaction(*columns))
@@ -234,7 +234,9 @@ def queued(session: Session, ids: Iterable[str]) -> set[str]:
     found: set[str] = set()
     for chunk in chunked(sorted(set(ids))):
         found.update(
-            session.scalars(select(PendingRow.record_id).where(PendingRow.record_id.in_(chunk)))
+            session.scalars(
+                select(PendingRow.record_id).where(among(session, PendingRow.record_id, chunk))
+            )
         )
     return found
 
@@ -290,7 +292,7 @@ def take_pending(session: Session, limit: int, share: range, per_record: int) ->
             chosen.pop(found[-1][0])
         chosen = dict(list(chosen.items())[:limit])
         if chosen:
-            query = select(*_RECORD_COLUMNS).where(InteractionRow.id.in_(list(chosen)))
+            query = select(*_RECORD_COLUMNS).where(among(session, InteractionRow.id, list(chosen)))
             records = [Interaction(*row) for row in session.execute(query)]
             return Taken(sorted(records, key=lambda r: r.order), chosen, backfill)
     return Taken([], {})
@@ -307,7 +309,7 @@ def dequeue(session: Session, taken: Taken) -> None:
         for chunk in chunked(ids):
             session.execute(
                 delete(PendingRow).where(
-                    PendingRow.shard == number, PendingRow.record_id.in_(chunk)
+                    PendingRow.shard == number, among(session, PendingRow.record_id, chunk)
                 )
             )
 
