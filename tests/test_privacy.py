@@ -110,6 +110,11 @@ def by_key(service: PromiseService) -> dict[tuple[str, str], OutcomeRow]:
         return {(r.promise_id, r.key): r for r in session.scalars(select(OutcomeRow))}
 
 
+def by_id(service: PromiseService) -> dict[int, OutcomeRow]:
+    with service.sessions() as session:
+        return {r.id: r for r in session.scalars(select(OutcomeRow))}
+
+
 def every_text(db_engine: Engine) -> Iterator[tuple[str, str, str]]:
     """(table, column, text) for every text or JSON value in every table erasure lists,
     which are all the database's tables (those of migrations too)."""
@@ -334,6 +339,63 @@ def test_erasure_is_refused_without_a_key_or_a_reason(db_engine: Engine, catalog
     with pytest.raises(pseudonyms.PrivacyError, match="reason"):
         erasure.erase_customer(service.sessions, catalog, X, reason=" ", actor="t", key=KEY)
     assert service.record_count() == len(shared_history())
+
+
+def test_a_customer_who_comes_back_can_be_erased_again_and_again(
+    db_engine: Engine, catalog: Catalog
+) -> None:
+    """After an erasure the customer's new records open their scopes afresh (``X#1`` and
+    ``K-X-OWN#1`` again; an un-windowed limit's outcome is keyed by its scope): erasing them
+    again must neither collide with the keys of an earlier erasure nor leave a trace."""
+    ever = dataclasses.replace(catalog.promises["two-handoffs"], within=None, version="ever")
+    catalog = dataclasses.replace(catalog, promises={**catalog.promises, "two-handoffs": ever})
+    service = keyed(db_engine, catalog)
+
+    def visit(tag: str, day: str) -> list[dict[str, Any]]:
+        """X in a case of their own (kept, one handoff), then a detractor survey left open."""
+        case = {"case_id": "K-X-OWN"}
+        return [
+            record(f"{X}-{tag}1", f"{day} 10:00", X, type="problem_reported", **case),
+            record(f"{X}-{tag}2", f"{day} 10:30", X, type="handoff", **case),
+            record(f"{X}-{tag}3", f"{day} 11:00", X, type="resolved", direction="outbound",
+                   **case),
+            record(f"{X}-{tag}4", f"{day} 12:00", X, type="survey_response",
+                   attributes={"nps": 1}),
+        ]  # fmt: skip
+
+    service.ingest(visit("a", "2024-03-06"))
+    for tag, day in (("b", "2024-03-07"), ("c", "2024-03-08"), ("d", "2024-03-09")):
+        before, held = figures(service), by_id(service)
+
+        erasure.erase_customer(service.sessions, catalog, X, reason="again", actor="t", key=KEY)
+
+        needles = [X, *X_VALUES, "K-X-OWN"]
+        found = [(t, c) for t, c, text in every_text(db_engine) if any(n in text for n in needles)]
+        assert found == []
+        assert figures(service) == before
+        after = by_id(service)
+        assert after.keys() == held.keys()  # every outcome is kept, none merged
+        for id, row in held.items():
+            cancelled = row.customer_id == X and row.state in ("pending", "at_risk")
+            state = "cancelled" if cancelled else row.state
+            assert (after[id].promise_id, after[id].state) == (row.promise_id, state)
+            assert cancelled or after[id].decided_at == row.decided_at
+            assert row.customer_id != X or after[id].sealed_at is not None
+        with service.sessions() as session:  # each cancelled outcome has a trail of its own
+            erased = session.scalars(
+                select(RevisionRow.key).where(RevisionRow.reason == erasure.ERASED_REASON)
+            ).all()
+        assert len(erased) == len(set(erased))
+        service.ingest(visit(tag, day))  # the customer comes back: their scopes open anew
+
+    now = by_key(service)
+    assert now[("detractor-follow-up-48h", f"{X}#1")].state == "pending"
+    assert now[("travel-guarantee", "K-X-OWN#1")].state == "kept"
+    assert now[("two-handoffs", "K-X-OWN")].evidence == [f"{X}-d2"]
+    follow_ups = [r.state for (p, _), r in now.items() if p == "detractor-follow-up-48h"]
+    # the shared history's (broken, still unanswered at visit a's survey), those of visits b
+    # and c (cancelled by the second and third erasure), and visit d's
+    assert sorted(follow_ups) == ["broken", "cancelled", "cancelled", "pending"]
 
 
 # --- retention ----------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Erasure: delete one customer's records and replace their ids, and the scope values only
-they had, with a keyed pseudonym wherever they appear; open outcomes of theirs are
+they had, with a keyed pseudonym wherever they appear (a scope value erased before, which
+came back, gets a fresh one: ``fresh_pseudonym``); open outcomes of theirs are
 cancelled (reason ``erased``); tombstones make a re-sent record a ``duplicate``; the
 erasure is logged without the customer id.
 """
@@ -25,7 +26,13 @@ from engine.privacy.held import (
     records_of,
     scope_is_empty,
 )
-from engine.privacy.pseudonyms import NoErasureKey, PrivacyError, mac, pseudonym
+from engine.privacy.pseudonyms import (
+    NoErasureKey,
+    PrivacyError,
+    fresh_pseudonym,
+    mac,
+    pseudonym,
+)
 from engine.privacy.rewrite import Rewriter, mentioning, set_if_changed
 from engine.shards import shards_of
 from engine.storage import checkpoint_table, database, outcome_table, record_table, state_table
@@ -146,13 +153,23 @@ def _erase(
     counts = Counter(dict.fromkeys(ERASURE_COUNTS, 0))
     counts.update(delete_records(session, [r.id for r in records]))
 
-    ids = {customer_id: pseudonym(key, customer_id)}
+    # Scope values get a pseudonym no earlier erasure gave a scope (they may have come back);
+    # record ids are tombstoned, never stored again, so theirs is always the first.
+    promise_ids = {pid for pid, _ in pairs} | set(catalog.promises)
+    aliases: dict[str, str] = {}
+
+    def alias(value: str) -> str:
+        if value not in aliases:
+            aliases[value] = fresh_pseudonym(session, key, value, promise_ids)
+        return aliases[value]
+
+    ids = {customer_id: alias(customer_id)}
     ids.update((r.id, pseudonym(key, r.id)) for r in records)
     plain = Rewriter(ids)
     rewriters: dict[str, Rewriter] = {}
     for pid, promise in catalog.promises.items():
         orphans = {
-            v: pseudonym(key, v)
+            v: alias(v)
             for v in values.get(promise.scope, ())
             if v != customer_id and scope_is_empty(session, promise.scope, v)
         }

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from collections.abc import Iterable
 
 from sqlalchemy import select
@@ -14,9 +15,7 @@ from sqlalchemy.orm import Session
 from engine.errors import Invalid, Unavailable
 from engine.records import Rejection
 from engine.storage.bulk import chunked
-from engine.storage.schema import (
-    ErasedRecordRow,
-)
+from engine.storage.schema import ErasedRecordRow, OutcomeRow
 
 PSEUDONYM = "erased-"
 EXPIRED = "expired:"
@@ -35,9 +34,31 @@ def mac(key: str, value: str) -> str:
     return hmac.new(key.encode(), value.encode(), hashlib.sha256).hexdigest()
 
 
-def pseudonym(key: str, value: str) -> str:
-    """The irreversible stand-in for an erased identifier: the same value, the same pseudonym."""
-    return PSEUDONYM + mac(key, value)[:16]
+def pseudonym(key: str, value: str, generation: int = 1) -> str:
+    """The irreversible stand-in for an erased identifier: the same value and generation, the
+    same pseudonym. Generation 1 is the HMAC of the value alone; later ones (see
+    ``fresh_pseudonym``) add the generation number."""
+    text = value if generation == 1 else json.dumps([value, generation])
+    return PSEUDONYM + mac(key, text)[:16]
+
+
+def fresh_pseudonym(session: Session, key: str, value: str, promise_ids: Iterable[str]) -> str:
+    """The first of ``value``'s pseudonyms that no outcome of ``promise_ids`` has as its scope.
+
+    A scope value erased once can come back (the customer's new records, a case id used
+    again) and open its scope afresh, numbered from ``<value>#1`` again: erased again under
+    the same pseudonym, its outcomes would take the keys (and revision trails) of the first
+    erasure's. One indexed look-up per generation (ix_outcomes_promise_scope_opened)."""
+    promises = sorted(set(promise_ids))
+    generation = 1
+    while True:
+        alias = pseudonym(key, value, generation)
+        taken = select(OutcomeRow.id).where(
+            OutcomeRow.promise_id.in_(promises), OutcomeRow.scope == alias
+        )
+        if session.scalar(taken.limit(1)) is None:
+            return alias
+        generation += 1
 
 
 # --- tombstones (checked by PromiseService._admit) ---------------------------------------------
