@@ -23,11 +23,15 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import Engine
 
 import engine_adapter
 import engine_paths
 import reference
 from conftest import BACKENDS, fresh_postgres
+from engine.privacy import retention
+from engine.service import PromiseService
+from engine.storage.database import session_factory
 from rules.models import Catalog, LimitPromise, NeverPromise
 from strategies import catalogs, histories, load, next_records, untils
 
@@ -213,6 +217,7 @@ def assert_service_agrees(
 # --- cases the generator found, kept as regression tests --------------------------------------
 
 ANCHOR = datetime(2024, 3, 8, 9, tzinfo=UTC)
+HOUR, MINUTE = timedelta(hours=1), timedelta(minutes=1)
 MESSAGE = {"customer_id": "C1", "channel": "email", "direction": "inbound", "type": "message"}
 
 
@@ -267,6 +272,48 @@ def test_a_worker_decides_what_another_workers_records_made_fall_due(
     }
     run = paths.run(engine_paths.through_service, files, records, None, database, seed, following)
     assert_service_agrees(catalog, records, None, following, run)
+
+
+def test_after_a_seal_a_late_record_is_judged_unless_it_comes_before_the_seal(
+    db_engine: Engine,
+) -> None:
+    """A sealed deadline scope continues from its checkpoint (docs/PERFORMANCE.md §5,
+    "Sealed scopes"): a record that arrives late but after the seal must still be judged,
+    and one before the seal by nobody (docs/semantics.md, "After a seal"). The random
+    histories seldom put a late record between a seal and the checkpoint after it."""
+    files = _one_promise(
+        {"kind": "deadline", "start": {"direction": "inbound"}, "stop": {"direction": "outbound"}}
+        | {"within": "1h"}
+    )
+    catalog = load(files)
+    assert catalog is not None
+    service = PromiseService(catalog, session_factory(db_engine), checkpoint_spacing=1)
+    day = timedelta(days=1)
+
+    def send(id: str, at: datetime, direction: str) -> None:
+        record = {**MESSAGE, "id": id, "occurred_at": at.isoformat(), "direction": direction}
+        assert service.ingest([record])[0].status == "accepted"
+
+    send("r1", ANCHOR, "inbound")  # kept, then expired with r2
+    send("r2", ANCHOR + timedelta(minutes=10), "outbound")
+    send("r3", ANCHOR + 2 * day, "inbound")  # kept, and sealed as well...
+    send("r4", ANCHOR + 2 * day + 20 * MINUTE, "outbound")  # ...at the scope's latest record
+    now = ANCHOR + 2 * day + 3 * HOUR
+    assert retention.apply_retention(service.sessions, catalog, 1, now=now).records == 2
+    send("r5", ANCHOR + 2 * day + HOUR, "inbound")  # after the seal: C1#3, kept by r6...
+    send("r6", ANCHOR + 2 * day + 90 * MINUTE, "outbound")
+    send("r7", ANCHOR + 2 * day + 65 * MINUTE, "outbound")  # ...or earlier, by r7, late
+    send("r8", ANCHOR + 2 * day + 10 * MINUTE, "inbound")  # before the seal: judged by nobody
+
+    outcomes = {o.key: o for o in service.outcomes()}
+    assert sorted(outcomes) == ["C1#1", "C1#2", "C1#3"]
+    assert (outcomes["C1#1"].sealed, outcomes["C1#2"].sealed) == (True, True)
+    third = outcomes["C1#3"]
+    assert (third.state, third.evidence, third.decided_at) == (
+        "kept",
+        ["r5", "r7"],
+        ANCHOR + 2 * day + 65 * MINUTE,
+    )
 
 
 # --- values of different kinds: found by the generator, decided as JSON does ------------------
