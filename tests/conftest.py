@@ -21,13 +21,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from empty_databases import empty, sqlite_copy
 from hypothesis import settings
 from sqlalchemy import Engine, text
 
 from engine.keys import create_key
 from engine.service import PromiseService
 from engine.storage.database import make_engine, migrate, session_factory
-from engine.storage.schema import Base
 from rules.loader import load_catalog
 from rules.models import Catalog
 
@@ -84,21 +84,25 @@ def postgres_url() -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where this process keeps the migrated SQLite database that tests copy
+    (tests/databases.py); each xdist worker has a temporary folder of its own."""
+    return tmp_path_factory.getbasetemp() / "migrated-template.db"
+
+
 @pytest.fixture(params=BACKENDS)
 def db_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     """An empty, migrated database: a new SQLite file, or the run's PostgreSQL database
     emptied after each test."""
     if request.param == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path / 'promise.db'}")
-        migrate(engine)
+        engine = sqlite_copy(request.getfixturevalue("sqlite_template"), tmp_path / "promise.db")
         yield engine
         engine.dispose()
         return
     engine = make_engine(request.getfixturevalue("postgres_url"))
     yield engine
-    with engine.begin() as connection:
-        for table in reversed(Base.metadata.sorted_tables):
-            connection.execute(table.delete())
+    empty(engine)
     engine.dispose()
 
 
@@ -108,7 +112,9 @@ def service(db_engine: Engine, catalog: Catalog) -> PromiseService:
 
 
 @pytest.fixture
-def make_service(db_engine: Engine, catalog: Catalog, tmp_path: Path):
+def make_service(
+    db_engine: Engine, catalog: Catalog, tmp_path: Path, request: pytest.FixtureRequest
+):
     """A factory of services (over the sample catalog unless given another) on an emptied
     database, for property tests that need a clean database per example (hypothesis runs
     many examples in one test)."""
@@ -116,13 +122,11 @@ def make_service(db_engine: Engine, catalog: Catalog, tmp_path: Path):
 
     def fresh(promises: Catalog = catalog) -> PromiseService:
         if db_engine.dialect.name == "sqlite":
-            engine = make_engine(f"sqlite:///{tmp_path / f'example{next(counter)}.db'}")
-            migrate(engine)
+            template = request.getfixturevalue("sqlite_template")
+            engine = sqlite_copy(template, tmp_path / f"example{next(counter)}.db")
         else:
             engine = db_engine
-            with engine.begin() as connection:
-                for table in reversed(Base.metadata.sorted_tables):
-                    connection.execute(table.delete())
+            empty(engine)
         return PromiseService(promises, session_factory(engine))
 
     return fresh
