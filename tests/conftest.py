@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import in_process
 import pytest
 from empty_databases import empty, sqlite_copy
 from hypothesis import settings
@@ -149,9 +150,17 @@ class Server:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         return httpx.Client(base_url=self.url, headers=headers, timeout=30)
 
+    def invoke(self, *args: str) -> in_process.Ran:
+        """The `promise` command on this server's database and promises, run in this
+        process (tests/in_process.py)."""
+        env = {"PROMISE_DATABASE_URL": self.database_url, "PROMISE_DIR": str(self.promise_dir)}
+        return in_process.promise(*args, cwd=self.tmp_path, env=env)
+
     def promise(self, *args: str) -> str:
-        """Run the `promise` command against this server's database; its stdout."""
-        return run_promise(self.database_url, self.tmp_path, *args, promise_dir=self.promise_dir)
+        """The stdout of :meth:`invoke`, which must succeed."""
+        done = self.invoke(*args)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 20) -> None:
         deadline = time.monotonic() + timeout
