@@ -206,6 +206,9 @@ def _free_port() -> int:
 def run_promise(
     database_url: str, cwd: Path, *args: str, promise_dir: Path = ROOT / "promises"
 ) -> str:
+    """The stdout of a real `promise` process, which must succeed: for what only a process
+    of its own shows (a worker that must not crash-loop); other commands run in-process
+    (:meth:`Server.promise`)."""
     env = {**os.environ, "PROMISE_DATABASE_URL": database_url, "PROMISE_DIR": str(promise_dir)}
     done = subprocess.run(
         [str(Path(sys.executable).parent / "promise"), *args],
