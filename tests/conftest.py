@@ -20,14 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import in_process
 import pytest
+from empty_databases import empty, sqlite_copy
 from hypothesis import settings
 from sqlalchemy import Engine, text
 
 from engine.keys import create_key
 from engine.service import PromiseService
 from engine.storage.database import make_engine, migrate, session_factory
-from engine.storage.schema import Base
 from rules.loader import load_catalog
 from rules.models import Catalog
 
@@ -84,21 +85,25 @@ def postgres_url() -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where this process keeps the migrated SQLite database that tests copy
+    (tests/databases.py); each xdist worker has a temporary folder of its own."""
+    return tmp_path_factory.getbasetemp() / "migrated-template.db"
+
+
 @pytest.fixture(params=BACKENDS)
 def db_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     """An empty, migrated database: a new SQLite file, or the run's PostgreSQL database
     emptied after each test."""
     if request.param == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path / 'promise.db'}")
-        migrate(engine)
+        engine = sqlite_copy(request.getfixturevalue("sqlite_template"), tmp_path / "promise.db")
         yield engine
         engine.dispose()
         return
     engine = make_engine(request.getfixturevalue("postgres_url"))
     yield engine
-    with engine.begin() as connection:
-        for table in reversed(Base.metadata.sorted_tables):
-            connection.execute(table.delete())
+    empty(engine)
     engine.dispose()
 
 
@@ -108,7 +113,9 @@ def service(db_engine: Engine, catalog: Catalog) -> PromiseService:
 
 
 @pytest.fixture
-def make_service(db_engine: Engine, catalog: Catalog, tmp_path: Path):
+def make_service(
+    db_engine: Engine, catalog: Catalog, tmp_path: Path, request: pytest.FixtureRequest
+):
     """A factory of services (over the sample catalog unless given another) on an emptied
     database, for property tests that need a clean database per example (hypothesis runs
     many examples in one test)."""
@@ -116,13 +123,11 @@ def make_service(db_engine: Engine, catalog: Catalog, tmp_path: Path):
 
     def fresh(promises: Catalog = catalog) -> PromiseService:
         if db_engine.dialect.name == "sqlite":
-            engine = make_engine(f"sqlite:///{tmp_path / f'example{next(counter)}.db'}")
-            migrate(engine)
+            template = request.getfixturevalue("sqlite_template")
+            engine = sqlite_copy(template, tmp_path / f"example{next(counter)}.db")
         else:
             engine = db_engine
-            with engine.begin() as connection:
-                for table in reversed(Base.metadata.sorted_tables):
-                    connection.execute(table.delete())
+            empty(engine)
         return PromiseService(promises, session_factory(engine))
 
     return fresh
@@ -145,9 +150,17 @@ class Server:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         return httpx.Client(base_url=self.url, headers=headers, timeout=30)
 
+    def invoke(self, *args: str) -> in_process.Ran:
+        """The `promise` command on this server's database and promises, run in this
+        process (tests/in_process.py)."""
+        env = {"PROMISE_DATABASE_URL": self.database_url, "PROMISE_DIR": str(self.promise_dir)}
+        return in_process.promise(*args, cwd=self.tmp_path, env=env)
+
     def promise(self, *args: str) -> str:
-        """Run the `promise` command against this server's database; its stdout."""
-        return run_promise(self.database_url, self.tmp_path, *args, promise_dir=self.promise_dir)
+        """The stdout of :meth:`invoke`, which must succeed."""
+        done = self.invoke(*args)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 20) -> None:
         deadline = time.monotonic() + timeout
@@ -193,6 +206,9 @@ def _free_port() -> int:
 def run_promise(
     database_url: str, cwd: Path, *args: str, promise_dir: Path = ROOT / "promises"
 ) -> str:
+    """The stdout of a real `promise` process, which must succeed: for what only a process
+    of its own shows (a worker that must not crash-loop); other commands run in-process
+    (:meth:`Server.promise`)."""
     env = {**os.environ, "PROMISE_DATABASE_URL": database_url, "PROMISE_DIR": str(promise_dir)}
     done = subprocess.run(
         [str(Path(sys.executable).parent / "promise"), *args],
@@ -223,6 +239,9 @@ def start_server(
     port = port or _free_port()
     log = (tmp_path / f"serve-{port}.log").open("ab")  # a restart appends
     env = {**os.environ, "PROMISE_DATABASE_URL": database_url, "PROMISE_DIR": str(promise_dir)}
+    # The worker and the dispatcher poll the database every 0.2 s when idle (0.5 s in
+    # production): soon enough for tests that wait for them, and a server idling through a
+    # test costs little CPU, with dozens started per run on two shared cores.
     process = subprocess.Popen(
         [
             str(Path(sys.executable).parent / "promise"),
@@ -230,7 +249,7 @@ def start_server(
             "--port",
             str(port),
             "--interval",
-            "0.05",
+            "0.2",
             *extra,
         ],
         cwd=tmp_path,

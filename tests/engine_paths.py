@@ -17,7 +17,6 @@ import json
 import multiprocessing
 import os
 import random
-import shutil
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -27,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+from empty_databases import empty, sqlite_copy
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -41,8 +41,8 @@ from engine.sandbox.backtest import backtest
 from engine.sandbox.preflight import would_break
 from engine.service import PromiseService
 from engine.shards import Share
-from engine.storage.database import make_engine, migrate, session_factory
-from engine.storage.schema import Base, OutcomeRow, RevisionRow
+from engine.storage.database import make_engine, session_factory
+from engine.storage.schema import OutcomeRow, RevisionRow
 from rules.models import Catalog
 from strategies import load
 
@@ -113,22 +113,14 @@ def _database(where: str) -> Iterator[sessionmaker[Session]]:
     template is copied), or a PostgreSQL URL (its tables are emptied)."""
     if where.startswith("postgresql"):
         engine = make_engine(where)
-        with engine.begin() as connection:
-            for table in reversed(Base.metadata.sorted_tables):
-                connection.execute(table.delete())
+        empty(engine)
         try:
             yield session_factory(engine)
         finally:
             engine.dispose()
         return
-    template = Path(where) / f"template-{os.getpid()}.db"
-    if not template.exists():
-        blank = make_engine(f"sqlite:///{template}")
-        migrate(blank)
-        blank.dispose()
     path = Path(where) / f"example-{os.getpid()}.db"
-    shutil.copy(template, path)
-    engine = make_engine(f"sqlite:///{path}")
+    engine = sqlite_copy(Path(where) / f"template-{os.getpid()}.db", path)
     try:
         yield session_factory(engine)
     finally:

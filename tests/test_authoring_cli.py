@@ -9,32 +9,20 @@ is what they do and print, and tests/test_cli.py runs the real ``promise`` proce
 
 from __future__ import annotations
 
-import contextlib
 import os
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
 from pathlib import Path
 
+import in_process
 import pytest
-from typer.testing import CliRunner
 
-from api.cli.main import app
 from engine.docs.results import load_results
 
 
-@dataclass(frozen=True)
-class Ran:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-def run(*args: str, cwd: Path) -> Ran:
-    """``promise ARGS`` run in ``cwd``; an exception other than an exit fails the test."""
+def run(*args: str, cwd: Path) -> in_process.Ran:
+    """``promise ARGS`` run in ``cwd``, without this run's ``PROMISE_*`` settings."""
     unset: dict[str, str | None] = {k: None for k in os.environ if k.startswith("PROMISE_")}
-    with contextlib.chdir(cwd):
-        done = CliRunner(env=unset).invoke(app, list(args), catch_exceptions=False)
-    return Ran(done.exit_code, done.stdout, done.stderr)
+    return in_process.promise(*args, cwd=cwd, env=unset)
 
 
 TICKET = 'type "ticket_opened", channel "web", direction "inbound", customer_id "C-2"'

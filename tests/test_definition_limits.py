@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
+import in_process
 import pytest
 from sqlalchemy import Engine
 
@@ -97,10 +98,10 @@ def catalog(tmp_path: Path, files: dict[str, str], *, shipped: bool = False) -> 
     return folder
 
 
-def promise(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(PROMISE), *args], cwd=cwd, capture_output=True, text=True, timeout=120
-    )
+def promise(*args: str, cwd: Path) -> in_process.Ran:
+    """``promise ARGS`` in ``cwd``, run in this process (tests/in_process.py): the rules core
+    compiles each promise in a child process of its own, whatever process asks."""
+    return in_process.promise(*args, cwd=cwd, env={})
 
 
 # --- item 4: patterns the rules core cannot compile ---------------------------------------

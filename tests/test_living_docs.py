@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 import warnings
 from pathlib import Path
+
+import in_process
 
 from api.app import create_app
 from engine.docs import features
@@ -22,19 +21,13 @@ with warnings.catch_warnings():  # starlette's note about httpx2; the client wor
     from fastapi.testclient import TestClient
 
 ROOT = Path(__file__).resolve().parents[1]
-PROMISE = Path(sys.executable).parent / "promise"
 PROMISE_IDS = sorted(load_catalog(ROOT / "promises").promises)
 
 
-def run(*args: str, cwd: Path = ROOT, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(PROMISE), *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, **env},
-    )
+def run(*args: str, cwd: Path = ROOT, **env: str) -> in_process.Ran:
+    """``promise ARGS`` in ``cwd`` with ``env`` added, run in this process
+    (tests/in_process.py): what is tested is what it finds and writes."""
+    return in_process.promise(*args, cwd=cwd, env=env)
 
 
 def copy_catalog(tmp_path: Path) -> Path:

@@ -15,11 +15,12 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+import in_process
 import pytest
 from markdown_it import MarkdownIt
 from sqlalchemy import Engine, select, update
 
-from conftest import Server, run_promise
+from conftest import Server
 from engine.reading.period import DEFAULT_BOUNDS
 from engine.reading.queries import Queries
 from engine.reading.reports.build import Report, UnknownTeam, build_report
@@ -344,9 +345,7 @@ def test_cli_writes_the_report_to_a_file(
 ) -> None:
     out = tmp_path / "report.md"
     url = db_engine.url.render_as_string(hide_password=False)
-    stdout = run_promise(
-        url,
-        tmp_path,
+    done = in_process.promise(
         "report",
         "--team",
         "operations",
@@ -358,8 +357,11 @@ def test_cli_writes_the_report_to_a_file(
         "md",
         "--out",
         str(out),
+        cwd=tmp_path,
+        env={"PROMISE_DATABASE_URL": url, "PROMISE_DIR": str(ROOT / "promises")},
     )
-    assert stdout == ""
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""
     assert "3 handoffs within 30 days (at most 2 allowed)" in out.read_text()
 
 

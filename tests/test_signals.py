@@ -117,7 +117,7 @@ def test_a_child_still_running_at_the_end_of_the_grace_period_is_killed(
 ) -> None:
     server, processes = family
     (server.tmp_path / "stuck").touch()
-    time.sleep(1)  # the worker's next round (every 0.05 s) has begun, and hangs
+    time.sleep(1)  # the worker's next round (every 0.2 s when idle) has begun, and hangs
     told = time.monotonic()
     server.process.send_signal(signal.SIGTERM)
     assert server.process.wait(timeout=GRACE + 10) == 0
