@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine.alerting import burn, outbox
 from engine.clock import from_micros, now, to_micros
+from engine.collector import fewer_collections
 from engine.evaluation import history, quarantine
 from engine.evaluation.checkpoint import SPACING, Checkpoint, Order, columns, from_row
 from engine.evaluation.evaluator import Evaluator
@@ -162,6 +163,7 @@ class PromiseService:
             # admitting again answers it "duplicate"
             return self._store(results, queue=True, backfill=backfill)
 
+    @fewer_collections()
     def backfill(
         self,
         records: list[Interaction],
@@ -682,6 +684,7 @@ class PromiseService:
         with self.sessions() as session:
             return record_table.count_records(session)
 
+    @fewer_collections()
     def outcomes(self) -> list[Outcome]:
         with self.sessions() as session:
             return sorted(
