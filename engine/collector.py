@@ -5,8 +5,9 @@ state in the evaluator, the outcomes) and frees almost none of them through refe
 cycles. With the default thresholds the collector looks at the youngest objects every 700
 allocations and walks every live object again after a few hundred thousand: a fifth of the
 CPU of a 200,000-record ``promise replay --db`` (docs/PERFORMANCE.md). Looking every
-10,000 allocations instead (as mypy does, for the same reason) makes the full walks ~14x
-rarer; garbage in cycles waits a little longer, nothing else changes.
+100,000 allocations instead (mypy looks every 200,000, for the same reason) makes every
+walk, and the full ones, that much rarer; garbage in cycles waits a little longer, nothing
+else changes.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-YOUNG = 10_000
+YOUNG = 100_000
 """Allocations between two collections of the youngest generation, during bulk work."""
 
 
