@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine.alerting import burn, outbox
 from engine.clock import from_micros, now, to_micros
+from engine.collector import fewer_collections
 from engine.evaluation import history, quarantine
 from engine.evaluation.checkpoint import SPACING, Checkpoint, Order, columns, from_row
 from engine.evaluation.evaluator import Evaluator
@@ -37,8 +38,8 @@ from engine.records import DEFAULT_LIMITS, Interaction, RecordLimits, parse_reco
 from engine.settings import BACKFILL_ALERT_WINDOW
 from engine.shards import EVERY, SHARDS, Share, shard, shards_of
 from engine.storage import checkpoint_table, outcome_table, record_table, state_table
-from engine.storage.bulk import chunked
-from engine.storage.schema import CheckpointRow, OutcomeRow, PromiseVersionRow
+from engine.storage.bulk import build_indexes, chunked, drop_indexes
+from engine.storage.schema import CheckpointRow, InteractionRow, OutcomeRow, PromiseVersionRow
 from rules.models import Catalog, Promise
 from rules.version import canonical
 
@@ -161,6 +162,7 @@ class PromiseService:
             # admitting again answers it "duplicate"
             return self._store(results, queue=True, backfill=backfill)
 
+    @fewer_collections()
     def backfill(
         self,
         records: list[Interaction],
@@ -177,19 +179,24 @@ class PromiseService:
         only breaches decided within ``backfill_alert_window`` of the clock are alerted.
 
         A bulk load that dies before its recompute leaves a mark, so that the next backfill
-        recomputes everything again: its records were stored but not evaluated."""
+        recomputes everything again: its records were stored but not evaluated. A bulk
+        load stores them without the indexes that only reads need, built once at the end
+        (the next backfill builds them when a crash came first)."""
         with self.sessions.begin() as session:
             empty = record_table.count_records(session) == 0 or (
                 state_table.get_state(session, BULK_LOAD) is not None
             )
             if empty:
                 state_table.set_state(session, BULK_LOAD, to_micros(now()))
+                drop_indexes(session, InteractionRow)
         counts: Counter[Status] = Counter()
         for chunk in chunked(records, BULK_CHUNK):
             answers = self._store(chunk, queue=not empty, backfill=True)
             counts.update(answer.status for answer in answers)
             on_answers(answers)
         if empty:
+            with self.sessions.begin() as session:
+                build_indexes(session, InteractionRow)
             everything = counts["accepted"] == len(records)  # stored is exactly records
             self.recompute(until, stored=records if everything else None, backfilled=True)
             return counts
@@ -627,6 +634,9 @@ class PromiseService:
             sealed = history.sealed_scopes(session)  # evaluated scope by scope, after a seal
             state_table.delete_state(session, BULK_LOAD)  # everything stored is evaluated
             checkpoint_table.forget_all(session)  # records came in that no checkpoint saw
+            first = not any(mine.values())  # a first load: indexes are built once, after it
+            if first:
+                drop_indexes(session, OutcomeRow)
             for pid, promise in self.catalog.promises.items():
                 writes = _Writes()
                 self._sync(
@@ -639,6 +649,8 @@ class PromiseService:
                     self._quiet_before(clock, backfilled),
                 )
                 self._write(session, promise, writes)
+            if first:
+                build_indexes(session, OutcomeRow)
             again = {
                 s: "recomputed from all records" for s in sealed if s[0] in self.catalog.promises
             }
@@ -675,12 +687,11 @@ class PromiseService:
         with self.sessions() as session:
             return record_table.count_records(session)
 
+    @fewer_collections()
     def outcomes(self) -> list[Outcome]:
         with self.sessions() as session:
-            rows = outcome_table.all_outcomes(session).values()
             return sorted(
-                (outcome_table.row_to_outcome(r) for r in rows),
-                key=lambda o: (o.promise, o.opened_at, o.key),
+                outcome_table.read_all(session), key=lambda o: (o.promise, o.opened_at, o.key)
             )
 
 

@@ -14,7 +14,8 @@ from itertools import groupby
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine
+import pytest
+from sqlalchemy import Engine, inspect
 
 from conftest import ROOT
 from engine.outcomes import Outcome
@@ -22,6 +23,7 @@ from engine.records import Interaction, parse_record
 from engine.sandbox.in_memory import replay
 from engine.service import PromiseService
 from engine.storage.database import session_factory
+from engine.storage.schema import InteractionRow, OutcomeRow
 from rules.models import Catalog
 
 sys.path.insert(0, str(ROOT / "bench"))
@@ -57,6 +59,39 @@ def test_importing_day_by_day_gives_the_verdicts_of_one_load(
         PromiseService(catalog, sessions, alerts=False).backfill(day)
     stored = PromiseService(catalog, sessions).outcomes()
 
+    assert _verdicts(stored) == _verdicts(replay(catalog, records).outcomes)
+
+
+class Stopped(Exception):
+    """The process stopped while storing (a Ctrl-C, a full disk)."""
+
+
+def _indexes(engine: Engine, table: Any) -> set[str]:
+    return {index["name"] for index in inspect(engine).get_indexes(table.__tablename__)}
+
+
+def test_a_bulk_load_stopped_while_storing_is_finished_with_its_indexes_by_the_next(
+    db_engine: Engine, catalog: Catalog
+) -> None:
+    """A bulk load stores records without the indexes that only reads need: stopped before
+    it builds them, the next backfill builds them, and evaluates everything."""
+    records = _parsed(history(300, seed=5))
+    schema = {index.name for index in InteractionRow.__table__.indexes}
+    assert schema <= _indexes(db_engine, InteractionRow)
+    sessions = session_factory(db_engine)
+
+    def stop(answers: list[Any]) -> None:
+        raise Stopped
+
+    with pytest.raises(Stopped):  # after the first chunk was stored: all of these records
+        PromiseService(catalog, sessions).backfill(records, on_answers=stop)
+    assert PromiseService(catalog, sessions).record_count() == len(records)
+    assert not schema & _indexes(db_engine, InteractionRow)
+
+    PromiseService(catalog, sessions).backfill(records)
+    assert schema <= _indexes(db_engine, InteractionRow)
+    assert {index.name for index in OutcomeRow.__table__.indexes} <= _indexes(db_engine, OutcomeRow)
+    stored = PromiseService(catalog, sessions).outcomes()
     assert _verdicts(stored) == _verdicts(replay(catalog, records).outcomes)
 
 

@@ -24,11 +24,12 @@ BASE = {
     "engine.lifeline",
     "engine.explain",
     "engine.shards",
+    "engine.collector",
 }
 """Plain values every room may use: time, settings, errors, outcomes, records, the one CSV
 writer, the lifeline that ties a child process to its parent, the one wording of an
-outcome in plain words (reports, alerts and the dashboard say it alike), and the shards
-that split the scopes between workers."""
+outcome in plain words (reports, alerts and the dashboard say it alike), the shards
+that split the scopes between workers, and the garbage collector's setting for bulk work."""
 
 ROOMS_BELOW: dict[str, set[str]] = {
     "engine.storage": set(),

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from engine.alerting import routes
 from engine.clock import now
 from engine.outcomes import Outcome
+from engine.storage.bulk import insert_rows
 from engine.storage.schema import AlertRow, DeliveryRow
 from rules.models import Promise, Route, Team
 
@@ -76,7 +77,13 @@ def queue(
     """Insert alert rows and one pending delivery per route of their team (the dispatcher
     holds them for a digest if the team wants one when they are due), if the route
     :func:`takes` the row's kind; backfilled rows get none."""
-    if not rows:
+    sent = [
+        route
+        for route in (team.routes if team else ())
+        if any(takes(route, r["kind"]) for r in rows)
+    ]
+    if not sent:  # e.g. a backfill's history: no id is needed, the rows go in bulk
+        insert_rows(session, AlertRow, rows)
         return
     ids = session.scalars(
         insert(AlertRow).returning(AlertRow.id, sort_by_parameter_order=True), rows
@@ -90,11 +97,10 @@ def queue(
             "next_attempt_at": moment,
         }
         for alert_id, row in zip(ids, rows, strict=True)
-        for route in (team.routes if team else ())
+        for route in sent
         if takes(route, row["kind"])
     ]
-    if deliveries:
-        session.execute(insert(DeliveryRow), deliveries)
+    session.execute(insert(DeliveryRow), deliveries)
 
 
 def takes(route: Route, kind: str) -> bool:

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Date, cast, func, select
+from sqlalchemy import Date, Row, cast, func, select
 from sqlalchemy.orm import Session
 
 from engine.clock import now
@@ -104,6 +104,12 @@ def all_outcomes(session: Session) -> dict[tuple[str, str], OutcomeRow]:
     return {(row.promise_id, row.key): row for row in session.scalars(select(OutcomeRow))}
 
 
+def read_all(session: Session) -> list[Outcome]:
+    """Every stored outcome, read as plain rows: no ORM object (and identity map entry)
+    for each of a replay's million outcomes, which nobody changes."""
+    return [row_to_outcome(row) for row in session.execute(select(OutcomeRow.__table__))]
+
+
 def open_scopes_due(session: Session, micros_now: datetime) -> list[tuple[str, str]]:
     """(promise, scope) of open outcomes whose due time passed or warning point was reached."""
     rows = session.execute(
@@ -118,6 +124,7 @@ def open_scopes_due(session: Session, micros_now: datetime) -> list[tuple[str, s
 
 
 def _outcome_columns(outcome: Outcome) -> dict[str, Any]:
+    """The columns an outcome sets, but ``updated_at``: the caller's one moment for a batch."""
     return {
         "version": outcome.version,
         "scope": outcome.scope,
@@ -130,25 +137,23 @@ def _outcome_columns(outcome: Outcome) -> dict[str, Any]:
         "decided_at": outcome.decided_at,
         "evidence": list(outcome.evidence),
         "roles": None if outcome.roles is None else list(outcome.roles),
-        "updated_at": now(),
     }
 
 
 def add_outcomes(session: Session, outcomes: list[Outcome], owner: str) -> None:
     """Insert new outcomes (a creation is not a change, so it has no revision)."""
-    rows = [
-        {"promise_id": o.promise, "key": o.key, "owner": owner, **_outcome_columns(o)}
-        for o in outcomes
-    ]
-    insert_rows(session, OutcomeRow, rows)
+    rows = [{"promise_id": o.promise, "key": o.key, **_outcome_columns(o)} for o in outcomes]
+    insert_rows(session, OutcomeRow, rows, owner=owner, updated_at=now())
 
 
 def apply_outcome(row: OutcomeRow, outcome: Outcome) -> None:
     for column, value in _outcome_columns(outcome).items():
         setattr(row, column, value)
+    row.updated_at = now()
 
 
-def row_to_outcome(row: OutcomeRow) -> Outcome:
+def row_to_outcome(row: OutcomeRow | Row[Any]) -> Outcome:
+    """An outcome from its stored columns (an ORM row or a plain one)."""
     return Outcome(
         promise=row.promise_id,
         version=row.version,

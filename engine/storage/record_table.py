@@ -48,7 +48,6 @@ def fingerprints(session: Session, ids: Iterable[str]) -> dict[str, str]:
 
 def add_records(session: Session, records: list[Interaction], scope_fields: Iterable[str]) -> None:
     """Bulk insert (Core, not ORM units of work: a replay stores a million of these)."""
-    received = now()
     insert_rows(
         session,
         InteractionRow,
@@ -57,10 +56,10 @@ def add_records(session: Session, records: list[Interaction], scope_fields: Iter
                 **{name: getattr(r, name) for name in _RECORD_NAMES},
                 "at_us": r.at,
                 "fingerprint": r.fingerprint(),
-                "received_at": received,
             }
             for r in records
         ],
+        received_at=now(),
     )
     fields = indexed_fields(scope_fields)
     keys = [
@@ -251,8 +250,8 @@ def enqueue(
         flat = record.fields()
         scopes = [(f, v) for f in scope_fields if (v := scope_value(flat, f)) is not None]
         numbers = {shards.shard(f, v) for f, v in scopes} or {shards.shard("", record.id)}
-        rows += [{"record_id": record.id, "shard": n, "backfill": backfill} for n in numbers]
-    insert_rows(session, PendingRow, rows)
+        rows += [{"record_id": record.id, "shard": n} for n in numbers]
+    insert_rows(session, PendingRow, rows, backfill=backfill)
 
 
 @dataclasses.dataclass
