@@ -102,7 +102,7 @@ def judge_afresh(
     sealed = {k: row_to_outcome(row) for k, row in stored.items() if row.sealed_at is not None}
     if not sealed or promise.kind != "deadline":  # a seal changes neither records nor keys
         latest = run.latest if run.continuable else None
-        kept = run.kept if latest else []
+        kept = run.kept if latest is not None else []
         return Judged({**fresh, **sealed}, kept, latest, complete=True, read=len(records))
     by_start = {row.evidence[0]: key for key, row in stored.items() if row.evidence}
     last = max((_number(key) for key in stored), default=0)
